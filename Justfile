@@ -1,0 +1,70 @@
+# tutorhub's tasks. Run through ./just (the pinned just, fetched on first use).
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set export
+
+GOTOOLCHAIN := "local"
+GOFLAGS := "-buildvcs=false"
+PATH := justfile_directory() + "/.bin:" + env_var("PATH")
+TUTORHUB_HTTP_ADDR := env_var_or_default("TUTORHUB_HTTP_ADDR", "127.0.0.1:8080")
+
+# List the recipes.
+default:
+    @./just --list
+
+# Install the pinned tools into .bin/ (built once into ~/.cache/tutorhub).
+tools:
+    deploy/tools.sh
+    deploy/protodeps.sh
+
+# Start the local stack, migrate, and serve the API with the URLs printed.
+dev: tools
+    deploy/local/up.sh
+    go build -o .bin/tutorhub ./cmd/tutorhub
+    .bin/tutorhub migrate up
+    @echo
+    @echo "tutorhub is starting on http://$TUTORHUB_HTTP_ADDR"
+    @echo "  API docs     http://$TUTORHUB_HTTP_ADDR/docs"
+    @echo "  OpenAPI      http://$TUTORHUB_HTTP_ADDR/api/v1/openapi.json"
+    @echo "  REST         http://$TUTORHUB_HTTP_ADDR/api/v1/subjects"
+    @echo "  readiness    http://$TUTORHUB_HTTP_ADDR/ready"
+    @echo "  mail inbox   http://127.0.0.1:8025"
+    @echo
+    exec .bin/tutorhub serve
+
+# Regenerate every generated file: protobuf (Go, TypeScript, OpenAPI) and sqlc.
+gen: tools
+    rm -rf gen/tutorhub gen/ts gen/openapi
+    buf generate
+    sqlc generate
+
+# Fail when committed generated code differs from what `just gen` produces.
+check-gen: gen
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ -n "$(git status --porcelain -- gen queries)" ]; then
+      git status --porcelain -- gen queries
+      git --no-pager diff --stat -- gen queries
+      echo "generated code is stale: run ./just gen and commit the result" >&2
+      exit 1
+    fi
+    echo "generated code is up to date"
+
+# Static checks: buf lint and breaking (against main), gofmt, go vet, sqlc vet, shell scripts.
+lint: tools
+    buf lint
+    deploy/buf-breaking.sh
+    test -z "$(gofmt -l $(git ls-files '*.go'))" || { gofmt -l $(git ls-files '*.go'); echo "gofmt: the files above need formatting" >&2; exit 1; }
+    go vet ./...
+    deploy/local/up.sh postgres redis
+    deploy/sqlc-vet.sh
+
+# Everything CI runs: lint, the generated-code check, and every test (with the race detector)
+# against the real services.
+test: lint check-gen
+    deploy/local/up.sh
+    go test -race -count=1 -timeout 20m ./...
+
+# Benchmarks, written to docs/benchmarks.md.
+bench: tools
+    deploy/local/up.sh postgres redis
+    go run ./cmd/loadtest -out docs/benchmarks.md
