@@ -1,0 +1,220 @@
+// Package config loads tutorhub's settings into one typed, validated Config
+// from TUTORHUB_* environment variables and an optional YAML file.
+//
+// Every setting is described once, in a single table of keys; loading,
+// Keys, Print and MarkdownTable are all driven by that table, so the
+// documentation cannot drift from what Load accepts.
+package config
+
+import (
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Values of Config.Env.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+	EnvTest        = "test"
+)
+
+// Config is tutorhub's effective configuration. A Config returned by Load
+// has passed every validation rule; it is never modified afterwards and is
+// safe for concurrent reads.
+type Config struct {
+	// Env is the deployment environment: EnvDevelopment, EnvProduction or EnvTest.
+	Env string
+	// HTTP configures the API listener.
+	HTTP HTTP
+	// Database configures the PostgreSQL pool.
+	Database Database
+	// Redis configures the Redis client.
+	Redis Redis
+	// Log configures the process logger.
+	Log Log
+	// CORS configures cross-origin access for browsers.
+	CORS CORS
+	// RateLimit configures request rate limiting.
+	RateLimit RateLimit
+	// Cursor configures list pagination cursors.
+	Cursor Cursor
+	// Kratos locates the Ory Kratos identity server.
+	Kratos Kratos
+	// Auth configures authentication and brute-force protection.
+	Auth Auth
+	// MigrateOnStart runs pending database migrations before serving.
+	MigrateOnStart bool
+
+	// sources records where each key's value came from, for Print.
+	sources map[string]source
+	// configFile is the YAML file the values were read from, if any.
+	configFile string
+	warnings   []string
+}
+
+// HTTP configures the API listener.
+type HTTP struct {
+	// Addr is the host:port to listen on.
+	Addr string
+	// ReadHeaderTimeout bounds reading request headers; never more than ReadTimeout.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds how long a keep-alive connection waits for its next request.
+	IdleTimeout time.Duration
+	// ShutdownTimeout is how long in-flight requests may take to finish on shutdown.
+	ShutdownTimeout time.Duration
+	// ReadyDrainDelay is how long /ready reports not-ready before the
+	// listener stops accepting, so a load balancer can notice; may be zero.
+	ReadyDrainDelay time.Duration
+	// MaxBodyBytes is the largest request body accepted, from 1 KiB to 64 MiB.
+	MaxBodyBytes int64
+	// TLSCertFile and TLSKeyFile name existing PEM files; both are set or neither is.
+	TLSCertFile, TLSKeyFile string
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	// Single addresses appear as full-length prefixes (/32 or /128), and
+	// IPv4-mapped IPv6 addresses as IPv4.
+	TrustedProxies []netip.Prefix
+	// PublicURL is the absolute http or https URL the API is reached at,
+	// without a trailing slash.
+	PublicURL string
+}
+
+// Database configures the PostgreSQL pool.
+type Database struct {
+	// URL is a connection string accepted by pgxpool.ParseConfig. Secret.
+	URL string
+	// MaxConns is the pool's size limit, from 1 to 1000.
+	MaxConns int32
+	// MinConns is the number of connections kept open, at most MaxConns.
+	MinConns int32
+	// MaxConnLifetime is how long a connection is used before being replaced.
+	MaxConnLifetime time.Duration
+	// MaxConnIdleTime is how long an idle connection is kept.
+	MaxConnIdleTime time.Duration
+}
+
+// Redis configures the Redis client.
+type Redis struct {
+	// URL is a URL accepted by redis.ParseURL. Secret.
+	URL string
+	// KeyPrefix starts every key tutorhub writes; it holds no whitespace,
+	// control characters or glob metacharacters.
+	KeyPrefix string
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is the least severe level written.
+	Level slog.Level
+	// Format is "json" or "text".
+	Format string
+}
+
+// CORS configures cross-origin access for browsers.
+type CORS struct {
+	// AllowedOrigins are lower-case origins (scheme://host[:port], default
+	// port omitted), or the single entry "*" outside production. Empty
+	// means no cross-origin access.
+	AllowedOrigins []string
+}
+
+// RateLimit configures request rate limiting.
+type RateLimit struct {
+	// Enabled turns rate limiting on.
+	Enabled bool
+	// Anonymous applies per client IP to requests without a user.
+	Anonymous Rate
+	// Authenticated applies per user.
+	Authenticated Rate
+	// Auth applies per client IP to credential RPCs.
+	Auth Rate
+	// AuthAccount applies per account to credential RPCs.
+	AuthAccount Rate
+	// AuthGlobal applies to all credential RPCs together.
+	AuthGlobal Rate
+	// FailOpen allows requests (and logs) when Redis is unreachable.
+	FailOpen bool
+}
+
+// Cursor configures list pagination cursors.
+type Cursor struct {
+	// Secret signs cursors; at least 32 bytes. Secret.
+	Secret []byte
+}
+
+// Kratos locates the Ory Kratos identity server.
+type Kratos struct {
+	// PublicURL is Kratos' public API, without a trailing slash.
+	PublicURL string
+	// AdminURL is Kratos' admin API, without a trailing slash.
+	AdminURL string
+	// Timeout bounds each call to Kratos.
+	Timeout time.Duration
+}
+
+// Auth configures authentication and brute-force protection.
+type Auth struct {
+	// AccessTokenJWKSURL is the path of a JWKS file holding the keys that
+	// verify access tokens; only public key material is used.
+	AccessTokenJWKSURL string
+	// TokenizeTemplate is the Kratos tokenizer template that issues access tokens.
+	TokenizeTemplate string
+	// CookieSecure marks cookies Secure.
+	CookieSecure bool
+	// LockoutThreshold is the number of failures within LockoutWindow that locks an account.
+	LockoutThreshold int
+	// LockoutWindow is the span over which failures are counted.
+	LockoutWindow time.Duration
+	// LockoutBase is the first lock period; each further lock doubles it.
+	LockoutBase time.Duration
+	// LockoutMax caps the lock period; at least LockoutBase.
+	LockoutMax time.Duration
+	// CaptchaProvider is "" (none), "turnstile", "hcaptcha" or, outside production, "test".
+	CaptchaProvider string
+	// CaptchaSecret is the provider's secret key, set whenever the provider
+	// is turnstile or hcaptcha. Secret.
+	CaptchaSecret string
+	// CaptchaAfterFailures is the number of failures after which a captcha is required.
+	CaptchaAfterFailures int
+	// CaptchaOnRegister requires a captcha to register.
+	CaptchaOnRegister bool
+}
+
+// Error reports every problem found by Load.
+type Error struct {
+	// Problems are sorted by Key, then Reason.
+	Problems []Problem
+}
+
+// Problem is one rejected setting. Reason quotes the offending value unless
+// the key is secret.
+type Problem struct {
+	// Key is the environment variable name, such as TUTORHUB_HTTP_ADDR.
+	Key string
+	// Reason says what is wrong, in a single line.
+	Reason string
+}
+
+// Error returns one "KEY: reason" line per problem.
+func (e *Error) Error() string {
+	if len(e.Problems) == 0 {
+		return "invalid configuration"
+	}
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Key + ": " + p.Reason
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Warnings returns advice about settings that are valid but risky, such as
+// running with the development cursor key. It never includes secret values.
+func (c *Config) Warnings() []string {
+	return slices.Clone(c.warnings)
+}

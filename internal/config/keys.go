@@ -1,0 +1,243 @@
+package config
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// prefix starts every environment variable this package reads.
+const prefix = "TUTORHUB_"
+
+// developmentCursorSecret signs cursors when TUTORHUB_CURSOR_SECRET is unset
+// outside production. It is public, so it protects nothing.
+const developmentCursorSecret = "tutorhub-development-cursor-secret-public-do-not-use-in-production"
+
+// Names of keys that rules beyond a single value refer to.
+const (
+	keyConfigFile          = prefix + "CONFIG_FILE"
+	keyEnv                 = prefix + "ENV"
+	keyHTTPAddr            = prefix + "HTTP_ADDR"
+	keyHTTPReadHeader      = prefix + "HTTP_READ_HEADER_TIMEOUT"
+	keyHTTPRead            = prefix + "HTTP_READ_TIMEOUT"
+	keyHTTPTLSCert         = prefix + "HTTP_TLS_CERT_FILE"
+	keyHTTPTLSKey          = prefix + "HTTP_TLS_KEY_FILE"
+	keyHTTPPublicURL       = prefix + "HTTP_PUBLIC_URL"
+	keyDatabaseMaxConns    = prefix + "DATABASE_MAX_CONNS"
+	keyDatabaseMinConns    = prefix + "DATABASE_MIN_CONNS"
+	keyCORSAllowedOrigins  = prefix + "CORS_ALLOWED_ORIGINS"
+	keyRateLimitEnabled    = prefix + "RATE_LIMIT_ENABLED"
+	keyCursorSecret        = prefix + "CURSOR_SECRET"
+	keyAuthCookieSecure    = prefix + "AUTH_COOKIE_SECURE"
+	keyAuthLockoutBase     = prefix + "AUTH_LOCKOUT_BASE"
+	keyAuthLockoutMax      = prefix + "AUTH_LOCKOUT_MAX"
+	keyAuthCaptchaProvider = prefix + "AUTH_CAPTCHA_PROVIDER"
+	keyAuthCaptchaSecret   = prefix + "AUTH_CAPTCHA_SECRET"
+)
+
+// Values of Auth.CaptchaProvider.
+const (
+	captchaProviderNone      = ""
+	captchaProviderTurnstile = "turnstile"
+	captchaProviderHCaptcha  = "hcaptcha"
+	captchaProviderTest      = "test"
+)
+
+// keyDef describes one setting: how it is named, defaulted, parsed into a
+// Config, shown and documented.
+type keyDef struct {
+	name string // environment variable name, with prefix
+	def  string // default value, unless derive is set
+	// derive computes the default from keys earlier in the table; ok=false
+	// means there is no default and the field keeps its zero value.
+	derive func(c *Config) (value string, ok bool)
+	defDoc string // the default as documented, when derived
+	secret bool   // never shown in errors, Print or logs
+	list   bool   // the YAML file may give a sequence, joined with commas
+	// envOnly keys are read from the environment only, not from the YAML file,
+	// and cannot be given as KEY_FILE.
+	envOnly bool
+	doc     string
+	parse   func(c *Config, value string) error // nil for envOnly keys
+	format  func(c *Config) string              // inverse of parse
+}
+
+// yamlName is the key's name in the YAML file.
+func (k keyDef) yamlName() string {
+	return strings.ToLower(strings.TrimPrefix(k.name, prefix))
+}
+
+// key builds a keyDef for a field of type T from a parser and a formatter
+// of T, so parse and format can never address different fields.
+func key[T any](name, def string, field func(*Config) *T, parse func(string) (T, error), format func(T) string, doc string) keyDef {
+	return keyDef{
+		name: name,
+		def:  def,
+		doc:  doc,
+		parse: func(c *Config, v string) error {
+			x, err := parse(v)
+			if err != nil {
+				return err
+			}
+			*field(c) = x
+			return nil
+		},
+		format: func(c *Config) string { return format(*field(c)) },
+	}
+}
+
+func (k keyDef) asSecret() keyDef { k.secret = true; return k }
+func (k keyDef) asList() keyDef   { k.list = true; return k }
+
+func (k keyDef) derived(doc string, derive func(*Config) (string, bool)) keyDef {
+	k.derive, k.defDoc = derive, doc
+	return k
+}
+
+// keys returns the table of every setting. Order matters: a derived default
+// may only read fields of keys listed before it.
+func keys() []keyDef {
+	str := func(s string) string { return s }
+	dur := formatDuration
+	boolean := strconv.FormatBool
+	return []keyDef{
+		{
+			name: keyConfigFile, envOnly: true,
+			doc:    "Path of an optional YAML file of settings, keyed by these names without `TUTORHUB_` in lower case (`http_addr: ...`). Environment variables override it.",
+			format: func(c *Config) string { return c.configFile },
+		},
+		key(keyEnv, EnvDevelopment, func(c *Config) *string { return &c.Env },
+			oneOf(EnvDevelopment, EnvProduction, EnvTest), str,
+			"Deployment environment: `development`, `production` or `test`. Production enforces stricter rules."),
+
+		key(keyHTTPAddr, "127.0.0.1:8080", func(c *Config) *string { return &c.HTTP.Addr },
+			parseHostPort, str, "Address the API listens on, as host:port."),
+		key(keyHTTPReadHeader, "5s", func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout },
+			positiveDuration, dur, "Time allowed to read request headers; at most the read timeout."),
+		key(keyHTTPRead, "30s", func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout },
+			positiveDuration, dur, "Time allowed to read a whole request."),
+		key(prefix+"HTTP_WRITE_TIMEOUT", "30s", func(c *Config) *time.Duration { return &c.HTTP.WriteTimeout },
+			positiveDuration, dur, "Time allowed to write a response."),
+		key(prefix+"HTTP_IDLE_TIMEOUT", "120s", func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout },
+			positiveDuration, dur, "Time a keep-alive connection may wait for its next request."),
+		key(prefix+"HTTP_SHUTDOWN_TIMEOUT", "25s", func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout },
+			positiveDuration, dur, "Time in-flight requests get to finish on shutdown."),
+		key(prefix+"HTTP_READY_DRAIN_DELAY", "0s", func(c *Config) *time.Duration { return &c.HTTP.ReadyDrainDelay },
+			nonNegativeDuration, dur, "On shutdown, time `/ready` reports not-ready before the listener stops accepting, so a load balancer can notice."),
+		key(prefix+"HTTP_MAX_BODY_BYTES", "1048576", func(c *Config) *int64 { return &c.HTTP.MaxBodyBytes },
+			integer[int64](1<<10, 64<<20), formatInt[int64], "Largest request body accepted, in bytes (1024 to 67108864)."),
+		key(keyHTTPTLSCert, "", func(c *Config) *string { return &c.HTTP.TLSCertFile },
+			existingFile, str, "PEM certificate file to serve TLS; set together with the key file."),
+		key(keyHTTPTLSKey, "", func(c *Config) *string { return &c.HTTP.TLSKeyFile },
+			existingFile, str, "PEM private key file to serve TLS; set together with the certificate file."),
+		key(prefix+"HTTP_TRUSTED_PROXIES", "", func(c *Config) *[]netip.Prefix { return &c.HTTP.TrustedProxies },
+			parsePrefixes, formatPrefixes, "Comma-separated IPs or CIDRs of proxies whose `X-Forwarded-For` is believed.").asList(),
+		key(keyHTTPPublicURL, "", func(c *Config) *string { return &c.HTTP.PublicURL },
+			parseHTTPURL, str, "Absolute http(s) URL the API is reached at.").
+			derived("derived from the address (`http://127.0.0.1:8080`)", derivePublicURL),
+
+		key(prefix+"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tutorhub?sslmode=disable",
+			func(c *Config) *string { return &c.Database.URL },
+			parsePostgresURL, str, "PostgreSQL connection string, as accepted by pgx.").asSecret(),
+		key(keyDatabaseMaxConns, "10", func(c *Config) *int32 { return &c.Database.MaxConns },
+			integer[int32](1, 1000), formatInt[int32], "Maximum open database connections (1 to 1000)."),
+		key(keyDatabaseMinConns, "0", func(c *Config) *int32 { return &c.Database.MinConns },
+			integer[int32](0, 1000), formatInt[int32], "Database connections kept open; at most the maximum."),
+		key(prefix+"DATABASE_MAX_CONN_LIFETIME", "30m", func(c *Config) *time.Duration { return &c.Database.MaxConnLifetime },
+			positiveDuration, dur, "Age at which a database connection is replaced."),
+		key(prefix+"DATABASE_MAX_CONN_IDLE_TIME", "5m", func(c *Config) *time.Duration { return &c.Database.MaxConnIdleTime },
+			positiveDuration, dur, "Time an idle database connection is kept."),
+
+		key(prefix+"REDIS_URL", "redis://127.0.0.1:6379/0", func(c *Config) *string { return &c.Redis.URL },
+			parseRedisURL, str, "Redis URL, as accepted by go-redis.").asSecret(),
+		key(prefix+"REDIS_KEY_PREFIX", "tutorhub:", func(c *Config) *string { return &c.Redis.KeyPrefix },
+			parseKeyPrefix, str, "Prefix of every Redis key tutorhub writes."),
+
+		key(prefix+"LOG_LEVEL", "info", func(c *Config) *slog.Level { return &c.Log.Level },
+			parseLogLevel, formatLogLevel, "Least severe log level written: `debug`, `info`, `warn` or `error`."),
+		key(prefix+"LOG_FORMAT", "json", func(c *Config) *string { return &c.Log.Format },
+			oneOf("json", "text"), str, "Log format: `json` or `text`."),
+
+		key(keyCORSAllowedOrigins, "", func(c *Config) *[]string { return &c.CORS.AllowedOrigins },
+			parseOrigins, formatList, "Comma-separated origins (`scheme://host[:port]`) browsers may call from, or `*` (not in production).").asList(),
+
+		key(keyRateLimitEnabled, "true", func(c *Config) *bool { return &c.RateLimit.Enabled },
+			parseBool, boolean, "Enables rate limiting."),
+		key(prefix+"RATE_LIMIT_ANONYMOUS", "120/1m", func(c *Config) *Rate { return &c.RateLimit.Anonymous },
+			parseRate, Rate.String, "Rate per client IP for requests without a user, as `N/PERIOD[:BURST]`."),
+		key(prefix+"RATE_LIMIT_AUTHENTICATED", "600/1m", func(c *Config) *Rate { return &c.RateLimit.Authenticated },
+			parseRate, Rate.String, "Rate per signed-in user."),
+		key(prefix+"RATE_LIMIT_AUTH", "20/1m", func(c *Config) *Rate { return &c.RateLimit.Auth },
+			parseRate, Rate.String, "Rate per client IP for credential RPCs."),
+		key(prefix+"RATE_LIMIT_AUTH_ACCOUNT", "10/1m", func(c *Config) *Rate { return &c.RateLimit.AuthAccount },
+			parseRate, Rate.String, "Rate per account for credential RPCs."),
+		key(prefix+"RATE_LIMIT_AUTH_GLOBAL", "600/1m", func(c *Config) *Rate { return &c.RateLimit.AuthGlobal },
+			parseRate, Rate.String, "Rate for all credential RPCs together."),
+		key(prefix+"RATE_LIMIT_FAIL_OPEN", "true", func(c *Config) *bool { return &c.RateLimit.FailOpen },
+			parseBool, boolean, "When Redis is unreachable, allow requests (and log) instead of refusing them."),
+
+		key(keyCursorSecret, "", func(c *Config) *[]byte { return &c.Cursor.Secret },
+			parseCursorSecret, func(b []byte) string { return string(b) },
+			"Key signing pagination cursors, at least 32 bytes.").asSecret().
+			derived("a public development key; required in production", func(c *Config) (string, bool) {
+				return developmentCursorSecret, c.Env != EnvProduction
+			}),
+
+		key(prefix+"KRATOS_PUBLIC_URL", "http://127.0.0.1:4433", func(c *Config) *string { return &c.Kratos.PublicURL },
+			parseHTTPURL, str, "URL of the Kratos public API."),
+		key(prefix+"KRATOS_ADMIN_URL", "http://127.0.0.1:4434", func(c *Config) *string { return &c.Kratos.AdminURL },
+			parseHTTPURL, str, "URL of the Kratos admin API."),
+		key(prefix+"KRATOS_TIMEOUT", "5s", func(c *Config) *time.Duration { return &c.Kratos.Timeout },
+			positiveDuration, dur, "Time allowed for each call to Kratos."),
+
+		key(prefix+"AUTH_JWKS_PATH", ".data/kratos/jwks.json", func(c *Config) *string { return &c.Auth.AccessTokenJWKSURL },
+			nonEmpty, str, "JWKS file with the keys of access tokens; only public key material is used."),
+		key(prefix+"AUTH_TOKENIZE_TEMPLATE", "access_token", func(c *Config) *string { return &c.Auth.TokenizeTemplate },
+			parseIdentifier, str, "Kratos tokenizer template that issues access tokens."),
+		key(keyAuthCookieSecure, "", func(c *Config) *bool { return &c.Auth.CookieSecure },
+			parseBool, boolean, "Marks cookies Secure (HTTPS only).").
+			derived("`true` in production, else `false`", func(c *Config) (string, bool) {
+				return strconv.FormatBool(c.Env == EnvProduction), true
+			}),
+		key(prefix+"AUTH_LOCKOUT_THRESHOLD", "5", func(c *Config) *int { return &c.Auth.LockoutThreshold },
+			integer[int](1, 1000), formatInt[int], "Failed sign-ins within the window that lock an account (1 to 1000)."),
+		key(prefix+"AUTH_LOCKOUT_WINDOW", "15m", func(c *Config) *time.Duration { return &c.Auth.LockoutWindow },
+			positiveDuration, dur, "Span over which failed sign-ins are counted."),
+		key(keyAuthLockoutBase, "1m", func(c *Config) *time.Duration { return &c.Auth.LockoutBase },
+			positiveDuration, dur, "First lock period; each further lock doubles it."),
+		key(keyAuthLockoutMax, "1h", func(c *Config) *time.Duration { return &c.Auth.LockoutMax },
+			positiveDuration, dur, "Longest lock period; at least the base."),
+		key(keyAuthCaptchaProvider, captchaProviderNone, func(c *Config) *string { return &c.Auth.CaptchaProvider },
+			oneOf(captchaProviderNone, captchaProviderTurnstile, captchaProviderHCaptcha, captchaProviderTest), str,
+			"Captcha provider: empty (none), `turnstile`, `hcaptcha` or `test` (not in production)."),
+		key(keyAuthCaptchaSecret, "", func(c *Config) *string { return &c.Auth.CaptchaSecret },
+			anyString, str, "Captcha provider secret key; required for turnstile and hcaptcha.").asSecret(),
+		key(prefix+"AUTH_CAPTCHA_AFTER_FAILURES", "3", func(c *Config) *int { return &c.Auth.CaptchaAfterFailures },
+			integer[int](0, 1000), formatInt[int], "Failed sign-ins after which a captcha is required (0 to 1000)."),
+		key(prefix+"AUTH_CAPTCHA_ON_REGISTER", "false", func(c *Config) *bool { return &c.Auth.CaptchaOnRegister },
+			parseBool, boolean, "Requires a captcha to register."),
+
+		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
+			parseBool, boolean, "Runs pending database migrations before serving."),
+	}
+}
+
+// derivePublicURL points at the listener itself, naming a loopback host when
+// the listener binds every interface.
+func derivePublicURL(c *Config) (string, bool) {
+	host, port, err := net.SplitHostPort(c.HTTP.Addr)
+	if err != nil {
+		return "", false // the address was rejected; that problem is reported
+	}
+	if a, err := netip.ParseAddr(host); host == "" || (err == nil && a.IsUnspecified()) {
+		host = "localhost"
+	}
+	scheme := "http"
+	if c.HTTP.TLSCertFile != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), true
+}
