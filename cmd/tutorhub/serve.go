@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tutorhub/tutorhub/internal/config"
+	"github.com/tutorhub/tutorhub/internal/database"
+	"github.com/tutorhub/tutorhub/internal/logging"
+	"github.com/tutorhub/tutorhub/internal/pagetoken"
+	"github.com/tutorhub/tutorhub/internal/ratelimit"
+	"github.com/tutorhub/tutorhub/server"
+)
+
+func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	migrateFirst := fs.Bool("migrate", false, "apply pending migrations before serving")
+	if err := fs.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	cfg, err := loadConfig(environ, stderr)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stdout, cfg.Log.Level, cfg.Log.Format, nil)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+
+	pool, err := database.Open(ctx, cfg.Database.URL, database.PoolOptions{
+		MaxConns:        cfg.Database.MaxConns,
+		MinConns:        cfg.Database.MinConns,
+		MaxConnLifetime: cfg.Database.MaxConnLifetime,
+		MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
+	})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	migrator, err := database.NewMigrator(pool)
+	if err != nil {
+		return err
+	}
+	defer migrator.Close()
+	if err := ensureMigrated(ctx, migrator, *migrateFirst || cfg.MigrateOnStart, log); err != nil {
+		return err
+	}
+
+	rdb, err := openRedis(cfg.Redis.URL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	health := server.NewHealth([]server.Check{
+		{Name: "postgres", Check: pool.Ping},
+		{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		{Name: "migrations", Check: func(ctx context.Context) error {
+			pending, err := migrator.Pending(ctx)
+			if err != nil {
+				return err
+			}
+			if len(pending) > 0 {
+				return fmt.Errorf("%d migrations pending", len(pending))
+			}
+			return nil
+		}},
+	}, server.ServiceNames...)
+
+	handler, err := server.New(server.Options{
+		Logger:  log,
+		DB:      pool,
+		Health:  health,
+		Limiter: ratelimit.New(rdb, cfg.Redis.KeyPrefix, cfg.RateLimit.FailOpen, log),
+		RateLimits: server.RateLimits{
+			Enabled:       cfg.RateLimit.Enabled,
+			Anonymous:     rate(cfg.RateLimit.Anonymous),
+			Authenticated: rate(cfg.RateLimit.Authenticated),
+		},
+		PageTokens:     pagetoken.NewCodec(cfg.Cursor.Secret),
+		CORSOrigins:    cfg.CORS.AllowedOrigins,
+		TrustedProxies: cfg.HTTP.TrustedProxies,
+		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
+		HSTS:           cfg.HTTP.TLSCertFile != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
+	})
+	if err != nil {
+		return err
+	}
+	return listenAndDrain(ctx, cfg.HTTP, handler, health, log)
+}
+
+// ensureMigrated applies pending migrations when asked, and otherwise refuses to serve a
+// database behind the binary's schema.
+func ensureMigrated(ctx context.Context, m *database.Migrator, apply bool, log *slog.Logger) error {
+	pending, err := m.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	if !apply {
+		return fmt.Errorf("the database has %d pending migrations (versions %v): run `tutorhub migrate up`, or start with `tutorhub serve --migrate` (TUTORHUB_MIGRATE_ON_START=true)", len(pending), pending)
+	}
+	applied, err := m.Up(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("applied migrations", "versions", applied)
+	return nil
+}
+
+func openRedis(url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	// Fail fast when Redis is down: callers degrade (rate limits fail open, caches fall
+	// through to PostgreSQL) rather than wait.
+	opts.DialTimeout = time.Second
+	opts.ReadTimeout = 500 * time.Millisecond
+	opts.WriteTimeout = 500 * time.Millisecond
+	opts.MaxRetries = 1
+	return redis.NewClient(opts), nil
+}
+
+func rate(r config.Rate) ratelimit.Rate {
+	return ratelimit.Rate{Limit: r.Limit, Period: r.Period, Burst: r.Burst}
+}
+
+// listenAndDrain serves until ctx ends (SIGINT/SIGTERM), then drains: readiness turns
+// not-ready at once, the listener keeps accepting for ReadyDrainDelay so load balancers can
+// notice, then stops; in-flight requests get up to ShutdownTimeout to finish.
+func listenAndDrain(ctx context.Context, cfg config.HTTP, handler http.Handler, health *server.Health, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	// HTTP/1.1 and HTTP/2 on one port, with or without TLS: gRPC needs HTTP/2, and h2c
+	// serves it in plaintext deployments behind a TLS-terminating proxy.
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "tls", cfg.TLSCertFile != "")
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCertFile != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining", "ready_drain_delay", cfg.ReadyDrainDelay.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
+	health.Drain()
+	if cfg.ReadyDrainDelay > 0 {
+		time.Sleep(cfg.ReadyDrainDelay)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("drain did not finish within %s: %w", cfg.ShutdownTimeout, err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("shutdown complete")
+	return nil
+}

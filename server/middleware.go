@@ -1,0 +1,245 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	connectcors "connectrpc.com/cors"
+	"github.com/rs/cors"
+
+	"github.com/tutorhub/tutorhub/internal/logging"
+)
+
+// requestIDPattern is what a client-supplied X-Request-Id must look like to be kept: short,
+// printable, and safe to put in a log line or a header.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$`)
+
+// newRequestID returns 16 random bytes in hex.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requestInfo collects, during a request, what the access log line reports.
+type requestInfo struct {
+	mu        sync.Mutex
+	procedure string
+	code      string
+	clientIP  netip.Addr
+	userID    string
+}
+
+type requestInfoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return ri
+}
+
+// clientIP returns the caller's address as the edge resolved it (X-Forwarded-For is
+// believed only from a trusted proxy).
+func clientIP(ctx context.Context) netip.Addr {
+	if ri := infoFrom(ctx); ri != nil {
+		return ri.clientIP
+	}
+	return netip.Addr{}
+}
+
+// statusRecorder remembers the status and size a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Flush keeps streaming responses streaming through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// edge wraps the whole mux: request id, client address, access log, panic recovery, security
+// headers and the body limit, in that order from the outside in.
+type edge struct {
+	log            *slog.Logger
+	trustedProxies []netip.Prefix
+	maxBodyBytes   int64
+	hsts           bool
+}
+
+func (e *edge) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ri := &requestInfo{clientIP: e.resolveClientIP(r)}
+		ctx := logging.WithRequestID(r.Context(), id)
+		ctx = context.WithValue(ctx, requestInfoKey{}, ri)
+		r = r.WithContext(ctx)
+		rec := &statusRecorder{ResponseWriter: w}
+
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel compared by identity, as net/http does
+					panic(p)
+				}
+				e.log.ErrorContext(ctx, "panic", "panic", p, "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					writeJSONError(rec, connect.CodeInternal, "internal error")
+				}
+			}
+			ri.mu.Lock()
+			attrs := []slog.Attr{
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("peer", ri.clientIP.String()),
+				slog.String("protocol", r.Proto),
+				slog.Int64("bytes", rec.bytes),
+			}
+			if ri.procedure != "" {
+				attrs = append(attrs, slog.String("procedure", ri.procedure), slog.String("code", ri.code))
+			}
+			if ri.userID != "" {
+				attrs = append(attrs, slog.String("user_id", ri.userID))
+			}
+			ri.mu.Unlock()
+			level := slog.LevelInfo
+			if rec.status >= 500 {
+				level = slog.LevelError
+			}
+			e.log.LogAttrs(ctx, level, "request", attrs...)
+		}()
+
+		h := rec.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if h.Get("Content-Security-Policy") == "" {
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		}
+		if e.hsts && (r.TLS != nil || (e.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))) {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+
+		// Refuse a declared oversize body before reading any of it; cap the rest as it is read.
+		if r.ContentLength > e.maxBodyBytes {
+			writeJSONErrorStatus(rec, http.StatusRequestEntityTooLarge, connect.CodeResourceExhausted, "request body too large")
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(rec, r.Body, e.maxBodyBytes)
+		}
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func (e *edge) fromTrustedProxy(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range e.trustedProxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveClientIP is the remote address, or, behind trusted proxies, the right-most address in
+// X-Forwarded-For that is not itself a trusted proxy.
+func (e *edge) resolveClientIP(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	remote, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	remote = remote.Unmap()
+	if !e.fromTrustedProxy(r) {
+		return remote
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return remote
+		}
+		a = a.Unmap()
+		trusted := false
+		for _, p := range e.trustedProxies {
+			if p.Contains(a) {
+				trusted = true
+				break
+			}
+		}
+		if !trusted {
+			return a
+		}
+	}
+	return remote
+}
+
+// withCORS allows the configured origins to call every protocol the server speaks,
+// including Connect's and gRPC-Web's headers, and to read the error details header.
+func withCORS(origins []string, next http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return next
+	}
+	c := cors.New(cors.Options{
+		AllowedOrigins:   origins,
+		AllowedMethods:   connectcors.AllowedMethods(),
+		AllowedHeaders:   append(connectcors.AllowedHeaders(), "Authorization", "X-Request-Id"),
+		ExposedHeaders:   append(connectcors.ExposedHeaders(), "X-Request-Id", "Retry-After"),
+		AllowCredentials: true,
+		MaxAge:           7200,
+	})
+	return c.Handler(next)
+}
+
+// isMaxBytesError reports whether err came from the body limit.
+func isMaxBytesError(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}

@@ -1,0 +1,98 @@
+// Package server is tutorhub's API edge: one handler type per protobuf service, the
+// interceptors and HTTP middleware every request passes, and the mux that serves Connect,
+// gRPC, gRPC-Web and REST (/api/v1, transcoded by vanguard) on one port.
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+
+	"buf.build/go/protovalidate"
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"connectrpc.com/vanguard"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
+	"github.com/tutorhub/tutorhub/internal/pagetoken"
+	"github.com/tutorhub/tutorhub/internal/ratelimit"
+)
+
+// Options are the API's dependencies and edge policies.
+type Options struct {
+	Logger         *slog.Logger
+	DB             *pgxpool.Pool
+	Health         *Health
+	Limiter        *ratelimit.Limiter
+	RateLimits     RateLimits
+	PageTokens     *pagetoken.Codec
+	CORSOrigins    []string
+	TrustedProxies []netip.Prefix
+	MaxBodyBytes   int64
+	// HSTS sends Strict-Transport-Security on requests that arrived over TLS.
+	HSTS bool
+}
+
+// ServiceNames lists the protobuf services the API serves (for reflection and health).
+var ServiceNames = []string{
+	tutorhubv1connect.SubjectServiceName,
+}
+
+// New assembles the API's HTTP handler.
+func New(o Options) (http.Handler, error) {
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("protovalidate: %w", err)
+	}
+	handlerOpts := []connect.HandlerOption{
+		connect.WithInterceptors(
+			observe(o.Logger),
+			limitRequests(o.Limiter, o.RateLimits),
+			validateRequests(validator),
+		),
+		recoverHandler(o.Logger),
+		connect.WithReadMaxBytes(int(o.MaxBodyBytes)),
+	}
+
+	mux := http.NewServeMux()
+	var services []*vanguard.Service
+	mount := func(path string, h http.Handler) {
+		mux.Handle(path, h)
+		services = append(services, vanguard.NewService(path, h))
+	}
+	mount(tutorhubv1connect.NewSubjectServiceHandler(NewSubjectServer(o.DB, o.PageTokens), handlerOpts...))
+
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSONError(w, connect.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
+	})
+	// REST lives under /api/v1 only, so a Connect POST without Connect-Protocol-Version is
+	// never mistaken for a REST call.
+	rest, err := vanguard.NewTranscoder(services, vanguard.WithUnknownHandler(notFound))
+	if err != nil {
+		return nil, fmt.Errorf("rest transcoder: %w", err)
+	}
+	mux.Handle("/api/v1/", restErrors(rest))
+
+	docs, err := newAPIDocs(tutorhub.OpenAPI)
+	if err != nil {
+		return nil, err
+	}
+	mux.HandleFunc("GET /api/v1/openapi.json", docs.serveSpec)
+	mux.HandleFunc("GET /docs", docs.servePage)
+	mux.HandleFunc("GET /docs/style.css", docs.serveStyle)
+
+	reflector := grpcreflect.NewStaticReflector(append(ServiceNames, grpchealth.HealthV1ServiceName)...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle(grpchealth.NewHandler(o.Health.grpc))
+	mux.HandleFunc("GET /health", o.Health.serveLive)
+	mux.HandleFunc("GET /ready", o.Health.serveReady)
+	mux.Handle("/", notFound)
+
+	e := &edge{log: o.Logger, trustedProxies: o.TrustedProxies, maxBodyBytes: o.MaxBodyBytes, hsts: o.HSTS}
+	return e.wrap(withCORS(o.CORSOrigins, mux)), nil
+}

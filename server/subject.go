@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/tutorhub/tutorhub"
+	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
+	"github.com/tutorhub/tutorhub/internal/pagetoken"
+	"github.com/tutorhub/tutorhub/queries"
+)
+
+const (
+	defaultPageSize = 50
+)
+
+// SubjectServer implements tutorhub.v1.SubjectService: the public subject catalogue.
+type SubjectServer struct {
+	q      *queries.Queries
+	tokens *pagetoken.Codec
+}
+
+// NewSubjectServer returns the catalogue's handler over db.
+func NewSubjectServer(db queries.DBTX, tokens *pagetoken.Codec) *SubjectServer {
+	return &SubjectServer{q: queries.New(db), tokens: tokens}
+}
+
+// subjectPosition is the keyset of the last subject on a page.
+type subjectPosition struct {
+	Name string    `json:"n"`
+	ID   uuid.UUID `json:"i"`
+}
+
+// ListSubjects returns one page of the catalogue in (name, id) order.
+func (s *SubjectServer) ListSubjects(ctx context.Context, req *tutorhubv1.ListSubjectsRequest) (*tutorhubv1.ListSubjectsResponse, error) {
+	size := pageSize(req.GetPageSize())
+	scope := "subjects|category=" + req.GetCategory()
+	params := queries.ListSubjectsParams{PageLimit: size + 1}
+	if req.GetCategory() != "" {
+		params.Category = pgtype.Text{String: req.GetCategory(), Valid: true}
+	}
+	if req.GetPageToken() != "" {
+		var pos subjectPosition
+		if err := s.tokens.Decode(scope, req.GetPageToken(), &pos); err != nil {
+			return nil, invalidPageToken()
+		}
+		params.AfterName = pgtype.Text{String: pos.Name, Valid: true}
+		params.AfterID = uuid.NullUUID{UUID: pos.ID, Valid: true}
+	}
+	rows, err := s.q.ListSubjects(ctx, params)
+	if err != nil {
+		return nil, fmt.Errorf("list subjects: %w", err)
+	}
+	res := &tutorhubv1.ListSubjectsResponse{}
+	for i, r := range rows {
+		if int32(i) == size {
+			last := rows[i-1]
+			tok, err := s.tokens.Encode(scope, subjectPosition{Name: last.Name, ID: last.ID})
+			if err != nil {
+				return nil, err
+			}
+			res.NextPageToken = tok
+			break
+		}
+		res.Subjects = append(res.Subjects, subjectProto(r.ID, r.Slug, r.Name, r.Category))
+	}
+	return res, nil
+}
+
+// GetSubject returns one subject.
+func (s *SubjectServer) GetSubject(ctx context.Context, req *tutorhubv1.GetSubjectRequest) (*tutorhubv1.GetSubjectResponse, error) {
+	id, err := uuid.Parse(req.GetId())
+	if err != nil {
+		return nil, tutorhub.Invalid("id", "string.uuid", "value must be a valid UUID")
+	}
+	r, err := s.q.GetSubject(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, tutorhub.Errorf(tutorhub.ENOTFOUND, "subject %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get subject %s: %w", id, err)
+	}
+	return &tutorhubv1.GetSubjectResponse{Subject: subjectProto(r.ID, r.Slug, r.Name, r.Category)}, nil
+}
+
+func subjectProto(id uuid.UUID, slug, name, category string) *tutorhubv1.Subject {
+	return &tutorhubv1.Subject{Id: id.String(), Slug: slug, Name: name, Category: category}
+}
+
+// pageSize applies the default to an unset page size; validation has bounded it already.
+func pageSize(requested int32) int32 {
+	if requested <= 0 {
+		return defaultPageSize
+	}
+	return requested
+}
+
+// invalidPageToken is the error for a page token that fails verification.
+func invalidPageToken() error {
+	return tutorhub.Invalid("page_token", "page_token.valid", "page token is invalid, expired or belongs to another query")
+}
