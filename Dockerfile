@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# The tutorhub binary (API server, worker and tools are its subcommands).
+#   docker build -t tutorhub .   ·   docker compose up --build
+
+FROM golang:1.26 AS build
+WORKDIR /src
+ENV GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+# Modules first, so a source change does not download them again.
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    go build -trimpath -ldflags="-s -w" -o /out/tutorhub ./cmd/tutorhub
+
+# debian-slim rather than distroless: curl serves the health check.
+FROM debian:12-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin tutorhub
+COPY --from=build /out/tutorhub /usr/local/bin/tutorhub
+USER tutorhub
+EXPOSE 8080
+ENTRYPOINT ["tutorhub"]
+CMD ["serve", "--migrate"]

@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# Starts tutorhub's local service stack natively on 127.0.0.1 and waits until each service
+# is ready; data and logs go to .data/. A service that already answers is left alone, so a
+# dev stack and a test run share one set of services and running this twice is harmless.
+#
+# Usage: deploy/local/up.sh [SERVICE...]     SERVICE: postgres redis mailpit kratos (default: all)
+#        deploy/local/down.sh [SERVICE...]   stops what this script started
+#
+# Environment (default):
+#   TUTORHUB_PG_HOST (127.0.0.1) TUTORHUB_PG_PORT (5432) TUTORHUB_PG_USER (postgres)
+#                                 PGPASSWORD is honoured by psql if the server wants one
+#   TUTORHUB_REDIS_PORT (6379)
+#   TUTORHUB_MAILPIT_SMTP_PORT (1025) TUTORHUB_MAILPIT_HTTP_PORT (8025)
+#   TUTORHUB_KRATOS_PUBLIC_PORT (4433) TUTORHUB_KRATOS_ADMIN_PORT (4434)
+#   TUTORHUB_KRATOS_DSN (postgres://$TUTORHUB_PG_USER@$TUTORHUB_PG_HOST:$TUTORHUB_PG_PORT/kratos?sslmode=disable&...)
+#   TUTORHUB_KRATOS_LOG_LEVEL (info)
+#   TUTORHUB_READY_TIMEOUT (60) seconds a service may take to become ready
+#
+# Adding a service (Temporal, MinIO, clamd, ...): add its name to all_services in lib.sh, its
+# prerequisites to `needs` below, and a start_NAME function that returns early when the
+# service already answers, else starts it with `spawn` and waits with `wait_ready`. down.sh
+# stops it through the pid file `spawn` wrote.
+set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+declare -A needs=([kratos]="postgres mailpit")
+
+fail_with_log() { # NAME LOG REASON
+  printf '[local] error: %s %s; last lines of %s:\n' "$1" "$3" "$2" >&2
+  tail -n 40 "$2" >&2 2>/dev/null || true
+  exit 1
+}
+
+# wait_ready NAME LOG CHECK...: polls CHECK until it passes; fails naming NAME, with the end
+# of LOG, on timeout or as soon as the process we started has exited.
+wait_ready() {
+  local name=$1 logfile=$2 deadline=$((SECONDS + READY_TIMEOUT))
+  shift 2
+  until "$@"; do
+    if [ -f "$(pidfile "$name")" ] && ! running "$name" >/dev/null; then
+      fail_with_log "$name" "$logfile" "exited during startup"
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || fail_with_log "$name" "$logfile" "not ready after ${READY_TIMEOUT}s"
+    sleep 0.2
+  done
+  log "$name ready"
+}
+
+# spawn NAME LOG CMD...: runs CMD (a command or a function that ends in `detached`) in the
+# background and records its pid for down.sh.
+spawn() {
+  local name=$1 logfile=$2
+  shift 2
+  mkdir -p "$(dirname "$logfile")"
+  "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
+  echo $! >"$(pidfile "$name")"
+}
+
+# detached CMD...: becomes CMD in a session of its own, so neither ^C here nor the end of the
+# test run that called up.sh takes the service down. The pid stays the one spawn recorded.
+detached() { exec setsid "$@"; }
+
+# tool NAME: links the pinned build into .bin/ (building it once if the pin is new).
+tool() { "$root/deploy/tools.sh" "$1"; }
+
+# --- postgres ---------------------------------------------------------------------------
+
+pg_ready() {
+  if command -v pg_isready >/dev/null; then
+    pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 1
+  else
+    tcp_open "$PG_HOST" "$PG_PORT"
+  fi
+}
+
+psql_admin() {
+  psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -v ON_ERROR_STOP=1 -qtAX "$@"
+}
+
+ensure_database() { # NAME
+  command -v psql >/dev/null || die "postgres: psql is needed to create database $1 (apt-get install postgresql-client)"
+  if [ "$(psql_admin -c "select 1 from pg_database where datname = '$1'")" != 1 ]; then
+    log "postgres: creating database $1"
+    psql_admin -c "create database \"$1\""
+  fi
+}
+
+start_postgres() {
+  if pg_ready; then
+    log "postgres: using $PG_HOST:$PG_PORT"
+  else
+    local version logfile
+    version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$version" ] || die "postgres: nothing answers on $PG_HOST:$PG_PORT and no Debian cluster exists in /etc/postgresql (apt-get install postgresql, or set TUTORHUB_PG_HOST/TUTORHUB_PG_PORT)"
+    logfile=/var/log/postgresql/postgresql-$version-main.log
+    log "postgres: starting Debian cluster $version/main"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start 9>&- || fail_with_log postgres "$logfile" "failed to start"
+    # down.sh stops a cluster only if this file says we started it.
+    echo "$version" >"$data/postgres.cluster"
+    rm -f "$(pidfile postgres)"
+    head -n 1 "/var/run/postgresql/$version-main.pid" >"$(pidfile postgres)" 2>/dev/null || true
+    wait_ready postgres "$logfile" pg_ready
+  fi
+  # The API's database; its schema is the API's business (tutorhub migrate).
+  ensure_database tutorhub
+}
+
+# --- redis ------------------------------------------------------------------------------
+
+# A PING over /dev/tcp: redis-cli is not installed everywhere Redis is reachable.
+redis_ready() (
+  exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT" || exit 1
+  printf 'PING\r\n' >&3
+  IFS= read -r -t 2 reply <&3 || exit 1
+  [[ $reply == +PONG* ]]
+) 2>/dev/null
+
+start_redis() {
+  if redis_ready; then
+    log "redis: using 127.0.0.1:$REDIS_PORT"
+    return
+  fi
+  command -v redis-server >/dev/null || die "redis: nothing answers on 127.0.0.1:$REDIS_PORT and redis-server is not installed (apt-get install redis-server)"
+  mkdir -p "$data/redis"
+  # redis-server writes its pid file itself; a stale one would look like a crash to wait_ready.
+  rm -f "$(pidfile redis)"
+  # No persistence: local Redis holds only caches and rate-limit counters.
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --dir "$data/redis" --logfile "$data/redis/redis.log" --pidfile "$(pidfile redis)" 9>&-
+  wait_ready redis "$data/redis/redis.log" redis_ready
+}
+
+# --- mailpit (SMTP sink with an HTTP API for reading codes) ------------------------------
+
+mailpit_ready() {
+  http_ok "http://127.0.0.1:$MAILPIT_HTTP_PORT/readyz" && tcp_open 127.0.0.1 "$MAILPIT_SMTP_PORT"
+}
+
+start_mailpit() {
+  if mailpit_ready; then
+    log "mailpit: using 127.0.0.1:$MAILPIT_HTTP_PORT"
+    return
+  fi
+  tool mailpit
+  mkdir -p "$data/mailpit"
+  spawn mailpit "$data/mailpit/mailpit.log" detached "$bin/mailpit" --disable-version-check \
+    --smtp "127.0.0.1:$MAILPIT_SMTP_PORT" --listen "127.0.0.1:$MAILPIT_HTTP_PORT" \
+    --database "$data/mailpit/mailpit.db" --max 5000 --smtp-disable-rdns
+  wait_ready mailpit "$data/mailpit/mailpit.log" mailpit_ready
+}
+
+# --- kratos -----------------------------------------------------------------------------
+
+kratos_ready() { http_ok "http://127.0.0.1:$KRATOS_ADMIN_PORT/health/ready"; }
+
+rand_hex() { od -An -vtx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+
+# Generated once per checkout and never printed, so sessions and flows survive restarts and
+# no two machines share a secret. The cipher secret must be exactly 32 characters.
+kratos_secrets() { # FILE
+  [ -s "$1" ] && return
+  (umask 077 && printf 'SECRETS_COOKIE=%s\nSECRETS_CIPHER=%s\n' "$(rand_hex 32)" "$(rand_hex 16)" >"$1")
+}
+
+# The native paths and ports, layered over deploy/kratos/kratos.yml (written for containers).
+kratos_overlay() { # FILE
+  cat >"$1" <<EOF
+# Written by deploy/local/up.sh on every start; edit deploy/kratos/kratos.yml or up.sh instead.
+serve:
+  public:
+    base_url: http://127.0.0.1:$KRATOS_PUBLIC_PORT/
+    host: 127.0.0.1
+    port: $KRATOS_PUBLIC_PORT
+  admin:
+    base_url: http://127.0.0.1:$KRATOS_ADMIN_PORT/
+    host: 127.0.0.1
+    port: $KRATOS_ADMIN_PORT
+identity:
+  schemas:
+    - id: user
+      url: file://$root/deploy/kratos/identity.schema.json
+session:
+  whoami:
+    tokenizer:
+      templates:
+        access_token:
+          jwks_url: file://$data/kratos/jwks.json
+          claims_mapper_url: file://$root/deploy/kratos/access_token.jsonnet
+courier:
+  smtp:
+    connection_uri: smtp://127.0.0.1:$MAILPIT_SMTP_PORT/?disable_starttls=true
+log:
+  level: ${TUTORHUB_KRATOS_LOG_LEVEL:-info}
+EOF
+}
+
+kratos_config=(-c "$root/deploy/kratos/kratos.yml" -c "$data/kratos/local.yml")
+
+# kratos_env leaves only what Kratos needs in the environment: Kratos reads every variable
+# named like a config key (LOG_LEVEL, DSN, SERVE_PUBLIC_PORT, ...), so a stray one from the
+# caller's shell must not win. Secrets travel in the environment, never on a command line.
+kratos_env() {
+  local v
+  for v in $(compgen -e); do
+    case $v in PATH | HOME | TMPDIR) ;; *) unset "$v" 2>/dev/null || true ;; esac
+  done
+  set -a
+  # shellcheck source=/dev/null
+  . "$data/kratos/secrets.env"
+  set +a
+  export DSN=${kratos_dsn:?}
+}
+
+# --watch-courier sends mail from this process, so codes reach Mailpit without a second daemon.
+kratos_serve() {
+  kratos_env
+  detached "$bin/kratos" serve --sqa-opt-out --watch-courier "${kratos_config[@]}"
+}
+
+start_kratos() {
+  if kratos_ready; then
+    log "kratos: using 127.0.0.1:$KRATOS_PUBLIC_PORT (admin $KRATOS_ADMIN_PORT)"
+    return
+  fi
+  tool kratos
+  local dir=$data/kratos
+  mkdir -p "$dir"
+  ensure_database kratos
+  kratos_secrets "$dir/secrets.env"
+  if [ ! -f "$dir/jwks.json" ]; then
+    (cd "$root" && GOTOOLCHAIN=local go run ./deploy/kratos/jwksgen -out "$dir/jwks.json")
+  fi
+  kratos_overlay "$dir/local.yml"
+  kratos_dsn=${TUTORHUB_KRATOS_DSN:-postgres://$PG_USER@$PG_HOST:$PG_PORT/kratos?sslmode=disable&max_conns=20&max_idle_conns=4}
+
+  ( kratos_env && exec "$bin/kratos" migrate sql -e --yes "${kratos_config[@]}" ) >>"$dir/kratos.log" 2>&1 ||
+    fail_with_log kratos "$dir/kratos.log" "migration failed"
+  spawn kratos "$dir/kratos.log" kratos_serve
+  wait_ready kratos "$dir/kratos.log" kratos_ready
+}
+
+# --- main -------------------------------------------------------------------------------
+
+mkdir -p "$data"
+# Two callers at once (a dev shell and a test run) would race to start the same service.
+# Every daemon started below gets `9>&-` so it does not hold this lock for its lifetime.
+exec 9>"$data/.up.lock"
+flock 9
+
+declare -A started=()
+up() {
+  local dep
+  [ -z "${started[$1]:-}" ] || return 0
+  started[$1]=1
+  for dep in ${needs[$1]:-}; do up "$dep"; done
+  "start_$1"
+}
+
+services=("$@")
+[ $# -gt 0 ] || services=("${all_services[@]}")
+for s in "${services[@]}"; do
+  known_service "$s" || die "unknown service: $s (known: ${all_services[*]})"
+done
+for s in "${services[@]}"; do up "$s"; done
