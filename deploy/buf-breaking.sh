@@ -17,6 +17,7 @@ if [ ! -d "$tmp/base/proto/tutorhub" ]; then
   exit 0
 fi
 cp -r third_party "$tmp/base/third_party"
-(cd "$tmp/base" && buf build proto --exclude-imports -o "$tmp/base.binpb")
-buf breaking proto --against "$tmp/base.binpb"
+(cd "$tmp/base" && buf build -o "$tmp/base.binpb")
+buf build -o "$tmp/head.binpb"
+buf breaking "$tmp/head.binpb" --against "$tmp/base.binpb" --config '{"version":"v2","breaking":{"use":["FILE"]}}'
 echo "buf breaking: no breaking changes against $base_ref"
