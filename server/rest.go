@@ -51,7 +51,7 @@ func (e *errorRewriter) WriteHeader(code int) {
 		return
 	}
 	e.status = code
-	if code >= 400 && strings.HasPrefix(e.Header().Get("Content-Type"), "application/json") {
+	if code >= 400 {
 		e.buffering = true
 		return
 	}
@@ -102,9 +102,42 @@ func (e *errorRewriter) finish() {
 		if b, err := json.Marshal(out); err == nil {
 			body = append(b, '\n')
 		}
+	} else if !json.Valid(body) {
+		// Plain-text errors from the router (405 and the like) get the same JSON shape.
+		out := wireError{Code: codeForHTTPStatus(e.status).String(), Message: strings.TrimSpace(string(body))}
+		if b, err := json.Marshal(out); err == nil {
+			body = append(b, '\n')
+		}
+		e.Header().Set("Content-Type", "application/json")
 	}
 	e.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	e.Header().Del("Content-Encoding")
 	e.ResponseWriter.WriteHeader(e.status)
 	_, _ = e.ResponseWriter.Write(body)
+}
+
+// codeForHTTPStatus is the Connect code closest to an HTTP error status.
+func codeForHTTPStatus(status int) connect.Code {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
+		return connect.CodeInvalidArgument
+	case http.StatusUnauthorized:
+		return connect.CodeUnauthenticated
+	case http.StatusForbidden:
+		return connect.CodePermissionDenied
+	case http.StatusNotFound:
+		return connect.CodeNotFound
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return connect.CodeUnimplemented
+	case http.StatusConflict:
+		return connect.CodeAborted
+	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
+		return connect.CodeResourceExhausted
+	case http.StatusServiceUnavailable:
+		return connect.CodeUnavailable
+	case http.StatusGatewayTimeout:
+		return connect.CodeDeadlineExceeded
+	default:
+		return connect.CodeInternal
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/net/http2"
 
 	"github.com/tutorhub/tutorhub/internal/logging"
@@ -167,4 +168,9 @@ func containsViolation(m map[string]any, field string) bool {
 		}
 	}
 	return false
+}
+
+// deadRedis is a client for a port nothing listens on.
+func deadRedis() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 }
