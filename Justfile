@@ -36,14 +36,17 @@ gen: tools
     rm -rf gen/tutorhub gen/ts gen/openapi
     buf generate
     sqlc generate
+    go run ./cmd/tutorhub config docs > .bin/config-table.md
+    awk -v table=.bin/config-table.md '/<!-- config:begin -->/ { print; while ((getline l < table) > 0) print l; skip = 1; next } /<!-- config:end -->/ { skip = 0 } !skip' README.md > .bin/README.md.new
+    mv .bin/README.md.new README.md
 
 # Fail when committed generated code differs from what `just gen` produces.
 check-gen: gen
     #!/usr/bin/env bash
     set -euo pipefail
-    if [ -n "$(git status --porcelain -- gen queries)" ]; then
-      git status --porcelain -- gen queries
-      git --no-pager diff --stat -- gen queries
+    if [ -n "$(git status --porcelain -- gen queries README.md)" ]; then
+      git status --porcelain -- gen queries README.md
+      git --no-pager diff --stat -- gen queries README.md
       echo "generated code is stale: run ./just gen and commit the result" >&2
       exit 1
     fi

@@ -19,8 +19,13 @@ func loadConfig(environ []string, stderr io.Writer) (*config.Config, error) {
 }
 
 func configCmd(args, environ []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && args[0] == "docs" {
+		// The reference table of every key, as README.md embeds it.
+		fmt.Fprint(stdout, config.MarkdownTable())
+		return nil
+	}
 	if len(args) != 1 || args[0] != "print" {
-		fmt.Fprint(stderr, "usage: tutorhub config print\n")
+		fmt.Fprint(stderr, "usage: tutorhub config print|docs\n")
 		return exitCode(2)
 	}
 	cfg, err := loadConfig(environ, stderr)

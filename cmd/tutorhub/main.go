@@ -3,6 +3,7 @@
 //	tutorhub serve [--migrate]     serve the API (Connect, gRPC, gRPC-Web, REST) on one port
 //	tutorhub migrate up|status     apply or list the embedded database migrations
 //	tutorhub config print          show the effective configuration, secrets redacted
+//	tutorhub config docs           print the reference table of every configuration key
 //	tutorhub version               print the version
 //
 // Configuration comes from TUTORHUB_* environment variables (see README.md).
@@ -33,6 +34,7 @@ commands:
   migrate up          apply pending database migrations
   migrate status      list migrations and whether each is applied
   config print        print the effective configuration (secrets redacted)
+  config docs         print the reference table of every configuration key
   version             print the version
 `
 
