@@ -67,7 +67,8 @@ test: lint check-gen
     deploy/local/up.sh
     go test -race -count=1 -timeout 20m ./...
 
-# Benchmarks, written to docs/benchmarks.md.
+# Benchmarks: Go benchmarks and the end-to-end load test, written to docs/benchmarks.md.
 bench: tools
-    deploy/local/up.sh postgres redis
-    go run ./cmd/loadtest -out docs/benchmarks.md
+    deploy/local/up.sh
+    go test -run '^$' -bench . -benchmem ./... | tee .bin/gobench.txt
+    go run ./cmd/loadtest -out docs/benchmarks.md -gobench .bin/gobench.txt
