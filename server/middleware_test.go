@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,23 +177,26 @@ func TestUnknownRoutesAnswerJSON404(t *testing.T) {
 	}
 }
 
-// slowBody yields its first bytes, then fails the test if the server keeps reading far past
-// the limit: an oversized body must be refused without being read whole.
+// countingReader is an endless-looking body of spaces that counts how much of it was sent,
+// so a test can tell whether the server kept reading far past its limit. The transport reads
+// it on its own goroutine, hence the atomic counter.
 type countingReader struct {
-	n, limit int64
+	n     atomic.Int64
+	limit int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
-	if c.n >= c.limit {
+	sent := c.n.Load()
+	if sent >= c.limit {
 		return 0, io.EOF
 	}
 	for i := range p {
 		p[i] = ' '
 	}
-	if int64(len(p)) > c.limit-c.n {
-		p = p[:c.limit-c.n]
+	if int64(len(p)) > c.limit-sent {
+		p = p[:c.limit-sent]
 	}
-	c.n += int64(len(p))
+	c.n.Add(int64(len(p)))
 	return len(p), nil
 }
 
@@ -213,8 +217,8 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 				t.Fatalf("%d %s", res.StatusCode, b)
 			}
 		}
-		if body.n > 8<<20 {
-			t.Fatalf("server read %d bytes of an oversized body", body.n)
+		if n := body.n.Load(); n > 8<<20 {
+			t.Fatalf("server read %d bytes of an oversized body", n)
 		}
 	})
 	t.Run("a chunked body is cut off at the limit", func(t *testing.T) {
@@ -230,8 +234,8 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 				t.Fatalf("%d %s", res.StatusCode, b)
 			}
 		}
-		if body.n > 8<<20 {
-			t.Fatalf("server read %d bytes of an oversized body", body.n)
+		if n := body.n.Load(); n > 8<<20 {
+			t.Fatalf("server read %d bytes of an oversized body", n)
 		}
 	})
 }
