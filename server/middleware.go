@@ -103,6 +103,8 @@ type edge struct {
 func (e *edge) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Captured now: the REST transcoder rewrites the request's URL in place.
+		method, path := r.Method, r.URL.Path
 		id := r.Header.Get("X-Request-Id")
 		if !requestIDPattern.MatchString(id) {
 			id = newRequestID()
@@ -126,8 +128,8 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 			}
 			ri.mu.Lock()
 			attrs := []slog.Attr{
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
+				slog.String("method", method),
+				slog.String("path", path),
 				slog.Int("status", rec.status),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("peer", ri.clientIP.String()),

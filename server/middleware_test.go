@@ -62,7 +62,7 @@ func TestRequestID(t *testing.T) {
 	// The access line is written after the response, so poll for it.
 	deadline := time.Now().Add(5 * time.Second)
 	for !hasLogLine(t, api.Logs.String(), func(m map[string]any) bool {
-		return m["request_id"] == "trace-me-42" && m["procedure"] == "/tutorhub.v1.SubjectService/ListSubjects" && m["code"] == "ok"
+		return m["request_id"] == "trace-me-42" && m["procedure"] == "/tutorhub.v1.SubjectService/ListSubjects" && m["code"] == "ok" && m["path"] == "/api/v1/subjects"
 	}) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no access log line with the request id:\n%s", api.Logs.String())
