@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
+	"github.com/tutorhub/tutorhub/internal/pagetoken"
+	"github.com/tutorhub/tutorhub/queries"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// AdminServer implements tutorhub.v1.AdminService: operator tools, admin role only (see
+// AccessRules).
+type AdminServer struct {
+	q      *queries.Queries
+	tokens *pagetoken.Codec
+}
+
+// NewAdminServer returns the AdminService handler over db.
+func NewAdminServer(db queries.DBTX, tokens *pagetoken.Codec) *AdminServer {
+	return &AdminServer{q: queries.New(db), tokens: tokens}
+}
+
+// auditPosition is the keyset of the last event on a page.
+type auditPosition struct {
+	Time time.Time `json:"t"`
+	ID   uuid.UUID `json:"i"`
+}
+
+// ListAuditEvents returns one page of the audit log, newest first.
+func (s *AdminServer) ListAuditEvents(ctx context.Context, req *tutorhubv1.ListAuditEventsRequest) (*tutorhubv1.ListAuditEventsResponse, error) {
+	size := pageSize(req.GetPageSize())
+	params := queries.ListAuditEventsParams{
+		ActorID:   nullUUID(req.GetActorId()),
+		SubjectID: nullUUID(req.GetSubjectId()),
+		PageLimit: size + 1,
+	}
+	if req.GetAction() != "" {
+		params.Action = pgtype.Text{String: req.GetAction(), Valid: true}
+	}
+	if req.StartTime != nil {
+		params.StartTime = pgtype.Timestamptz{Time: req.GetStartTime().AsTime(), Valid: true}
+	}
+	if req.EndTime != nil {
+		params.EndTime = pgtype.Timestamptz{Time: req.GetEndTime().AsTime(), Valid: true}
+	}
+	scope := fmt.Sprintf("audit|actor=%s|subject=%s|action=%s|start=%v|end=%v", req.GetActorId(), req.GetSubjectId(), req.GetAction(),
+		params.StartTime.Time.UnixNano(), params.EndTime.Time.UnixNano())
+	if req.GetPageToken() != "" {
+		var pos auditPosition
+		if err := s.tokens.Decode(scope, req.GetPageToken(), &pos); err != nil {
+			return nil, invalidPageToken()
+		}
+		params.BeforeTime = pgtype.Timestamptz{Time: pos.Time, Valid: true}
+		params.BeforeID = uuid.NullUUID{UUID: pos.ID, Valid: true}
+	}
+	rows, err := s.q.ListAuditEvents(ctx, params)
+	if err != nil {
+		return nil, fmt.Errorf("list audit events: %w", err)
+	}
+	res := &tutorhubv1.ListAuditEventsResponse{}
+	for i, r := range rows {
+		if int32(i) == size {
+			last := rows[i-1]
+			tok, err := s.tokens.Encode(scope, auditPosition{Time: last.OccurredAt, ID: last.ID})
+			if err != nil {
+				return nil, err
+			}
+			res.NextPageToken = tok
+			break
+		}
+		res.Events = append(res.Events, auditEventProto(r))
+	}
+	return res, nil
+}
+
+func auditEventProto(r queries.AuditEvent) *tutorhubv1.AuditEvent {
+	e := &tutorhubv1.AuditEvent{
+		Id: r.ID.String(), OccurTime: timestamppb.New(r.OccurredAt), Action: r.Action,
+		Ip: r.Ip, UserAgent: r.UserAgent, RequestId: r.RequestID,
+	}
+	if r.ActorID.Valid {
+		e.ActorId = r.ActorID.UUID.String()
+	}
+	if r.SubjectID.Valid {
+		e.SubjectId = r.SubjectID.UUID.String()
+	}
+	_ = json.Unmarshal(r.Details, &e.Details)
+	return e
+}

@@ -1,0 +1,516 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/tutorhub/tutorhub"
+	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
+	"github.com/tutorhub/tutorhub/internal/accesstoken"
+	"github.com/tutorhub/tutorhub/internal/captcha"
+	"github.com/tutorhub/tutorhub/internal/kratos"
+	"github.com/tutorhub/tutorhub/internal/ratelimit"
+	"github.com/tutorhub/tutorhub/queries"
+)
+
+// Cookie and header names of browser sessions. The session cookie is HttpOnly and
+// SameSite=Strict; the CSRF cookie is readable by the page, which echoes it in the CSRF
+// header whenever the session cookie stands in for a session_token field (double submit: a
+// cross-site page can neither read the cookie nor send a custom header without a CORS
+// preflight the API refuses).
+const (
+	SessionCookie = "tutorhub_session"
+	CSRFCookie    = "tutorhub_csrf"
+	CSRFHeader    = "X-CSRF-Token"
+	// sessionCookieMaxAge matches Kratos's session lifespan (720h).
+	sessionCookieMaxAge = 720 * time.Hour
+)
+
+// AuthOptions are the dependencies and policies of authentication.
+type AuthOptions struct {
+	// Kratos drives the identity flows.
+	Kratos *kratos.Client
+	// Tokens verifies access tokens and publishes their keys.
+	Tokens *accesstoken.Verifier
+	// TokenizeTemplate is the Kratos tokenizer template that mints access tokens.
+	TokenizeTemplate string
+	// CookieSecure marks session cookies Secure.
+	CookieSecure bool
+	// Lockout is the brute-force policy of password sign-in.
+	Lockout LockoutPolicy
+	// Captcha checks captcha answers; nil disables captchas.
+	Captcha captcha.Verifier
+	// CaptchaOnRegister requires a captcha to register (with Captcha set).
+	CaptchaOnRegister bool
+	// Limits are the rate-limit tiers of credential RPCs.
+	Limits AuthRateLimits
+	// UniformResponse is the least time StartRecovery and StartVerification take, so their
+	// duration does not tell whether an address has an account.
+	UniformResponse time.Duration
+}
+
+// AuthRateLimits are the budgets of credential RPCs (sign-up, sign-in, recovery,
+// verification, password change), on top of the general per-client budget.
+type AuthRateLimits struct {
+	Enabled bool
+	IP      ratelimit.Rate // per client address
+	Account ratelimit.Rate // per email address (or flow, or user)
+	Global  ratelimit.Rate // all clients together
+}
+
+// AuthServer implements tutorhub.v1.AuthService over Kratos's API flows.
+type AuthServer struct {
+	db      *pgxpool.Pool
+	o       AuthOptions
+	limiter *ratelimit.Limiter
+	lockout *lockout
+	log     *slog.Logger
+}
+
+// NewAuthServer returns the AuthService handler.
+func NewAuthServer(db *pgxpool.Pool, limiter *ratelimit.Limiter, o AuthOptions, log *slog.Logger) *AuthServer {
+	return &AuthServer{db: db, o: o, limiter: limiter, lockout: &lockout{db: db, policy: o.Lockout, now: time.Now}, log: log}
+}
+
+// normalizeEmail is the one spelling of an address: Kratos lower-cases identifiers, and the
+// trait must agree with them.
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// Register creates the identity in Kratos and the user's row in the same call.
+func (s *AuthServer) Register(ctx context.Context, req *tutorhubv1.RegisterRequest) (*tutorhubv1.RegisterResponse, error) {
+	email := normalizeEmail(req.GetEmail())
+	if err := s.limit(ctx, "email:"+email); err != nil {
+		return nil, err
+	}
+	if s.o.CaptchaOnRegister && s.o.Captcha != nil {
+		if err := s.checkCaptcha(ctx, req.GetCaptchaToken()); err != nil {
+			return nil, err
+		}
+	}
+	reg, err := s.o.Kratos.Register(ctx, email, req.GetPassword(), req.GetDisplayName())
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.Parse(reg.Session.Identity.ID)
+	if err != nil {
+		return nil, fmt.Errorf("register: identity id: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := queries.New(tx).EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: email, DisplayName: req.GetDisplayName()}); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, AuditEvent{Action: AuditRegister, Actor: id.String(), Subject: id.String()})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register %s: %w", id, err)
+	}
+	tokens, err := s.issue(ctx, reg.Session.Token, req.GetUseCookie())
+	if err != nil {
+		return nil, err
+	}
+	return &tutorhubv1.RegisterResponse{UserId: id.String(), Tokens: tokens, VerificationFlowId: reg.VerificationFlowID}, nil
+}
+
+// Login checks the password through Kratos behind the account lockout and captcha.
+func (s *AuthServer) Login(ctx context.Context, req *tutorhubv1.LoginRequest) (*tutorhubv1.LoginResponse, error) {
+	email := normalizeEmail(req.GetEmail())
+	if err := s.limit(ctx, "email:"+email); err != nil {
+		return nil, err
+	}
+	sess, err := s.checkPassword(ctx, email, req.GetCaptchaToken(), func(ctx context.Context) (*kratos.Session, error) {
+		return s.o.Kratos.Login(ctx, email, req.GetPassword())
+	})
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.Parse(sess.Identity.ID)
+	if err != nil {
+		return nil, fmt.Errorf("login: identity id: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := queries.New(tx).EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: email, DisplayName: sess.Identity.Name}); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, AuditEvent{Action: AuditLogin, Actor: id.String(), Subject: id.String()})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("login %s: %w", id, err)
+	}
+	tokens, err := s.issue(ctx, sess.Token, req.GetUseCookie())
+	if err != nil {
+		return nil, err
+	}
+	return &tutorhubv1.LoginResponse{UserId: id.String(), Tokens: tokens}, nil
+}
+
+// checkPassword runs check (a password check against Kratos) as one counted attempt on the
+// account of email: refused while the account is locked, behind a captcha after repeated
+// failures, and counted as a failure when Kratos refuses the credentials.
+func (s *AuthServer) checkPassword(ctx context.Context, email, captchaToken string, check func(context.Context) (*kratos.Session, error)) (*kratos.Session, error) {
+	verdict, err := s.lockout.claim(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	if !verdict.Allowed {
+		return nil, &tutorhub.Error{
+			Code:              tutorhub.ERATELIMIT,
+			Message:           "too many failed sign-ins for this account; try again later or recover the account",
+			RetryAfterSeconds: int((verdict.RetryAfter + time.Second - 1) / time.Second),
+		}
+	}
+	if verdict.CaptchaRequired && s.o.Captcha != nil {
+		if err := s.checkCaptcha(ctx, captchaToken); err != nil {
+			return nil, errors.Join(err, s.lockout.release(context.WithoutCancel(ctx), email))
+		}
+	}
+	sess, err := check(ctx)
+	switch {
+	case err == nil:
+		return sess, s.lockout.clear(ctx, email)
+	case tutorhub.ErrorCode(err) == tutorhub.EUNAUTHENTICATED:
+		// Record the failure even if the client has gone: the attempt was made.
+		bg := context.WithoutCancel(ctx)
+		locked, lerr := s.lockout.failed(bg, email)
+		if lerr != nil {
+			return nil, lerr
+		}
+		details := map[string]string{"email": email}
+		if aerr := recordAudit(bg, s.db, AuditEvent{Action: AuditLoginFailed, Details: details}); aerr != nil {
+			return nil, aerr
+		}
+		if locked {
+			if aerr := recordAudit(bg, s.db, AuditEvent{Action: AuditLockout, Details: details}); aerr != nil {
+				return nil, aerr
+			}
+		}
+		return nil, tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "the email or password is wrong")
+	default:
+		return nil, errors.Join(err, s.lockout.release(context.WithoutCancel(ctx), email))
+	}
+}
+
+// checkCaptcha verifies a captcha answer; a missing or wrong one is FAILED_PRECONDITION
+// with a violation on captcha_token.
+func (s *AuthServer) checkCaptcha(ctx context.Context, token string) error {
+	err := s.o.Captcha.Verify(ctx, token, clientIP(ctx).String())
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, captcha.ErrRejected):
+		rule, msg := "captcha.required", "a captcha is required"
+		if token != "" {
+			rule, msg = "captcha.valid", "the captcha answer was not accepted"
+		}
+		return &tutorhub.Error{Code: tutorhub.EPRECONDITION, Message: msg, Violations: []tutorhub.Violation{{Field: "captcha_token", Rule: rule, Message: msg}}}
+	default:
+		s.log.WarnContext(ctx, "captcha provider unreachable", "error", err.Error())
+		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "captcha provider unavailable"}
+	}
+}
+
+// Refresh mints a new access token from the session.
+func (s *AuthServer) Refresh(ctx context.Context, req *tutorhubv1.RefreshRequest) (*tutorhubv1.RefreshResponse, error) {
+	token, err := sessionToken(ctx, req.GetSessionToken())
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.o.Kratos.AccessToken(ctx, token, s.o.TokenizeTemplate)
+	if err != nil {
+		return nil, err
+	}
+	return &tutorhubv1.RefreshResponse{AccessToken: sess.AccessToken, AccessTokenExpiresAt: timestamppb.New(sess.AccessTokenExpiresAt)}, nil
+}
+
+// Logout revokes one session: the session token's, or else the access token's.
+func (s *AuthServer) Logout(ctx context.Context, req *tutorhubv1.LogoutRequest) (*tutorhubv1.LogoutResponse, error) {
+	token, err := sessionToken(ctx, req.GetSessionToken())
+	switch {
+	case err == nil:
+		err = s.o.Kratos.Logout(ctx, token)
+	case CallerFrom(ctx) != nil && CallerFrom(ctx).SessionID != "":
+		err = s.o.Kratos.RevokeSession(ctx, CallerFrom(ctx).SessionID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	clearSessionCookies(ctx, s.o.CookieSecure)
+	return &tutorhubv1.LogoutResponse{}, nil
+}
+
+// LogoutAll revokes every session of the caller.
+func (s *AuthServer) LogoutAll(ctx context.Context, _ *tutorhubv1.LogoutAllRequest) (*tutorhubv1.LogoutAllResponse, error) {
+	c := CallerFrom(ctx)
+	if err := s.o.Kratos.RevokeAllSessions(ctx, c.UserID); err != nil {
+		return nil, err
+	}
+	if err := recordAudit(ctx, s.db, AuditEvent{Action: AuditLogoutAll, Actor: c.UserID, Subject: c.UserID}); err != nil {
+		return nil, err
+	}
+	clearSessionCookies(ctx, s.o.CookieSecure)
+	return &tutorhubv1.LogoutAllResponse{}, nil
+}
+
+// StartRecovery mails a recovery code if the address has an account.
+func (s *AuthServer) StartRecovery(ctx context.Context, req *tutorhubv1.StartRecoveryRequest) (*tutorhubv1.StartRecoveryResponse, error) {
+	defer s.uniform(time.Now())
+	email := normalizeEmail(req.GetEmail())
+	if err := s.limit(ctx, "email:"+email); err != nil {
+		return nil, err
+	}
+	flow, err := s.o.Kratos.StartRecovery(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	return &tutorhubv1.StartRecoveryResponse{FlowId: flow}, nil
+}
+
+// CompleteRecovery checks the code, sets the new password, lifts the lockout and signs in.
+func (s *AuthServer) CompleteRecovery(ctx context.Context, req *tutorhubv1.CompleteRecoveryRequest) (*tutorhubv1.CompleteRecoveryResponse, error) {
+	if err := s.limit(ctx, "flow:"+req.GetFlowId()); err != nil {
+		return nil, err
+	}
+	rec, err := s.o.Kratos.CompleteRecovery(ctx, req.GetFlowId(), req.GetCode())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.o.Kratos.SetPassword(ctx, rec.Session.Token, rec.SettingsFlowID, req.GetNewPassword()); err != nil {
+		// The code is spent: end its session, so a refused password leaves nothing behind.
+		_ = s.o.Kratos.Logout(context.WithoutCancel(ctx), rec.Session.Token)
+		return nil, err
+	}
+	sess, err := s.o.Kratos.AccessToken(ctx, rec.Session.Token, s.o.TokenizeTemplate)
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.Parse(sess.Identity.ID)
+	if err != nil {
+		return nil, fmt.Errorf("recovery: identity id: %w", err)
+	}
+	email := normalizeEmail(sess.Identity.Email)
+	if err := s.lockout.clear(ctx, email); err != nil {
+		return nil, err
+	}
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := queries.New(tx).EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: email, DisplayName: sess.Identity.Name}); err != nil {
+			return err
+		}
+		return recordAudit(ctx, tx, AuditEvent{Action: AuditPasswordRecovered, Actor: id.String(), Subject: id.String()})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recovery %s: %w", id, err)
+	}
+	return &tutorhubv1.CompleteRecoveryResponse{UserId: id.String(), Tokens: s.tokens(ctx, sess, req.GetUseCookie())}, nil
+}
+
+// StartVerification mails a verification code if the address has an account.
+func (s *AuthServer) StartVerification(ctx context.Context, req *tutorhubv1.StartVerificationRequest) (*tutorhubv1.StartVerificationResponse, error) {
+	defer s.uniform(time.Now())
+	email := normalizeEmail(req.GetEmail())
+	if err := s.limit(ctx, "email:"+email); err != nil {
+		return nil, err
+	}
+	flow, err := s.o.Kratos.StartVerification(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	return &tutorhubv1.StartVerificationResponse{FlowId: flow}, nil
+}
+
+// CompleteVerification checks a verification code.
+func (s *AuthServer) CompleteVerification(ctx context.Context, req *tutorhubv1.CompleteVerificationRequest) (*tutorhubv1.CompleteVerificationResponse, error) {
+	if err := s.limit(ctx, "flow:"+req.GetFlowId()); err != nil {
+		return nil, err
+	}
+	if err := s.o.Kratos.CompleteVerification(ctx, req.GetFlowId(), req.GetCode()); err != nil {
+		return nil, err
+	}
+	return &tutorhubv1.CompleteVerificationResponse{}, nil
+}
+
+// ChangePassword checks the current password (a counted sign-in attempt), then sets the new
+// one; Kratos ends every other session of the account.
+func (s *AuthServer) ChangePassword(ctx context.Context, req *tutorhubv1.ChangePasswordRequest) (*tutorhubv1.ChangePasswordResponse, error) {
+	c := CallerFrom(ctx)
+	if err := s.limit(ctx, "user:"+c.UserID); err != nil {
+		return nil, err
+	}
+	token, err := sessionToken(ctx, req.GetSessionToken())
+	if err != nil {
+		return nil, err
+	}
+	current, err := s.o.Kratos.AccessToken(ctx, token, s.o.TokenizeTemplate)
+	if err != nil {
+		return nil, err
+	}
+	if current.Identity.ID != c.UserID {
+		return nil, tutorhub.Errorf(tutorhub.EFORBIDDEN, "the session token belongs to another user")
+	}
+	email := normalizeEmail(current.Identity.Email)
+	_, err = s.checkPassword(ctx, email, "", func(ctx context.Context) (*kratos.Session, error) {
+		return &kratos.Session{}, s.o.Kratos.Reauthenticate(ctx, token, email, req.GetCurrentPassword())
+	})
+	if err != nil {
+		if tutorhub.ErrorCode(err) == tutorhub.EUNAUTHENTICATED {
+			return nil, &tutorhub.Error{Code: tutorhub.EINVALID, Message: "invalid request", Violations: []tutorhub.Violation{{Field: "current_password", Rule: "password.matches", Message: "the current password is wrong"}}}
+		}
+		return nil, err
+	}
+	if err := s.o.Kratos.SetPassword(ctx, token, "", req.GetNewPassword()); err != nil {
+		return nil, renameField(err, "password", "new_password")
+	}
+	if err := recordAudit(ctx, s.db, AuditEvent{Action: AuditPasswordChanged, Actor: c.UserID, Subject: c.UserID}); err != nil {
+		return nil, err
+	}
+	sess, err := s.o.Kratos.AccessToken(ctx, token, s.o.TokenizeTemplate)
+	if err != nil {
+		return nil, err
+	}
+	return &tutorhubv1.ChangePasswordResponse{AccessToken: sess.AccessToken, AccessTokenExpiresAt: timestamppb.New(sess.AccessTokenExpiresAt)}, nil
+}
+
+// issue mints the first access token of a new session and hands out its credentials.
+func (s *AuthServer) issue(ctx context.Context, sessionToken string, useCookie bool) (*tutorhubv1.Tokens, error) {
+	sess, err := s.o.Kratos.AccessToken(ctx, sessionToken, s.o.TokenizeTemplate)
+	if err != nil {
+		return nil, err
+	}
+	return s.tokens(ctx, sess, useCookie), nil
+}
+
+// tokens renders a session's credentials, as cookies for browsers that asked for them.
+func (s *AuthServer) tokens(ctx context.Context, sess *kratos.Session, useCookie bool) *tutorhubv1.Tokens {
+	t := &tutorhubv1.Tokens{AccessToken: sess.AccessToken, AccessTokenExpiresAt: timestamppb.New(sess.AccessTokenExpiresAt)}
+	if useCookie {
+		setSessionCookies(ctx, sess.Token, s.o.CookieSecure)
+	} else {
+		t.SessionToken = sess.Token
+	}
+	return t
+}
+
+// limit spends one event of each credential tier: the client address, the account (email,
+// flow or user) and the global budget.
+func (s *AuthServer) limit(ctx context.Context, account string) error {
+	l := s.o.Limits
+	if !l.Enabled {
+		return nil
+	}
+	for _, tier := range []struct {
+		key  string
+		rate ratelimit.Rate
+	}{
+		{"auth:ip:" + clientIP(ctx).String(), l.IP},
+		{"auth:account:" + account, l.Account},
+		{"auth:global", l.Global},
+	} {
+		d, err := s.limiter.Allow(ctx, tier.key, tier.rate)
+		if err != nil {
+			return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "rate limiter unavailable"}
+		}
+		if !d.Allowed {
+			return rateLimited(d)
+		}
+	}
+	return nil
+}
+
+// uniform sleeps until UniformResponse has passed since start.
+func (s *AuthServer) uniform(start time.Time) {
+	if d := s.o.UniformResponse - time.Since(start); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// renameField renames a violation's field in a domain error (Kratos's "password" is the
+// API's "new_password" where both passwords are in one request).
+func renameField(err error, from, to string) error {
+	var de *tutorhub.Error
+	if !errors.As(err, &de) || len(de.Violations) == 0 {
+		return err
+	}
+	out := *de
+	out.Violations = make([]tutorhub.Violation, len(de.Violations))
+	for i, v := range de.Violations {
+		if v.Field == from {
+			v.Field = to
+		}
+		out.Violations[i] = v
+	}
+	return &out
+}
+
+// sessionToken is the request's session token: the field when set, else the session cookie,
+// which counts only with a CSRF header matching the CSRF cookie.
+func sessionToken(ctx context.Context, field string) (string, error) {
+	if field != "" {
+		return field, nil
+	}
+	ci, ok := connect.CallInfoForHandlerContext(ctx)
+	if !ok {
+		return "", tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "no session token")
+	}
+	var session, csrf string
+	for _, line := range ci.RequestHeader().Values("Cookie") {
+		cookies, err := http.ParseCookie(line)
+		if err != nil {
+			continue
+		}
+		for _, c := range cookies {
+			switch c.Name {
+			case SessionCookie:
+				session = c.Value
+			case CSRFCookie:
+				csrf = c.Value
+			}
+		}
+	}
+	if session == "" {
+		return "", tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "no session token: send session_token or the session cookie")
+	}
+	header := ci.RequestHeader().Get(CSRFHeader)
+	if csrf == "" || header == "" || subtle.ConstantTimeCompare([]byte(csrf), []byte(header)) != 1 {
+		return "", tutorhub.Errorf(tutorhub.EFORBIDDEN, "the session cookie needs the %s header equal to the %s cookie", CSRFHeader, CSRFCookie)
+	}
+	return session, nil
+}
+
+// setSessionCookies hands a browser its session token and a fresh CSRF token.
+func setSessionCookies(ctx context.Context, token string, secure bool) {
+	ci, ok := connect.CallInfoForHandlerContext(ctx)
+	if !ok {
+		return
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	maxAge := int(sessionCookieMaxAge / time.Second)
+	session := &http.Cookie{Name: SessionCookie, Value: token, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode}
+	csrf := &http.Cookie{Name: CSRFCookie, Value: base64.RawURLEncoding.EncodeToString(b[:]), Path: "/", MaxAge: maxAge, Secure: secure, SameSite: http.SameSiteStrictMode}
+	ci.ResponseHeader().Add("Set-Cookie", session.String())
+	ci.ResponseHeader().Add("Set-Cookie", csrf.String())
+}
+
+// clearSessionCookies tells a browser to forget its session.
+func clearSessionCookies(ctx context.Context, secure bool) {
+	ci, ok := connect.CallInfoForHandlerContext(ctx)
+	if !ok {
+		return
+	}
+	for _, name := range []string{SessionCookie, CSRFCookie} {
+		c := &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: name == SessionCookie, Secure: secure, SameSite: http.SameSiteStrictMode}
+		ci.ResponseHeader().Add("Set-Cookie", c.String())
+	}
+}
