@@ -1,0 +1,87 @@
+-- name: CreateTutor :one
+-- Creates a user's profile, unpublished, at version 1. tutors_user_id_live_key refuses a
+-- second live profile for the same user.
+INSERT INTO tutors (user_id, headline, bio, subjects, hourly_rate_minor, currency, languages,
+                    lesson_modes, time_zone, availability)
+VALUES (@user_id, @headline, @bio, CAST(sqlc.arg(subjects)::text AS jsonb), @hourly_rate_minor, @currency, @languages,
+        @lesson_modes, @time_zone, CAST(sqlc.arg(availability)::text AS jsonb))
+RETURNING id;
+
+-- name: GetTutor :one
+-- A live profile, published or not, with its owner's display name.
+SELECT sqlc.embed(t), u.display_name
+FROM tutors t
+JOIN users u ON u.id = t.user_id
+WHERE t.id = @id AND t.deleted_at IS NULL;
+
+-- name: LockTutor :one
+-- A live profile, locked until the transaction ends: the read of a read-check-write.
+SELECT *
+FROM tutors
+WHERE id = @id AND deleted_at IS NULL
+FOR UPDATE;
+
+-- name: UpdateTutor :one
+-- Writes a profile read by LockTutor, only if it is still at @version, and moves it to the
+-- next version.
+UPDATE tutors
+SET headline = @headline,
+    bio = @bio,
+    subjects = CAST(sqlc.arg(subjects)::text AS jsonb),
+    hourly_rate_minor = @hourly_rate_minor,
+    currency = @currency,
+    languages = @languages,
+    lesson_modes = @lesson_modes,
+    time_zone = @time_zone,
+    availability = CAST(sqlc.arg(availability)::text AS jsonb),
+    published = @published,
+    version = version + 1,
+    updated_at = now()
+WHERE id = @id AND version = @version AND deleted_at IS NULL
+RETURNING id;
+
+-- name: DeleteTutor :execrows
+-- Soft-deletes a live profile: from this commit on, no reader sees it.
+UPDATE tutors
+SET deleted_at = now(), published = false, version = version + 1, updated_at = now()
+WHERE id = @id AND deleted_at IS NULL;
+
+-- name: ListTutors :many
+-- One page of live tutors in (hourly_rate_minor, id) order after the keyset
+-- (@after_rate, @after_id); the first page passes (-1, the nil UUID). Every filter has a
+-- neutral value (empty facets, empty currency, the full rate range), so one statement serves
+-- every combination and the planner, which sees the values, drops the neutral conditions:
+-- published lists use tutors_listed_rate_idx or tutors_listed_currency_rate_idx, admin lists
+-- tutors_live_rate_idx, and selective facets tutors_search_facets_idx.
+SELECT sqlc.embed(t), u.display_name
+FROM tutors t
+JOIN users u ON u.id = t.user_id
+WHERE t.deleted_at IS NULL
+  AND (t.published OR @include_unpublished::boolean)
+  AND (cardinality(@facets::text[]) = 0 OR t.search_facets @> @facets::text[])
+  AND (@currency::text = '' OR t.currency = @currency::text)
+  AND t.hourly_rate_minor BETWEEN @min_rate::bigint AND @max_rate::bigint
+  AND (t.hourly_rate_minor, t.id) > (@after_rate::bigint, @after_id::uuid)
+ORDER BY t.hourly_rate_minor, t.id
+LIMIT @page_limit::int;
+
+-- name: KnownSubjectIDs :many
+-- The ids among @ids that the subject catalogue holds.
+SELECT id FROM subjects WHERE id = ANY(CAST(sqlc.arg(ids)::text[] AS uuid[]));
+
+-- name: GrantTutorRole :exec
+-- The owner of a live profile holds the tutor role.
+UPDATE users
+SET roles = array_append(roles, 'tutor'), updated_at = now()
+WHERE id = @id AND NOT 'tutor' = ANY (roles);
+
+-- name: RevokeTutorRole :exec
+-- Without a live profile, a user is no longer a tutor.
+UPDATE users
+SET roles = array_remove(roles, 'tutor'), updated_at = now()
+WHERE id = @id AND 'tutor' = ANY (roles) AND cardinality(roles) > 1;
+
+-- name: LiveTutorIDOfUser :one
+-- The id of a user's live (not deleted) tutor profile, to invalidate its cached copy when
+-- the user's own profile changes.
+SELECT id FROM tutors WHERE user_id = $1 AND deleted_at IS NULL;
