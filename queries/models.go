@@ -8,7 +8,40 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type AuditEvent struct {
+	ID         uuid.UUID
+	OccurredAt time.Time
+	Action     string
+	ActorID    uuid.NullUUID
+	SubjectID  uuid.NullUUID
+	Ip         string
+	UserAgent  string
+	RequestID  string
+	Details    []byte
+}
+
+type LoginAttempt struct {
+	AccountKey      []byte
+	Failures        int32
+	WindowStartedAt time.Time
+	LockCount       int32
+	LockedUntil     pgtype.Timestamptz
+	UpdatedAt       time.Time
+}
+
+type Outbox struct {
+	Seq           int64
+	EventID       uuid.UUID
+	AggregateType string
+	AggregateID   uuid.UUID
+	EventType     string
+	Payload       []byte
+	CreatedAt     time.Time
+	ProcessedAt   pgtype.Timestamptz
+}
 
 type Subject struct {
 	ID        uuid.UUID
@@ -16,4 +49,36 @@ type Subject struct {
 	Name      string
 	Category  string
 	CreatedAt time.Time
+}
+
+type Tutor struct {
+	ID              uuid.UUID
+	UserID          uuid.UUID
+	Headline        string
+	Bio             string
+	Subjects        []byte
+	HourlyRateMinor int64
+	Currency        string
+	Languages       []string
+	LessonModes     []string
+	TimeZone        string
+	Availability    []byte
+	SearchFacets    []string
+	Published       bool
+	Version         int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	DeletedAt       pgtype.Timestamptz
+}
+
+type User struct {
+	ID          uuid.UUID
+	Email       string
+	DisplayName string
+	Bio         string
+	Timezone    string
+	Locale      string
+	Roles       []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }

@@ -18,6 +18,11 @@ import (
 	"connectrpc.com/connect"
 	connectcors "connectrpc.com/cors"
 	"github.com/rs/cors"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tutorhub/tutorhub/internal/logging"
 )
@@ -95,6 +100,7 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 // headers and the body limit, in that order from the outside in.
 type edge struct {
 	log            *slog.Logger
+	tracer         trace.Tracer // nil: no spans
 	trustedProxies []netip.Prefix
 	maxBodyBytes   int64
 	hsts           bool
@@ -111,10 +117,24 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		ri := &requestInfo{clientIP: e.resolveClientIP(r)}
+		rec := &statusRecorder{ResponseWriter: w}
 		ctx := logging.WithRequestID(r.Context(), id)
 		ctx = context.WithValue(ctx, requestInfoKey{}, ri)
+		if e.tracer != nil {
+			// One server span per HTTP request, continuing the caller's trace, so every log
+			// line of the request (the access line included) carries its trace id.
+			var span trace.Span
+			ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(r.Header))
+			ctx, span = e.tracer.Start(ctx, method+" "+routeName(path), trace.WithSpanKind(trace.SpanKindServer))
+			defer func() {
+				span.SetAttributes(attribute.Int("http.response.status_code", rec.status), attribute.String("http.request.method", method))
+				if rec.status >= 500 {
+					span.SetStatus(otelcodes.Error, http.StatusText(rec.status))
+				}
+				span.End()
+			}()
+		}
 		r = r.WithContext(ctx)
-		rec := &statusRecorder{ResponseWriter: w}
 
 		defer func() {
 			if p := recover(); p != nil {
@@ -244,4 +264,17 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 func isMaxBytesError(err error) bool {
 	var mbe *http.MaxBytesError
 	return errors.As(err, &mbe)
+}
+
+// routeName is a low-cardinality span name for a path: RPC paths as they are, REST and page
+// paths cut to their first segments, so ids do not explode the span-name space.
+func routeName(path string) string {
+	if strings.Count(path, "/") == 2 && strings.Contains(path, ".") {
+		return path // /package.Service/Method
+	}
+	parts := strings.SplitN(strings.TrimPrefix(path, "/"), "/", 4)
+	if len(parts) > 3 {
+		parts = parts[:3]
+	}
+	return "/" + strings.Join(parts, "/")
 }

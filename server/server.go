@@ -4,7 +4,9 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -13,33 +15,49 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"connectrpc.com/otelconnect"
 	"connectrpc.com/vanguard"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tutorhub/tutorhub"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
+	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
+	"github.com/tutorhub/tutorhub/internal/telemetry"
+	"github.com/tutorhub/tutorhub/queries"
 )
 
 // Options are the API's dependencies and edge policies.
 type Options struct {
-	Logger         *slog.Logger
-	DB             *pgxpool.Pool
-	Health         *Health
-	Limiter        *ratelimit.Limiter
-	RateLimits     RateLimits
-	PageTokens     *pagetoken.Codec
+	Logger     *slog.Logger
+	DB         *pgxpool.Pool
+	Health     *Health
+	Limiter    *ratelimit.Limiter
+	RateLimits RateLimits
+	PageTokens *pagetoken.Codec
+	// Auth is authentication: Kratos, access-token verification, lockout, captcha, limits.
+	Auth AuthOptions
+	// Cache holds hot reads (tutor profiles) in Redis; nil reads PostgreSQL every time.
+	Cache          *cache.Cache
 	CORSOrigins    []string
 	TrustedProxies []netip.Prefix
 	MaxBodyBytes   int64
 	// HSTS sends Strict-Transport-Security on requests that arrived over TLS.
 	HSTS bool
+	// Pages is the built web client served at /; nil serves the one embedded in the binary.
+	Pages fs.FS
+	// Telemetry traces every request and serves /metrics; nil disables both.
+	Telemetry *telemetry.Telemetry
 }
 
 // ServiceNames lists the protobuf services the API serves (for reflection and health).
 var ServiceNames = []string{
 	tutorhubv1connect.SubjectServiceName,
+	tutorhubv1connect.AuthServiceName,
+	tutorhubv1connect.UserServiceName,
+	tutorhubv1connect.AdminServiceName,
+	tutorhubv1connect.TutorServiceName,
 }
 
 // New assembles the API's HTTP handler.
@@ -48,12 +66,30 @@ func New(o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("protovalidate: %w", err)
 	}
+	if o.Auth.Kratos == nil || o.Auth.Tokens == nil {
+		return nil, errors.New("auth: Kratos client and access-token verifier are required")
+	}
+	auth := &authenticator{tokens: o.Auth.Tokens, q: queries.New(o.DB), rules: AccessRules, log: o.Logger}
+	interceptors := []connect.Interceptor{
+		observe(o.Logger),
+		authenticate(auth),
+		limitRequests(o.Limiter, o.RateLimits),
+		validateRequests(validator),
+	}
+	if o.Telemetry != nil {
+		// RPC metrics only: the edge's span already traces the request, so handler logs
+		// and the access line share one trace id.
+		otelInterceptor, err := otelconnect.NewInterceptor(
+			otelconnect.WithMeterProvider(o.Telemetry.Meter),
+			otelconnect.WithoutTracing(),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("otel interceptor: %w", err)
+		}
+		interceptors = append([]connect.Interceptor{otelInterceptor}, interceptors...)
+	}
 	handlerOpts := []connect.HandlerOption{
-		connect.WithInterceptors(
-			observe(o.Logger),
-			limitRequests(o.Limiter, o.RateLimits),
-			validateRequests(validator),
-		),
+		connect.WithInterceptors(interceptors...),
 		recoverHandler(o.Logger),
 		connect.WithReadMaxBytes(int(o.MaxBodyBytes)),
 	}
@@ -65,6 +101,10 @@ func New(o Options) (http.Handler, error) {
 		services = append(services, vanguard.NewService(path, h))
 	}
 	mount(tutorhubv1connect.NewSubjectServiceHandler(NewSubjectServer(o.DB, o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewAuthServiceHandler(NewAuthServer(o.DB, o.Limiter, o.Auth, o.Logger), handlerOpts...))
+	mount(tutorhubv1connect.NewUserServiceHandler(NewUserServer(o.DB, o.Cache), handlerOpts...))
+	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(o.DB, o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewTutorServiceHandler(NewTutorServer(o.DB, o.Cache, o.PageTokens), handlerOpts...))
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, connect.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
@@ -89,10 +129,25 @@ func New(o Options) (http.Handler, error) {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle(grpchealth.NewHandler(o.Health.grpc))
+	mux.HandleFunc("GET /.well-known/jwks.json", serveJWKS(o.Auth.Tokens))
+	if o.Telemetry != nil {
+		mux.Handle("GET /metrics", o.Telemetry.MetricsHandler())
+	}
 	mux.HandleFunc("GET /health", o.Health.serveLive)
 	mux.HandleFunc("GET /ready", o.Health.serveReady)
-	mux.Handle("/", notFound)
+	pageFiles := o.Pages
+	if pageFiles == nil {
+		pageFiles = tutorhub.Pages()
+	}
+	site, err := newPages(pageFiles, notFound)
+	if err != nil {
+		return nil, fmt.Errorf("web client: %w", err)
+	}
+	mux.Handle("/", site)
 
 	e := &edge{log: o.Logger, trustedProxies: o.TrustedProxies, maxBodyBytes: o.MaxBodyBytes, hsts: o.HSTS}
+	if o.Telemetry != nil {
+		e.tracer = o.Telemetry.Tracer.Tracer("github.com/tutorhub/tutorhub/server")
+	}
 	return e.wrap(withCORS(o.CORSOrigins, mux)), nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/net/http2"
 
+	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/logging"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
@@ -68,7 +69,7 @@ func withTrustedProxies(p ...netip.Prefix) apiOption {
 	return func(o *server.Options) { o.TrustedProxies = p }
 }
 
-func newTestAPI(t *testing.T, opts ...apiOption) *testAPI {
+func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 	t.Helper()
 	db := testenv.Postgres(t)
 	rdb, prefix := testenv.Redis(t)
@@ -85,7 +86,9 @@ func newTestAPI(t *testing.T, opts ...apiOption) *testAPI {
 		Limiter:      ratelimit.New(rdb, prefix, true, log),
 		RateLimits:   server.RateLimits{Enabled: true, Anonymous: ratelimit.Rate{Limit: 10000, Period: time.Minute}, Authenticated: ratelimit.Rate{Limit: 10000, Period: time.Minute}},
 		PageTokens:   pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef")),
+		Cache:        cache.New(rdb, cache.Options{Prefix: prefix + "cache:", Logger: log}),
 		MaxBodyBytes: 64 << 10,
+		Auth:         testAuthOptions(t),
 	}
 	for _, opt := range opts {
 		opt(&o)

@@ -3,6 +3,8 @@
 //	tutorhub serve [--migrate]     serve the API (Connect, gRPC, gRPC-Web, REST) on one port
 //	tutorhub migrate up|status     apply or list the embedded database migrations
 //	tutorhub config print          show the effective configuration, secrets redacted
+//	tutorhub dev seed [--tutors N]  create realistic development tutors
+//	tutorhub admin grant-role EMAIL ROLE   grant a role (student, tutor, admin), audited
 //	tutorhub config docs           print the reference table of every configuration key
 //	tutorhub version               print the version
 //
@@ -34,6 +36,10 @@ commands:
   migrate up          apply pending database migrations
   migrate status      list migrations and whether each is applied
   config print        print the effective configuration (secrets redacted)
+  dev seed [--tutors N] [--seed S]
+                      create N realistic development tutors (progress on stderr)
+  admin grant-role EMAIL ROLE
+                      grant a role (student, tutor, admin) to a user; audited
   config docs         print the reference table of every configuration key
   version             print the version
 `
@@ -65,6 +71,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return migrate(ctx, rest, environ, stdout, stderr)
 	case "config":
 		return configCmd(rest, environ, stdout, stderr)
+	case "dev":
+		return dev(ctx, rest, environ, stdout, stderr)
+	case "admin":
+		return admin(ctx, rest, environ, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "tutorhub", version)
 		return nil

@@ -50,6 +50,8 @@ func baseEnv(dbURL string, extra ...string) []string {
 		"TUTORHUB_DATABASE_URL=" + dbURL,
 		"TUTORHUB_REDIS_URL=" + testenv.RedisURL(),
 		"TUTORHUB_REDIS_KEY_PREFIX=test:" + testenv.RandomID() + ":",
+		// The local stack's Kratos key set; the test runs in cmd/tutorhub.
+		"TUTORHUB_AUTH_JWKS_PATH=" + filepath.Join("..", "..", ".data", "kratos", "jwks.public.json"),
 	}
 	return append(env, extra...)
 }
@@ -238,6 +240,7 @@ func TestServeIsReadyAndLogsStructuredRequests(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, base+"/tutorhub.v1.SubjectService/ListSubjects", strings.NewReader(`{}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Request-Id", "e2e-request-1")
+	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -249,12 +252,23 @@ func TestServeIsReadyAndLogsStructuredRequests(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "an access log line with the request id, procedure and code", func() bool {
 		for _, l := range p.Logs() {
-			if l["request_id"] == "e2e-request-1" && l["procedure"] == "/tutorhub.v1.SubjectService/ListSubjects" && l["code"] == "ok" && l["duration_ms"] != nil && l["peer"] != nil {
+			if l["request_id"] == "e2e-request-1" && l["procedure"] == "/tutorhub.v1.SubjectService/ListSubjects" && l["code"] == "ok" && l["duration_ms"] != nil && l["peer"] != nil &&
+				l["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736" {
 				return true
 			}
 		}
 		return false
 	})
+
+	res, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(metrics), "rpc_server_call_duration_seconds") {
+		t.Fatalf("/metrics: %d, no RPC duration histogram", res.StatusCode)
+	}
 
 	grpcurl, err := exec.LookPath("grpcurl")
 	if err != nil {

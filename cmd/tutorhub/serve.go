@@ -14,11 +14,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
 	"github.com/tutorhub/tutorhub/internal/logging"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
+	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/server"
 )
 
@@ -33,7 +35,16 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	log := logging.New(stdout, cfg.Log.Level, cfg.Log.Format, nil)
+	tel, err := telemetry.Setup(ctx, "tutorhub", version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	log := logging.New(stdout, cfg.Log.Level, cfg.Log.Format, telemetry.LogAttrs)
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
@@ -79,7 +90,12 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		}},
 	}, server.ServiceNames...)
 
+	auth, err := authOptions(cfg)
+	if err != nil {
+		return err
+	}
 	handler, err := server.New(server.Options{
+		Auth:    auth,
 		Logger:  log,
 		DB:      pool,
 		Health:  health,
@@ -90,10 +106,12 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 			Authenticated: rate(cfg.RateLimit.Authenticated),
 		},
 		PageTokens:     pagetoken.NewCodec(cfg.Cursor.Secret),
+		Cache:          cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:", Logger: log}),
 		CORSOrigins:    cfg.CORS.AllowedOrigins,
 		TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
 		HSTS:           cfg.HTTP.TLSCertFile != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
+		Telemetry:      tel,
 	})
 	if err != nil {
 		return err
