@@ -218,14 +218,25 @@ kratos_serve() {
   detached "$bin/kratos" serve --sqa-opt-out --watch-courier "${kratos_config[@]}"
 }
 
+# The Kratos on this machine's port is shared by every clone; its token-signing keys live in
+# the data directory of the clone that started it, recorded here so other clones (a second
+# checkout, a CI-style fresh clone) verify tokens with the same keys.
+kratos_pointer=${TUTORHUB_CACHE:-$HOME/.cache/tutorhub}/run/kratos-data-dir
+
 start_kratos() {
+  local dir=$data/kratos
+  mkdir -p "$dir"
   if kratos_ready; then
+    local owner
+    owner=$(cat "$kratos_pointer" 2>/dev/null || true)
+    if [ -n "$owner" ] && [ "$owner" != "$dir" ] && [ -f "$owner/jwks.json" ]; then
+      ln -sfn "$owner/jwks.json" "$dir/jwks.json"
+      ln -sfn "$owner/jwks.public.json" "$dir/jwks.public.json"
+    fi
     log "kratos: using 127.0.0.1:$KRATOS_PUBLIC_PORT (admin $KRATOS_ADMIN_PORT)"
     return
   fi
   tool kratos
-  local dir=$data/kratos
-  mkdir -p "$dir"
   ensure_database kratos
   kratos_secrets "$dir/secrets.env"
   if [ ! -f "$dir/jwks.json" ]; then
@@ -238,6 +249,8 @@ start_kratos() {
     fail_with_log kratos "$dir/kratos.log" "migration failed"
   spawn kratos "$dir/kratos.log" kratos_serve
   wait_ready kratos "$dir/kratos.log" kratos_ready
+  mkdir -p "$(dirname "$kratos_pointer")"
+  echo "$dir" > "$kratos_pointer"
 }
 
 # --- main -------------------------------------------------------------------------------
