@@ -2,6 +2,15 @@
 # The tutorhub binary (API server, worker and tools are its subcommands).
 #   docker build -t tutorhub .   ·   docker compose up --build
 
+# The web client (web/dist), built from its lockfile and the generated TypeScript clients.
+FROM node:20-bookworm-slim AS web
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY gen/ts /src/gen/ts
+COPY web/ ./
+RUN npm run build
+
 FROM golang:1.26 AS build
 WORKDIR /src
 ENV GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
@@ -9,6 +18,7 @@ ENV GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
+COPY --from=web /src/web/dist ./web/dist
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags="-s -w" -o /out/tutorhub ./cmd/tutorhub
 

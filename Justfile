@@ -16,13 +16,14 @@ tools:
     deploy/tools.sh
     deploy/protodeps.sh
 
-# Start the local stack, migrate, and serve the API with the URLs printed.
-dev: tools
+# Start the local stack, migrate, and serve the API and the web client with the URLs printed.
+dev: tools web-build
     deploy/local/up.sh
     go build -o .bin/tutorhub ./cmd/tutorhub
     .bin/tutorhub migrate up
     @echo
     @echo "tutorhub is starting on http://$TUTORHUB_HTTP_ADDR"
+    @echo "  web client   http://$TUTORHUB_HTTP_ADDR/  (hot reload: ./just dev-web, then http://127.0.0.1:5173)"
     @echo "  API docs     http://$TUTORHUB_HTTP_ADDR/docs"
     @echo "  OpenAPI      http://$TUTORHUB_HTTP_ADDR/api/v1/openapi.json"
     @echo "  REST         http://$TUTORHUB_HTTP_ADDR/api/v1/subjects"
@@ -30,6 +31,24 @@ dev: tools
     @echo "  mail inbox   http://127.0.0.1:8025"
     @echo
     exec .bin/tutorhub serve
+
+# Build the web client into web/dist, which the next Go build embeds and serves at /.
+web-build:
+    deploy/tools.sh npm
+    cd web && npm run --silent build
+
+# Serve the web client from source with hot reload on :5173, proxied to `./just dev`'s API.
+dev-web:
+    deploy/tools.sh npm
+    cd web && exec node_modules/.bin/vite
+
+# The browser journey (Chromium + playwright-core) on a fresh binary; failures: web/e2e/artifacts/.
+web-test: web-build
+    cd web && node e2e/run.mjs --no-build
+
+# The production web bundle's size, raw and gzip.
+web-size: web-build
+    node web/scripts/size.mjs
 
 # Regenerate every generated file: protobuf (Go, TypeScript, OpenAPI) and sqlc.
 gen: tools
@@ -66,9 +85,11 @@ lint: tools
 test: lint check-gen
     deploy/local/up.sh
     go test -race -count=1 -timeout 20m ./...
+    ./just web-test
 
 # Benchmarks: Go benchmarks and the end-to-end load test, written to docs/benchmarks.md.
 bench: tools
+    ./just web-size
     deploy/local/up.sh
     go test -run '^$' -bench . -benchmem ./... | tee .bin/gobench.txt
     go run ./cmd/loadtest -out docs/benchmarks.md -gobench .bin/gobench.txt

@@ -1,0 +1,453 @@
+// The Phase 0 journey in a real browser (Debian's Chromium driven by playwright-core),
+// against a running API: run it through e2e/run.mjs, which starts one and sets
+// E2E_BASE_URL. Every step checks what a person would see; a failed step saves screenshots
+// of every open page to E2E_ARTIFACTS.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
+
+const base = process.env.E2E_BASE_URL;
+const mailpit = process.env.TUTORHUB_TEST_MAILPIT_URL ?? "http://127.0.0.1:8025";
+const artifacts = process.env.E2E_ARTIFACTS ?? "e2e/artifacts";
+const runId = process.env.E2E_RUN_ID ?? Date.now().toString(36);
+assert.ok(base, "E2E_BASE_URL is not set: run the journey through e2e/run.mjs");
+mkdirSync(artifacts, { recursive: true });
+
+const tutorName = `Ada ${runId}`;
+const email = `ada-${runId}@example.com`;
+const firstPassword = `Analytical-Engine-${runId}!`;
+const secondPassword = `Difference-Engine-${runId}?`;
+const headline = `Mathematics that makes sense ${runId}`;
+
+let browser;
+/** @type {Map<string, {page: import("playwright-core").Page, problems: string[], expected: Set<number>}>} */
+const pages = new Map();
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-gpu", "--no-first-run"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/**
+ * Opens a watched page: every console error, uncaught exception, failed request and HTTP
+ * error status becomes a problem, unless the status is expected at that moment (a form
+ * submitted with bad input on purpose answers 400).
+ */
+async function openPage(name, context) {
+  const page = await context.newPage();
+  const watched = { page, problems: [], expected: new Set() };
+  const expectedStatus = (text) => [...watched.expected].some((s) => text.includes(`status of ${s}`));
+  page.on("console", (msg) => {
+    if (msg.type() === "error" && !expectedStatus(msg.text())) watched.problems.push(`console error: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => watched.problems.push(`uncaught: ${err.message}`));
+  page.on("requestfailed", (req) => {
+    // Going to another page (as the journey does at once) cancels the old page's loads.
+    const superseded = req.failure()?.errorText === "net::ERR_ABORTED" && (req.resourceType() === "document" || req.url().endsWith("/favicon.svg"));
+    if (!superseded) watched.problems.push(`request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText}`);
+  });
+  page.on("response", (res) => {
+    if (res.status() >= 400 && !watched.expected.has(res.status())) {
+      watched.problems.push(`HTTP ${res.status()}: ${res.request().method()} ${res.url()}`);
+    }
+  });
+  pages.set(name, watched);
+  return page;
+}
+
+/** Runs action while the given HTTP error statuses are expected on page. */
+async function expectingStatus(page, statuses, action) {
+  const watched = [...pages.values()].find((w) => w.page === page);
+  for (const s of statuses) watched.expected.add(s);
+  try {
+    await action();
+    // Let the console message of the expected response arrive while it is still expected.
+    await page.waitForTimeout(100);
+  } finally {
+    for (const s of statuses) watched.expected.delete(s);
+  }
+}
+
+let failed = false;
+
+/** One step of the journey; after a failure the rest are skipped, with screenshots saved. */
+function step(name, fn) {
+  test(name, async (t) => {
+    if (failed) {
+      t.skip("an earlier step failed");
+      return;
+    }
+    try {
+      await fn();
+      for (const [pageName, w] of pages) {
+        assert.deepEqual(w.problems, [], `problems on page ${pageName}`);
+      }
+    } catch (err) {
+      failed = true;
+      const slug = name.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
+      for (const [pageName, w] of pages) {
+        if (w.page.isClosed()) continue;
+        const path = join(artifacts, `${slug}--${pageName}.png`);
+        await w.page.screenshot({ path, fullPage: true }).catch(() => {});
+        console.error(`screenshot: ${path} (${w.page.url()})`);
+      }
+      throw err;
+    }
+  });
+}
+
+/** The text of the error shown for the input with this label, once the input is marked invalid. */
+async function fieldError(page, label) {
+  const input = page.getByLabel(label, { exact: true });
+  await input.and(page.locator('[aria-invalid="true"]')).waitFor();
+  const ids = ((await input.getAttribute("aria-describedby")) ?? "").split(" ");
+  const errorId = ids.find((id) => id.endsWith("-error"));
+  assert.ok(errorId, `${label}: no error referenced by aria-describedby`);
+  return page.locator(`[id="${errorId}"]`).textContent();
+}
+
+/** The text of the error shown for a fieldset (a group of checkboxes) with this legend. */
+async function groupError(page, legend) {
+  const group = page.getByRole("group", { name: legend, exact: true });
+  await group.locator("[data-field-error]").first().waitFor();
+  return group.locator("[data-field-error]").first().textContent();
+}
+
+/** Waits until an input holds value (inputs keep their value in a property, not an attribute). */
+async function waitForValue(input, value, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await input.inputValue().catch(() => undefined);
+    if (last === value) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(last, value);
+}
+
+/** Waits until a locator matches exactly n elements. */
+async function waitForCount(locator, n, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  let count;
+  while (Date.now() < deadline) {
+    count = await locator.count();
+    if (count === n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(count, n);
+}
+
+/** Mail messages to an address, newest first. */
+async function mailTo(address) {
+  const res = await fetch(`${mailpit}/api/v1/search?query=${encodeURIComponent(`to:"${address}"`)}`);
+  assert.equal(res.status, 200, "Mailpit search");
+  return (await res.json()).messages ?? [];
+}
+
+/** Waits for a new message to the address and returns the six-digit code alone on a line. */
+async function waitForCode(address, seenIds) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const fresh = (await mailTo(address)).filter((m) => !seenIds.includes(m.ID));
+    if (fresh.length > 0) {
+      const res = await fetch(`${mailpit}/api/v1/message/${fresh[0].ID}`);
+      const text = (await res.json()).Text ?? "";
+      const code = /^\s*(\d{6})\s*$/m.exec(text)?.[1];
+      assert.ok(code, `no six-digit code in mail "${fresh[0].Subject}"`);
+      return code;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no new mail to ${address} within 30s`);
+}
+
+async function seenMail(address) {
+  return (await mailTo(address)).map((m) => m.ID);
+}
+
+let tutor; // the first user's page
+let visitor; // the second user's page, in a browser context of its own
+let publicUrl = "";
+
+step("the catalogue lists subjects a page at a time, filtered by category", async () => {
+  const context = await browser.newContext();
+  visitor = await openPage("visitor", context);
+  await visitor.goto(`${base}/subjects`);
+  await visitor.getByRole("heading", { name: "Subjects", level: 1 }).waitFor();
+  const list = visitor.getByRole("list", { name: "Subjects" });
+  await list.getByText("Accounting", { exact: true }).waitFor();
+  assert.equal(await list.getByText("Mathematics", { exact: true }).count(), 0, "Mathematics is not on the first page");
+  await visitor.getByRole("button", { name: "Show more subjects" }).click();
+  await list.getByText("Mathematics", { exact: true }).waitFor();
+  await list.getByText("Accounting", { exact: true }).waitFor();
+  await visitor.getByLabel("Category").selectOption("Languages");
+  await list.getByText("French", { exact: true }).waitFor();
+  assert.equal(await list.getByText("Mathematics", { exact: true }).count(), 0);
+  assert.match(visitor.url(), /category=Languages/);
+});
+
+step("the list of tutors pages on with its cursor", async () => {
+  const listed = Number(process.env.E2E_LISTED_TUTORS ?? "0");
+  assert.ok(listed > 20, "the runner seeds more than two pages of published tutors");
+  await visitor.goto(`${base}/tutors`);
+  const cards = visitor.getByTestId("tutor-card");
+  await waitForCount(cards, 10);
+  await visitor.getByRole("button", { name: "Show more tutors" }).click();
+  await waitForCount(cards, 20);
+  await visitor.getByRole("button", { name: "Show more tutors" }).click();
+  await waitForCount(cards, listed);
+  assert.equal(await visitor.getByRole("button", { name: "Show more tutors" }).count(), 0, "no page after the last");
+  const hrefs = await cards.getByRole("link").evaluateAll((links) => links.map((a) => a.getAttribute("href")));
+  assert.equal(new Set(hrefs).size, listed, "every tutor once");
+});
+
+step("register: bad input shows each field's error, good input signs up", async () => {
+  const context = await browser.newContext();
+  tutor = await openPage("tutor", context);
+  await tutor.goto(`${base}/`);
+  await tutor.getByRole("link", { name: "Register" }).click();
+  await tutor.getByRole("heading", { name: "Create an account" }).waitFor();
+  await tutor.getByLabel("Your name").fill(tutorName);
+  await tutor.getByLabel("Email", { exact: true }).fill("not-an-email");
+  await tutor.getByLabel("Password", { exact: true }).fill(firstPassword);
+  await expectingStatus(tutor, [400], async () => {
+    await tutor.getByRole("button", { name: "Create account" }).click();
+    assert.match(await fieldError(tutor, "Email"), /email/i);
+  });
+  // The first invalid field has the focus, so a keyboard user can fix it at once.
+  assert.equal(await tutor.evaluate(() => document.activeElement?.getAttribute("name")), "email");
+
+  await tutor.getByLabel("Email", { exact: true }).fill(email);
+  await tutor.getByRole("button", { name: "Create account" }).click();
+  await tutor.getByRole("heading", { name: "Verify your email" }).waitFor();
+  assert.match(tutor.url(), /\/verify\?flow=/);
+});
+
+step("verify email: a malformed code is refused, the mailed code verifies", async () => {
+  await expectingStatus(tutor, [400], async () => {
+    await tutor.getByLabel("Verification code").fill("12");
+    await tutor.getByRole("button", { name: "Verify", exact: true }).click();
+    assert.ok((await fieldError(tutor, "Verification code")).length > 0);
+  });
+  const code = await waitForCode(email, []);
+  await tutor.getByLabel("Verification code").fill(code);
+  await tutor.getByRole("button", { name: "Verify", exact: true }).click();
+  await tutor.getByRole("heading", { name: "Email verified" }).waitFor();
+});
+
+step("a reload keeps the session (refresh cookie, access token in memory only)", async () => {
+  await tutor.goto(`${base}/me`);
+  await tutor.getByTestId("email").getByText(email).waitFor();
+  await tutor.reload();
+  await tutor.getByTestId("email").getByText(email).waitFor();
+  const cookies = await tutor.context().cookies(base);
+  const session = cookies.find((c) => c.name === "tutorhub_session");
+  assert.ok(session, "no tutorhub_session cookie");
+  assert.equal(session.httpOnly, true, "the session cookie must be HttpOnly");
+  const stored = await tutor.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+  assert.doesNotMatch(stored, /eyJ/, "a token was written to web storage");
+});
+
+step("the access token is renewed silently before it expires", async () => {
+  await tutor.clock.install();
+  await tutor.reload();
+  await tutor.getByTestId("email").getByText(email).waitFor();
+  const renewed = tutor.waitForResponse((res) => res.url().endsWith("/tutorhub.v1.AuthService/Refresh") && res.ok());
+  // Access tokens live ten minutes; the page renews at four fifths of that.
+  await tutor.clock.fastForward("08:30");
+  await renewed;
+  await tutor.reload();
+  await tutor.getByTestId("email").getByText(email).waitFor();
+});
+
+step("my profile: a too-long name is refused, a good one is saved", async () => {
+  await expectingStatus(tutor, [400], async () => {
+    await tutor.getByLabel("Display name").fill("x".repeat(101));
+    await tutor.getByRole("button", { name: "Save profile" }).click();
+    assert.ok((await fieldError(tutor, "Display name")).length > 0);
+  });
+  await tutor.getByLabel("Display name").fill(tutorName);
+  await tutor.getByLabel("Time zone").selectOption("Europe/Berlin");
+  await tutor.getByRole("button", { name: "Save profile" }).click();
+  await tutor.getByText("Profile saved.").waitFor();
+});
+
+step("become a tutor: a bad rate and a bad language are refused, a draft is created", async () => {
+  await tutor.getByRole("link", { name: "Tutor profile", exact: true }).click();
+  await tutor.getByRole("heading", { name: "Tutor profile" }).waitFor();
+  await tutor.getByLabel("Headline").fill(headline);
+  await tutor.getByLabel("Hourly rate").fill("a lot");
+  await tutor.getByRole("button", { name: "Create tutor profile" }).click();
+  assert.match(await fieldError(tutor, "Hourly rate"), /Enter an amount/);
+  await tutor.getByLabel("Hourly rate").fill("");
+  // The API's rule on each language tag, reported on languages[1], shows at the one input.
+  await tutor.getByLabel("Languages you teach in").fill("en, x");
+  await expectingStatus(tutor, [400], async () => {
+    await tutor.getByRole("button", { name: "Create tutor profile" }).click();
+    assert.match(await fieldError(tutor, "Languages you teach in"), /at least 2 characters/);
+  });
+  await tutor.getByLabel("Languages you teach in").fill("");
+  await tutor.getByRole("button", { name: "Create tutor profile" }).click();
+  await tutor.getByText("Your tutor profile is created").waitFor();
+  await tutor.getByTestId("publication-status").getByText("not published").waitFor();
+});
+
+step("publishing an incomplete profile names the missing fields", async () => {
+  // Connect sends failed_precondition as HTTP 400.
+  await expectingStatus(tutor, [400], async () => {
+    await tutor.getByRole("button", { name: "Publish", exact: true }).click();
+    assert.match(await fieldError(tutor, "About you"), /required to publish/i);
+    assert.match(await groupError(tutor, "Lesson modes"), /required to publish/i);
+  });
+  await tutor.getByText("Complete the fields marked below").waitFor();
+});
+
+step("edit the tutor profile: subjects, rate, languages, modes, time zone, availability", async () => {
+  await tutor.getByLabel("About you").fill(`I teach mathematics.\nPatiently. (${runId})`);
+  await tutor.getByLabel("Subject to add").selectOption({ label: "Mathematics" });
+  await tutor.getByRole("button", { name: "Add subject" }).click();
+  await tutor.getByRole("group", { name: "Mathematics: levels" }).getByLabel("Secondary", { exact: true }).check();
+  await tutor.getByRole("group", { name: "Mathematics: levels" }).getByLabel("Upper secondary", { exact: true }).check();
+  await tutor.getByLabel("Hourly rate").fill("35.50");
+  await tutor.getByLabel("Currency").selectOption("EUR");
+  // Welsh: no seeded tutor speaks it, so the filters below find this tutor alone.
+  await tutor.getByLabel("Languages you teach in").fill("en, cy");
+  await tutor.getByRole("group", { name: "Lesson modes" }).getByLabel("Online", { exact: true }).check();
+  await tutor.getByLabel("Time zone").selectOption("Europe/Berlin");
+  await tutor.getByRole("button", { name: "Add a time slot" }).click();
+  await tutor.getByLabel("Slot 1 day").selectOption({ label: "Tuesday" });
+  await tutor.getByLabel("Slot 1 from").fill("17:00");
+  await tutor.getByLabel("Slot 1 until").fill("19:30");
+  await tutor.getByRole("button", { name: "Save changes" }).click();
+  await tutor.getByText("Changes saved.").waitFor();
+});
+
+step("a stale save is refused with an offer to reload", async () => {
+  const other = await openPage("tutor-second-tab", tutor.context());
+  await other.goto(`${base}/me/tutor`);
+  await other.getByLabel("Headline").fill(`${headline}!`);
+  await other.getByRole("button", { name: "Save changes" }).click();
+  await other.getByText("Changes saved.").waitFor();
+  await other.close();
+  pages.delete("tutor-second-tab");
+
+  await tutor.getByLabel("Headline").fill(`${headline}?`);
+  await expectingStatus(tutor, [409], async () => {
+    await tutor.getByRole("button", { name: "Save changes" }).click();
+    await tutor.getByText("changed elsewhere").waitFor();
+  });
+  await tutor.getByRole("button", { name: "Reload the latest version" }).click();
+  await waitForValue(tutor.getByLabel("Headline"), `${headline}!`);
+});
+
+step("publish the profile", async () => {
+  await tutor.getByRole("button", { name: "Publish", exact: true }).click();
+  await tutor.getByTestId("publication-status").getByText("published", { exact: true }).waitFor();
+  const link = tutor.getByRole("link", { name: "View your public page" });
+  publicUrl = new URL((await link.getAttribute("href")) ?? "", base).href;
+});
+
+step("a second user finds the tutor with filters and opens the public page", async () => {
+  await visitor.goto(`${base}/tutors`);
+  await visitor.getByRole("heading", { name: "Find a tutor" }).waitFor();
+  await expectingStatus(visitor, [400], async () => {
+    await visitor.getByLabel("Minimum hourly rate").fill("50");
+    await visitor.getByLabel("Maximum hourly rate").fill("10");
+    await visitor.getByRole("button", { name: "Search" }).click();
+    await visitor.getByRole("alert").getByText("must not be less than").waitFor();
+    await visitor.getByLabel("Minimum hourly rate").fill("cheap");
+    await visitor.getByLabel("Maximum hourly rate").fill("");
+    await visitor.getByRole("button", { name: "Search" }).click();
+    assert.ok((await fieldError(visitor, "Minimum hourly rate")).length > 0);
+  });
+  await visitor.getByLabel("Minimum hourly rate").fill("");
+  await visitor.getByLabel("Subject").selectOption({ label: "Mathematics" });
+  await visitor.getByLabel("Level").selectOption({ label: "Upper secondary" });
+  await visitor.getByLabel("Currency").selectOption("EUR");
+  await visitor.getByLabel("Maximum hourly rate").fill("40");
+  await visitor.getByLabel("Language").fill("cy");
+  await visitor.getByRole("button", { name: "Search" }).click();
+  const card = visitor.getByTestId("tutor-card").filter({ hasText: tutorName });
+  await card.waitFor();
+  await card.getByText(`${headline}!`).waitFor();
+  await card.getByRole("link", { name: tutorName }).click();
+  await visitor.getByRole("heading", { name: tutorName, level: 1 }).waitFor();
+  await visitor.getByText(`${headline}!`).waitFor();
+  await visitor.getByText("Mathematics: Secondary, Upper secondary").waitFor();
+  await visitor.getByRole("row", { name: /Tuesday/ }).getByText("17:00–19:30").waitFor();
+  assert.equal(visitor.url(), publicUrl);
+});
+
+step("after the tutor unpublishes, the second user no longer sees it", async () => {
+  await tutor.getByRole("button", { name: "Unpublish" }).click();
+  await tutor.getByTestId("publication-status").getByText("not published").waitFor();
+
+  await visitor.goBack();
+  await visitor.getByTestId("no-tutors").waitFor();
+  await visitor.reload();
+  await visitor.getByTestId("no-tutors").waitFor();
+  await expectingStatus(visitor, [404], async () => {
+    await visitor.goto(publicUrl);
+    await visitor.getByRole("heading", { name: "Tutor not found" }).waitFor();
+  });
+});
+
+step("log out ends the session, also after a reload", async () => {
+  await tutor.getByRole("button", { name: "Log out" }).click();
+  await tutor.getByRole("heading", { name: "Log in" }).waitFor();
+  await tutor.goto(`${base}/me`);
+  await tutor.getByRole("heading", { name: "Log in" }).waitFor();
+  assert.match(tutor.url(), /\/login\?next=%2Fme$/);
+});
+
+step("recover the password with the mailed code", async () => {
+  await tutor.getByRole("link", { name: "Forgot your password?" }).click();
+  await expectingStatus(tutor, [400], async () => {
+    await tutor.getByLabel("Email").fill("ada@");
+    await tutor.getByRole("button", { name: "Send code" }).click();
+    assert.match(await fieldError(tutor, "Email"), /email/i);
+  });
+  const seen = await seenMail(email);
+  await tutor.getByLabel("Email").fill(email);
+  await tutor.getByRole("button", { name: "Send code" }).click();
+  await tutor.getByLabel("Recovery code").waitFor();
+  const code = await waitForCode(email, seen);
+  await tutor.getByLabel("Recovery code").fill(code);
+  await tutor.getByLabel("New password").fill(secondPassword);
+  await tutor.getByRole("button", { name: "Set new password" }).click();
+  await tutor.getByText("Your new password is set").waitFor();
+  await tutor.getByTestId("email").getByText(email).waitFor();
+  await tutor.getByRole("button", { name: "Log out" }).click();
+  await tutor.getByRole("heading", { name: "Log in" }).waitFor();
+});
+
+step("log in: bad input shows the field's error, the new password signs in", async () => {
+  await expectingStatus(tutor, [400], async () => {
+    await tutor.getByLabel("Email").fill("ada");
+    await tutor.getByLabel("Password").fill("whatever");
+    await tutor.getByRole("button", { name: "Log in" }).click();
+    assert.match(await fieldError(tutor, "Email"), /email/i);
+  });
+  // By keyboard alone: type, Tab to the next field, Enter submits.
+  await tutor.getByLabel("Email").fill("");
+  await tutor.getByLabel("Email").focus();
+  await tutor.keyboard.type(email);
+  await tutor.keyboard.press("Tab");
+  await tutor.keyboard.press("ControlOrMeta+a");
+  await tutor.keyboard.type(secondPassword);
+  await tutor.keyboard.press("Enter");
+  await tutor.getByRole("heading", { name: "My profile" }).waitFor();
+  await tutor.getByRole("link", { name: "Tutor profile", exact: true }).click();
+  await tutor.getByTestId("publication-status").getByText("not published").waitFor();
+  await tutor.getByRole("button", { name: "Log out" }).click();
+  await tutor.getByRole("heading", { name: "Log in" }).waitFor();
+});
