@@ -52,6 +52,7 @@ func main() {
 	out := flag.String("out", "docs/benchmarks.md", "Markdown file to write the results into")
 	duration := flag.Duration("duration", 10*time.Second, "how long each scenario runs")
 	concurrency := flag.Int("concurrency", 16, "concurrent clients per scenario")
+	tutors := flag.Int("tutors", 100000, "tutors to seed for the tutor scenarios (0 skips them)")
 	gobench := flag.String("gobench", "", "output of `go test -bench` to include in the report")
 	adminURL := flag.String("database", envOr("TUTORHUB_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "maintenance database URL")
 	flag.Parse()
@@ -61,7 +62,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	if err := run(*out, *duration, *concurrency, *adminURL); err != nil {
+	if err := run(*out, *duration, *concurrency, *tutors, *adminURL); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
@@ -74,7 +75,7 @@ func envOr(k, def string) string {
 	return def
 }
 
-func run(out string, duration time.Duration, concurrency int, adminURL string) error {
+func run(out string, duration time.Duration, concurrency, tutors int, adminURL string) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "tutorhub-loadtest")
 	if err != nil {
@@ -103,8 +104,22 @@ func run(out string, duration time.Duration, concurrency int, adminURL string) e
 		_ = srv.Wait()
 	}()
 
+	all := scenarios()
+	if tutors > 0 {
+		logf("seeding %d tutors", tutors)
+		seed := command(bin, "dev", "seed", "--tutors", fmt.Sprint(tutors))
+		seed.Env = append(os.Environ(), "TUTORHUB_ENV=test", "TUTORHUB_DATABASE_URL="+dbURL)
+		if err := seed.Run(); err != nil {
+			return fmt.Errorf("seed tutors: %w", err)
+		}
+		ts, err := tutorScenarios(ctx, dbURL, tutors)
+		if err != nil {
+			return err
+		}
+		all = append(all, ts...)
+	}
 	var results []result
-	for _, sc := range scenarios() {
+	for _, sc := range all {
 		logf("scenario %s: %d clients for %s", sc.name, concurrency, duration)
 		results = append(results, drive(sc.name, sc.setup(base), concurrency, duration))
 	}
@@ -228,6 +243,75 @@ func scenarios() []scenario {
 			}
 		}},
 	}
+}
+
+// tutorScenarios read tutors the way the public does: single profiles with a warm and a cold
+// cache, and filtered lists, over the seeded catalogue.
+func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	var ids, subjects []string
+	rows, err := conn.Query(ctx, `SELECT id::text FROM tutors WHERE published AND deleted_at IS NULL ORDER BY md5(id::text) LIMIT 40000`)
+	if err != nil {
+		return nil, err
+	}
+	if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return nil, err
+	}
+	rows, err = conn.Query(ctx, `SELECT id::text FROM subjects ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	if subjects, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return nil, err
+	}
+	if len(ids) < 2000 || len(subjects) == 0 {
+		return nil, fmt.Errorf("seeded data too small: %d published tutors, %d subjects", len(ids), len(subjects))
+	}
+	hot, cold := ids[:1000], ids[1000:]
+	getTutor := func(pool []string, warm bool) func(base string) func(context.Context) error {
+		return func(base string) func(context.Context) error {
+			c := tutorhubv1connect.NewTutorServiceClient(transport(), base)
+			if warm {
+				for _, id := range pool {
+					_, _ = c.GetTutor(context.Background(), &tutorhubv1.GetTutorRequest{TutorId: id})
+				}
+			}
+			var next atomic.Int64
+			return func(ctx context.Context) error {
+				id := pool[int(next.Add(1))%len(pool)]
+				_, err := c.GetTutor(ctx, &tutorhubv1.GetTutorRequest{TutorId: id})
+				return err
+			}
+		}
+	}
+	listTutors := func(build func(i int) *tutorhubv1.ListTutorsRequest) func(base string) func(context.Context) error {
+		return func(base string) func(context.Context) error {
+			c := tutorhubv1connect.NewTutorServiceClient(transport(), base)
+			var next atomic.Int64
+			return func(ctx context.Context) error {
+				_, err := c.ListTutors(ctx, build(int(next.Add(1))))
+				return err
+			}
+		}
+	}
+	languages := []string{"en", "es", "fr", "de", "zh", "ar", "pt", "it"}
+	return []scenario{
+		{name: "GetTutor, cache warm (1,000 hot tutors)", setup: getTutor(hot, true)},
+		{name: fmt.Sprintf("GetTutor, cache cold (%d distinct tutors, each read about once)", len(cold)), setup: getTutor(cold, false)},
+		{name: fmt.Sprintf("ListTutors over %d tutors: subject + price range", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
+			return &tutorhubv1.ListTutorsRequest{PageSize: 20, SubjectId: subjects[i%len(subjects)], MinHourlyRateMinor: 2000, MaxHourlyRateMinor: 6000}
+		})},
+		{name: fmt.Sprintf("ListTutors over %d tutors: subject + level + language + online", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
+			return &tutorhubv1.ListTutorsRequest{PageSize: 20, SubjectId: subjects[i%len(subjects)], Level: tutorhubv1.Level(1 + i%3), Language: languages[i%len(languages)], LessonMode: tutorhubv1.LessonMode_LESSON_MODE_ONLINE}
+		})},
+		{name: fmt.Sprintf("ListTutors over %d tutors: language + in person", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
+			return &tutorhubv1.ListTutorsRequest{PageSize: 20, Language: languages[i%len(languages)], LessonMode: tutorhubv1.LessonMode_LESSON_MODE_IN_PERSON}
+		})},
+	}, nil
 }
 
 // drive runs fn from n workers for d and summarises the latencies.
