@@ -150,7 +150,7 @@ func connectHTTPStatus(code connect.Code) int {
 	switch code {
 	case connect.CodeCanceled:
 		return 499
-	case connect.CodeInvalidArgument, connect.CodeOutOfRange:
+	case connect.CodeInvalidArgument, connect.CodeOutOfRange, connect.CodeFailedPrecondition:
 		return http.StatusBadRequest
 	case connect.CodeDeadlineExceeded:
 		return http.StatusGatewayTimeout
@@ -162,8 +162,6 @@ func connectHTTPStatus(code connect.Code) int {
 		return http.StatusForbidden
 	case connect.CodeResourceExhausted:
 		return http.StatusTooManyRequests
-	case connect.CodeFailedPrecondition:
-		return http.StatusPreconditionFailed
 	case connect.CodeUnimplemented:
 		return http.StatusNotImplemented
 	case connect.CodeUnavailable:

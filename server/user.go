@@ -44,7 +44,23 @@ func (s *UserServer) GetMe(ctx context.Context, _ *tutorhubv1.GetMeRequest) (*tu
 	if err != nil {
 		return nil, fmt.Errorf("get user %s: %w", id, err)
 	}
-	return &tutorhubv1.GetMeResponse{User: userProto(u)}, nil
+	out := userProto(u)
+	if out.TutorId, err = s.tutorIDOf(ctx, id); err != nil {
+		return nil, err
+	}
+	return &tutorhubv1.GetMeResponse{User: out}, nil
+}
+
+// tutorIDOf returns the id of the user's live tutor profile, or "" when there is none.
+func (s *UserServer) tutorIDOf(ctx context.Context, id uuid.UUID) (string, error) {
+	tutorID, err := s.q.LiveTutorIDOfUser(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("tutor of user %s: %w", id, err)
+	}
+	return tutorID.String(), nil
 }
 
 // ProfileChange is a validated UpdateMe: the new values of the named fields.
@@ -143,16 +159,18 @@ func (s *UserServer) UpdateMe(ctx context.Context, req *tutorhubv1.UpdateMeReque
 	}
 	// After the commit: the public profile and the tutor profile (which shows the display
 	// name) must not be served stale.
+	out := userProto(updated)
+	if out.TutorId, err = s.tutorIDOf(ctx, id); err != nil {
+		return nil, err
+	}
 	if s.cache != nil {
 		keys := []string{UserCacheKey(id)}
-		if tutorID, err := s.q.LiveTutorIDOfUser(ctx, id); err == nil {
-			keys = append(keys, TutorCacheKey(tutorID))
-		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("tutor of user %s: %w", id, err)
+		if out.TutorId != "" {
+			keys = append(keys, TutorCacheKey(uuid.MustParse(out.TutorId)))
 		}
 		s.cache.Invalidate(ctx, keys...)
 	}
-	return &tutorhubv1.UpdateMeResponse{User: userProto(updated)}, nil
+	return &tutorhubv1.UpdateMeResponse{User: out}, nil
 }
 
 // GetUser returns a public profile.

@@ -25,6 +25,10 @@ func TestProfileReadsAfterUpdateMeAreFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	anon := tutorhubv1connect.NewUserServiceClient(http.DefaultClient, api.URL)
+	me, err := users.GetMe(ctx, &tutorhubv1.GetMeRequest{})
+	if err != nil || me.GetUser().GetTutorId() != created.GetTutor().GetId() {
+		t.Fatalf("GetMe names tutor profile %q (%v), want %q", me.GetUser().GetTutorId(), err, created.GetTutor().GetId())
+	}
 
 	for i, name := range []string{"First Name", "Second Name", "Third Name"} {
 		// Warm both caches with the current value.

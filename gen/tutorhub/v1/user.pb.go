@@ -45,7 +45,9 @@ type User struct {
 	// When the user signed up.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the profile last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The user's tutor profile id (UUID), empty when the user has none. Private.
+	TutorId       string `protobuf:"bytes,10,opt,name=tutor_id,json=tutorId,proto3" json:"tutor_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -141,6 +143,13 @@ func (x *User) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *User) GetTutorId() string {
+	if x != nil {
+		return x.TutorId
+	}
+	return ""
 }
 
 // PublicProfile is what any caller may see of a user.
@@ -569,7 +578,7 @@ var File_tutorhub_v1_user_proto protoreflect.FileDescriptor
 
 const file_tutorhub_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x16tutorhub/v1/user.proto\x12\vtutorhub.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x02\n" +
+	"\x16tutorhub/v1/user.proto\x12\vtutorhub.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x02\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12!\n" +
@@ -581,7 +590,9 @@ const file_tutorhub_v1_user_proto_rawDesc = "" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x91\x01\n" +
+	"updateTime\x12\x19\n" +
+	"\btutor_id\x18\n" +
+	" \x01(\tR\atutorId\"\x91\x01\n" +
 	"\rPublicProfile\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x10\n" +

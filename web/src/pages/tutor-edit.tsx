@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Subject } from "@gen/tutorhub/v1/subject_pb";
 import { DayOfWeek, type LessonMode, type Level, type Tutor, type TutorProfile, type TutorProfileSchema } from "@gen/tutorhub/v1/tutor_pb";
 import { useEffect, useId, useRef, useState } from "preact/hooks";
-import { tutorClient } from "../api";
+import { tutorClient, userClient } from "../api";
 import { allSubjects } from "../catalogue";
 import { describe, fieldErrors, type FieldErrors } from "../errors";
 import {
@@ -20,25 +20,11 @@ import {
   timeZones,
 } from "../format";
 import { Link } from "../router";
-import { sessionState } from "../session";
 import { CheckboxGroup, FieldError, LoadError, Loading, Notice, SelectField, TextArea, TextField, useLoad, useTitle } from "../ui";
 
-// The API has no "my tutor profile" call yet, so the page remembers the id of the profile
-// this user created (the id is no secret: a published profile shows it in its address).
-const storageKey = (userId: string) => `tutorhub.tutor-id.${userId}`;
-
-function currentUserId(): string {
-  const s = sessionState();
-  return s.status === "signed-in" ? s.userId : "";
-}
-
-function rememberedTutorId(): string {
-  return localStorage.getItem(storageKey(currentUserId())) ?? "";
-}
-
-function rememberTutorId(id: string) {
-  if (id) localStorage.setItem(storageKey(currentUserId()), id);
-  else localStorage.removeItem(storageKey(currentUserId()));
+// The signed-in user's tutor profile id, as GetMe reports it (empty: none yet).
+async function myTutorId(): Promise<string> {
+  return (await userClient.getMe({})).user?.tutorId ?? "";
 }
 
 /** The profile as the form edits it: text the inputs hold, not yet API values. */
@@ -108,15 +94,12 @@ function changedFields(d: Draft, stored: TutorProfile | undefined): string[] {
 export function TutorEditPage() {
   useTitle("Tutor profile");
   const [loaded, reload] = useLoad(async (): Promise<Tutor | null> => {
-    const tutorId = rememberedTutorId();
+    const tutorId = await myTutorId();
     if (!tutorId) return null;
     try {
       return (await tutorClient.getTutor({ tutorId })).tutor!;
     } catch (err) {
-      if (ConnectError.from(err).code === Code.NotFound) {
-        rememberTutorId("");
-        return null;
-      }
+      if (ConnectError.from(err).code === Code.NotFound) return null;
       throw err;
     }
   }, []);
@@ -133,7 +116,6 @@ export function TutorEditPage() {
           key={loaded.data?.id ?? "new"}
           initial={loaded.data}
           catalogue={subjects.data}
-          onCreated={(t) => rememberTutorId(t.id)}
           onReload={reload}
         />
       )}
@@ -144,12 +126,10 @@ export function TutorEditPage() {
 function TutorEditor({
   initial,
   catalogue,
-  onCreated,
   onReload,
 }: {
   initial: Tutor | null;
   catalogue: Subject[];
-  onCreated: (t: Tutor) => void;
   onReload: () => void;
 }) {
   const [tutor, setTutor] = useState(initial);
@@ -173,7 +153,7 @@ function TutorEditor({
     } else if (e.code === Code.FailedPrecondition && Object.keys(fieldErrors(e)).length > 0) {
       setProblem({ conflict: false, message: "Complete the fields marked below to publish your profile." });
     } else if (e.code === Code.AlreadyExists) {
-      setProblem({ conflict: false, message: "You already have a tutor profile, created on another device. Open it there, or ask support to link it here." });
+      setProblem({ conflict: false, message: "You already have a tutor profile: reload this page to edit it." });
     } else {
       setProblem({ conflict: false, message: describe(e) });
     }
@@ -191,7 +171,6 @@ function TutorEditor({
     if (!tutor) {
       const res = await tutorClient.createTutorProfile({ profile: profileFrom(draft) });
       setTutor(res.tutor!);
-      onCreated(res.tutor!);
       return res.tutor!;
     }
     const paths = changedFields(draft, tutor.profile);
