@@ -19,6 +19,8 @@ const tutorName = `Ada ${runId}`;
 const email = `ada-${runId}@example.com`;
 const firstPassword = `Analytical-Engine-${runId}!`;
 const secondPassword = `Difference-Engine-${runId}?`;
+const visitorEmail = `visitor-${runId}@example.com`;
+const visitorPassword = `Babbage-Lovelace-${runId}#`;
 const headline = `Mathematics that makes sense ${runId}`;
 
 let browser;
@@ -354,6 +356,19 @@ step("publish the profile", async () => {
   await tutor.getByTestId("publication-status").getByText("published", { exact: true }).waitFor();
   const link = tutor.getByRole("link", { name: "View your public page" });
   publicUrl = new URL((await link.getAttribute("href")) ?? "", base).href;
+});
+
+step("a second user signs up in a browser of their own", async () => {
+  await visitor.goto(`${base}/`);
+  await visitor.getByRole("link", { name: "Register" }).click();
+  await visitor.getByRole("heading", { name: "Create an account" }).waitFor();
+  await visitor.getByLabel("Your name").fill("Visiting Student");
+  await visitor.getByLabel("Email", { exact: true }).fill(visitorEmail);
+  await visitor.getByLabel("Password", { exact: true }).fill(visitorPassword);
+  await visitor.getByRole("button", { name: "Create account" }).click();
+  await visitor.getByRole("heading", { name: "Verify your email" }).waitFor();
+  await visitor.goto(`${base}/me`);
+  await visitor.getByTestId("email").getByText(visitorEmail).waitFor();
 });
 
 step("a second user finds the tutor with filters and opens the public page", async () => {
