@@ -52,29 +52,24 @@ func (s *AdminServer) ListAuditEvents(ctx context.Context, req *tutorhubv1.ListA
 	}
 	scope := fmt.Sprintf("audit|actor=%s|subject=%s|action=%s|start=%v|end=%v", req.GetActorId(), req.GetSubjectId(), req.GetAction(),
 		params.StartTime.Time.UnixNano(), params.EndTime.Time.UnixNano())
-	if req.GetPageToken() != "" {
-		var pos auditPosition
-		if err := s.tokens.Decode(scope, req.GetPageToken(), &pos); err != nil {
-			return nil, invalidPageToken()
-		}
-		params.BeforeTime = pgtype.Timestamptz{Time: pos.Time, Valid: true}
-		params.BeforeID = uuid.NullUUID{UUID: pos.ID, Valid: true}
+	ks, err := newKeyset[auditPosition](s.tokens, scope, req.GetPageToken(), size)
+	if err != nil {
+		return nil, err
+	}
+	if ks.After != nil {
+		params.BeforeTime = pgtype.Timestamptz{Time: ks.After.Time, Valid: true}
+		params.BeforeID = uuid.NullUUID{UUID: ks.After.ID, Valid: true}
 	}
 	rows, err := s.q.ListAuditEvents(ctx, params)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events: %w", err)
 	}
-	res := &tutorhubv1.ListAuditEventsResponse{}
-	for i, r := range rows {
-		if int32(i) == size {
-			last := rows[i-1]
-			tok, err := s.tokens.Encode(scope, auditPosition{Time: last.OccurredAt, ID: last.ID})
-			if err != nil {
-				return nil, err
-			}
-			res.NextPageToken = tok
-			break
-		}
+	rows, next, err := page(ks, rows, func(r queries.AuditEvent) auditPosition { return auditPosition{Time: r.OccurredAt, ID: r.ID} })
+	if err != nil {
+		return nil, err
+	}
+	res := &tutorhubv1.ListAuditEventsResponse{NextPageToken: next}
+	for _, r := range rows {
 		res.Events = append(res.Events, auditEventProto(r))
 	}
 	return res, nil

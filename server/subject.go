@@ -38,35 +38,29 @@ type subjectPosition struct {
 
 // ListSubjects returns one page of the catalogue in (name, id) order.
 func (s *SubjectServer) ListSubjects(ctx context.Context, req *tutorhubv1.ListSubjectsRequest) (*tutorhubv1.ListSubjectsResponse, error) {
-	size := pageSize(req.GetPageSize())
 	scope := "subjects|category=" + req.GetCategory()
-	params := queries.ListSubjectsParams{PageLimit: size + 1}
+	ks, err := newKeyset[subjectPosition](s.tokens, scope, req.GetPageToken(), pageSize(req.GetPageSize()))
+	if err != nil {
+		return nil, err
+	}
+	params := queries.ListSubjectsParams{PageLimit: ks.Limit()}
 	if req.GetCategory() != "" {
 		params.Category = pgtype.Text{String: req.GetCategory(), Valid: true}
 	}
-	if req.GetPageToken() != "" {
-		var pos subjectPosition
-		if err := s.tokens.Decode(scope, req.GetPageToken(), &pos); err != nil {
-			return nil, invalidPageToken()
-		}
-		params.AfterName = pgtype.Text{String: pos.Name, Valid: true}
-		params.AfterID = uuid.NullUUID{UUID: pos.ID, Valid: true}
+	if ks.After != nil {
+		params.AfterName = pgtype.Text{String: ks.After.Name, Valid: true}
+		params.AfterID = uuid.NullUUID{UUID: ks.After.ID, Valid: true}
 	}
 	rows, err := s.q.ListSubjects(ctx, params)
 	if err != nil {
 		return nil, fmt.Errorf("list subjects: %w", err)
 	}
-	res := &tutorhubv1.ListSubjectsResponse{}
-	for i, r := range rows {
-		if int32(i) == size {
-			last := rows[i-1]
-			tok, err := s.tokens.Encode(scope, subjectPosition{Name: last.Name, ID: last.ID})
-			if err != nil {
-				return nil, err
-			}
-			res.NextPageToken = tok
-			break
-		}
+	rows, next, err := page(ks, rows, func(r queries.ListSubjectsRow) subjectPosition { return subjectPosition{Name: r.Name, ID: r.ID} })
+	if err != nil {
+		return nil, err
+	}
+	res := &tutorhubv1.ListSubjectsResponse{NextPageToken: next}
+	for _, r := range rows {
 		res.Subjects = append(res.Subjects, subjectProto(r.ID, r.Slug, r.Name, r.Category))
 	}
 	return res, nil

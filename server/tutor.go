@@ -215,29 +215,27 @@ func (s *TutorServer) ListTutors(ctx context.Context, req *tutorhubv1.ListTutors
 	if size <= 0 {
 		size = defaultTutorPageSize
 	}
-	filter.PageLimit = size + 1
+	ks, err := newKeyset[tutorPosition](s.tokens, tutorListScope(req), req.GetPageToken(), size)
+	if err != nil {
+		return nil, err
+	}
+	filter.PageLimit = ks.Limit()
 	filter.AfterRate = -1
-	scope := tutorListScope(req)
-	if req.GetPageToken() != "" {
-		var pos tutorPosition
-		if err := s.tokens.Decode(scope, req.GetPageToken(), &pos); err != nil {
-			return nil, invalidPageToken()
-		}
-		filter.AfterRate, filter.AfterID = pos.Rate, pos.ID
+	if ks.After != nil {
+		filter.AfterRate, filter.AfterID = ks.After.Rate, ks.After.ID
 	}
 	rows, err := s.q.ListTutors(ctx, filter)
 	if err != nil {
 		return nil, fmt.Errorf("list tutors: %w", err)
 	}
-	res := &tutorhubv1.ListTutorsResponse{}
-	for i, r := range rows {
-		if int32(i) == size {
-			last := rows[i-1].Tutor
-			if res.NextPageToken, err = s.tokens.Encode(scope, tutorPosition{Rate: last.HourlyRateMinor, ID: last.ID}); err != nil {
-				return nil, err
-			}
-			break
-		}
+	rows, next, err := page(ks, rows, func(r queries.ListTutorsRow) tutorPosition {
+		return tutorPosition{Rate: r.Tutor.HourlyRateMinor, ID: r.Tutor.ID}
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &tutorhubv1.ListTutorsResponse{NextPageToken: next}
+	for _, r := range rows {
 		t, err := tutorProto(r.Tutor, r.DisplayName)
 		if err != nil {
 			return nil, err
