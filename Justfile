@@ -89,7 +89,7 @@ test: lint check-gen
 
 # Benchmarks: Go benchmarks and the end-to-end load test, written to docs/benchmarks.md.
 bench: tools
-    ./just web-size
+    ./just web-size | tee .bin/websize.txt
     deploy/local/up.sh
     go test -run '^$' -bench . -benchmem ./... | tee .bin/gobench.txt
-    go run ./cmd/loadtest -out docs/benchmarks.md -gobench .bin/gobench.txt
+    go run ./cmd/loadtest -out docs/benchmarks.md -gobench .bin/gobench.txt -websize .bin/websize.txt

@@ -54,6 +54,8 @@ func main() {
 	concurrency := flag.Int("concurrency", 16, "concurrent clients per scenario")
 	tutors := flag.Int("tutors", 100000, "tutors to seed for the tutor scenarios (0 skips them)")
 	gobench := flag.String("gobench", "", "output of `go test -bench` to include in the report")
+	websize := flag.String("websize", "", "output of web/scripts/size.mjs to include in the report")
+	load := flag.Bool("load", true, "run the load scenarios (false: only include the given outputs)")
 	adminURL := flag.String("database", envOr("TUTORHUB_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "maintenance database URL")
 	flag.Parse()
 	if *gobench != "" {
@@ -61,6 +63,15 @@ func main() {
 			fmt.Fprintln(os.Stderr, "loadtest:", err)
 			os.Exit(1)
 		}
+	}
+	if *websize != "" {
+		if err := writeWebSize(*out, *websize); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+	}
+	if !*load {
+		return
 	}
 	if err := run(*out, *duration, *concurrency, *tutors, *adminURL); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -467,4 +478,19 @@ func writeGoBench(path, input string) error {
 	body := fmt.Sprintf("Measured %s by `go test -run '^$' -bench . -benchmem ./...` (`./just bench`):\n\n```\n%s\n```\n",
 		time.Now().UTC().Format("2006-01-02"), strings.Join(keep, "\n"))
 	return spliceSection(path, "gobench", body)
+}
+
+// writeWebSize puts the web client's bundle size into the websize section.
+func writeWebSize(path, input string) error {
+	raw, err := os.ReadFile(input)
+	if err != nil {
+		return err
+	}
+	text := string(raw)
+	if i := strings.Index(text, "web bundle"); i >= 0 {
+		text = text[i:] // the report, without the build's own output before it
+	}
+	body := fmt.Sprintf("Measured %s by `node web/scripts/size.mjs` (`./just web-size`, part of `./just bench`): every file a first page load fetches, gzip level 9.\n\n```\n%s\n```\n",
+		time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(text))
+	return spliceSection(path, "websize", body)
 }
