@@ -35,11 +35,10 @@ type auditPosition struct {
 
 // ListAuditEvents returns one page of the audit log, newest first.
 func (s *AdminServer) ListAuditEvents(ctx context.Context, req *tutorhubv1.ListAuditEventsRequest) (*tutorhubv1.ListAuditEventsResponse, error) {
-	size := pageSize(req.GetPageSize())
+	size := pageSize(req.GetPageSize(), defaultPageSize)
 	params := queries.ListAuditEventsParams{
 		ActorID:   nullUUID(req.GetActorId()),
 		SubjectID: nullUUID(req.GetSubjectId()),
-		PageLimit: size + 1,
 	}
 	if req.GetAction() != "" {
 		params.Action = pgtype.Text{String: req.GetAction(), Valid: true}
@@ -56,6 +55,7 @@ func (s *AdminServer) ListAuditEvents(ctx context.Context, req *tutorhubv1.ListA
 	if err != nil {
 		return nil, err
 	}
+	params.PageLimit = ks.Limit()
 	if ks.After != nil {
 		params.BeforeTime = pgtype.Timestamptz{Time: ks.After.Time, Valid: true}
 		params.BeforeID = uuid.NullUUID{UUID: ks.After.ID, Valid: true}

@@ -44,3 +44,12 @@ func page[R, P any](k *keyset[P], rows []R, position func(R) P) ([]R, string, er
 	tok, err := k.tokens.Encode(k.scope, position(rows[len(rows)-1]))
 	return rows, tok, err
 }
+
+// pageSize is the requested page size, or def when the request left it unset; validation has
+// bounded it already.
+func pageSize(requested, def int32) int32 {
+	if requested <= 0 {
+		return def
+	}
+	return requested
+}

@@ -39,7 +39,7 @@ type subjectPosition struct {
 // ListSubjects returns one page of the catalogue in (name, id) order.
 func (s *SubjectServer) ListSubjects(ctx context.Context, req *tutorhubv1.ListSubjectsRequest) (*tutorhubv1.ListSubjectsResponse, error) {
 	scope := "subjects|category=" + req.GetCategory()
-	ks, err := newKeyset[subjectPosition](s.tokens, scope, req.GetPageToken(), pageSize(req.GetPageSize()))
+	ks, err := newKeyset[subjectPosition](s.tokens, scope, req.GetPageToken(), pageSize(req.GetPageSize(), defaultPageSize))
 	if err != nil {
 		return nil, err
 	}
@@ -84,14 +84,6 @@ func (s *SubjectServer) GetSubject(ctx context.Context, req *tutorhubv1.GetSubje
 
 func subjectProto(id uuid.UUID, slug, name, category string) *tutorhubv1.Subject {
 	return &tutorhubv1.Subject{Id: id.String(), Slug: slug, Name: name, Category: category}
-}
-
-// pageSize applies the default to an unset page size; validation has bounded it already.
-func pageSize(requested int32) int32 {
-	if requested <= 0 {
-		return defaultPageSize
-	}
-	return requested
 }
 
 // invalidPageToken is the error for a page token that fails verification.

@@ -211,10 +211,7 @@ func (s *TutorServer) ListTutors(ctx context.Context, req *tutorhubv1.ListTutors
 	if err != nil {
 		return nil, err
 	}
-	size := req.GetPageSize()
-	if size <= 0 {
-		size = defaultTutorPageSize
-	}
+	size := pageSize(req.GetPageSize(), defaultTutorPageSize)
 	ks, err := newKeyset[tutorPosition](s.tokens, tutorListScope(req), req.GetPageToken(), size)
 	if err != nil {
 		return nil, err
