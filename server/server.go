@@ -66,10 +66,13 @@ func New(o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("protovalidate: %w", err)
 	}
-	if o.Auth.Kratos == nil || o.Auth.Tokens == nil {
-		return nil, errors.New("auth: Kratos client and access-token verifier are required")
+	if o.Auth.Kratos == nil || o.Auth.Tokens == nil || o.Auth.Revocations == nil {
+		return nil, errors.New("auth: Kratos client, access-token verifier and revocations are required")
 	}
-	auth := &authenticator{tokens: o.Auth.Tokens, q: queries.New(o.DB), rules: AccessRules, log: o.Logger}
+	if len(o.Auth.CSRFKey) < 32 {
+		return nil, errors.New("auth: a CSRF key of at least 32 bytes is required")
+	}
+	auth := &authenticator{tokens: o.Auth.Tokens, revoked: o.Auth.Revocations, q: queries.New(o.DB), rules: AccessRules, log: o.Logger}
 	interceptors := []connect.Interceptor{
 		observe(o.Logger),
 		authenticate(auth),

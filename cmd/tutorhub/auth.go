@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 	"github.com/tutorhub/tutorhub/internal/captcha"
@@ -22,12 +23,19 @@ import (
 	"github.com/tutorhub/tutorhub/server"
 )
 
-// authOptions builds the API's authentication from the configuration.
-func authOptions(cfg *config.Config) (server.AuthOptions, error) {
+// tokenLeeway is the clock skew tolerated on access-token times.
+const tokenLeeway = 30 * time.Second
+
+// authOptions builds the API's authentication from the configuration; revocations of
+// access tokens live in rdb.
+func authOptions(cfg *config.Config, rdb redis.UniversalClient) (server.AuthOptions, error) {
 	tokens, err := accesstoken.NewVerifier(accesstoken.Options{
 		JWKSPath: cfg.Auth.AccessTokenJWKSURL,
-		// Kratos signs with its public base URL, which is where the API reaches it.
-		Issuer: cfg.Kratos.PublicURL + "/",
+		// Kratos signs with its configured public base_url, whatever URL the API reaches it at.
+		Issuer:      cfg.Auth.TokenIssuer,
+		Audience:    cfg.Auth.TokenAudience,
+		MaxLifetime: cfg.Auth.TokenLifetime,
+		Leeway:      tokenLeeway,
 	})
 	if err != nil {
 		return server.AuthOptions{}, fmt.Errorf("access tokens: %w", err)
@@ -37,8 +45,11 @@ func authOptions(cfg *config.Config) (server.AuthOptions, error) {
 		return server.AuthOptions{}, err
 	}
 	return server.AuthOptions{
-		Kratos:           newKratos(cfg),
-		Tokens:           tokens,
+		Kratos: newKratos(cfg),
+		Tokens: tokens,
+		// Kept until every token a revocation covers has expired, leeway included.
+		Revocations:      accesstoken.NewRevocations(rdb, cfg.Redis.KeyPrefix, cfg.Auth.TokenLifetime+tokenLeeway+time.Second, nil),
+		CSRFKey:          server.DeriveKey(cfg.Cursor.Secret, "tutorhub csrf key v1"),
 		TokenizeTemplate: cfg.Auth.TokenizeTemplate,
 		CookieSecure:     cfg.Auth.CookieSecure,
 		Lockout: server.LockoutPolicy{

@@ -222,6 +222,25 @@ func (c *Client) AccessToken(ctx context.Context, sessionToken, template string)
 	return s, nil
 }
 
+// Session returns the active session of sessionToken without minting an access token. A
+// dead or unknown session is EUNAUTHENTICATED.
+func (c *Client) Session(ctx context.Context, sessionToken string) (*Session, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	out, res, err := c.public.FrontendAPI.ToSession(ctx).XSessionToken(sessionToken).Execute()
+	if err != nil {
+		return nil, translate("whoami", res, err)
+	}
+	if !out.GetActive() {
+		return nil, tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "session is not active")
+	}
+	s := &Session{Token: sessionToken, ID: out.Id}
+	if id, ok := out.GetIdentityOk(); ok {
+		s.Identity = identityOf(id)
+	}
+	return s, nil
+}
+
 // Logout revokes the session of sessionToken. An already revoked session is not an error;
 // a token that never existed is EUNAUTHENTICATED.
 func (c *Client) Logout(ctx context.Context, sessionToken string) error {
