@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
+	"github.com/tutorhub/tutorhub/internal/accesstoken"
+	"github.com/tutorhub/tutorhub/internal/kratos"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/queries"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -25,6 +27,24 @@ type AdminServer struct {
 // NewAdminServer returns the AdminService handler over db.
 func NewAdminServer(db queries.DBTX, tokens *pagetoken.Codec) *AdminServer {
 	return &AdminServer{q: queries.New(db), tokens: tokens}
+}
+
+// DisableUser disables a user: the identity can no longer sign in, every session ends, and
+// every access token issued to the user so far is refused from the next request on. The
+// tokens are revoked first, so a failure part-way leaves the user signed out rather than
+// half-disabled with working tokens; calling it again finishes the job. details go to the
+// audit log.
+func DisableUser(ctx context.Context, k *kratos.Client, revocations *accesstoken.Revocations, db queries.DBTX, userID string, details map[string]string) error {
+	if err := revocations.RevokeUser(ctx, userID, ""); err != nil {
+		return fmt.Errorf("disable user %s: %w", userID, err)
+	}
+	if err := k.DisableIdentity(ctx, userID); err != nil {
+		return fmt.Errorf("disable user %s: %w", userID, err)
+	}
+	if err := k.RevokeAllSessions(ctx, userID); err != nil {
+		return fmt.Errorf("disable user %s: %w", userID, err)
+	}
+	return RecordAudit(ctx, db, AuditEvent{Action: AuditUserDisabled, Subject: userID, Details: details})
 }
 
 // auditPosition is the keyset of the last event on a page.

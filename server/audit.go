@@ -22,6 +22,7 @@ const (
 	AuditPasswordRecovered = "auth.password_recovered"
 	AuditLogoutAll         = "auth.logout_all"
 	AuditRoleGranted       = "user.role_granted"
+	AuditUserDisabled      = "user.disabled"
 	AuditProfileUpdated    = "user.profile_updated"
 )
 

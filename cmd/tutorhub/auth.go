@@ -77,13 +77,18 @@ func newKratos(cfg *config.Config) *kratos.Client {
 }
 
 const adminUsage = `usage: tutorhub admin grant-role EMAIL ROLE
+       tutorhub admin disable-user EMAIL
 
-Grants ROLE (student, tutor or admin) to the user whose sign-in email is EMAIL, looked up in
-Kratos. The grant is recorded in the audit log.
+grant-role grants ROLE (student, tutor or admin) to the user whose sign-in email is EMAIL,
+looked up in Kratos. disable-user stops that user from signing in, ends every session and
+refuses the user's access tokens at once. Both are recorded in the audit log.
 `
 
 // admin runs operator commands.
 func admin(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "disable-user" {
+		return disableUser(ctx, args[1:], environ, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "grant-role" {
 		fmt.Fprint(stderr, adminUsage)
 		return exitCode(2)
@@ -128,6 +133,42 @@ func admin(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return fmt.Errorf("grant %s to %s: %w", role, id, err)
 	}
 	fmt.Fprintf(stdout, "granted %s to %s (%s); roles now %v\n", role, email, id, roles)
+	return nil
+}
+
+// disableUser runs `admin disable-user EMAIL`.
+func disableUser(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin disable-user", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprint(stderr, adminUsage)
+		return exitCode(2)
+	}
+	email := fs.Arg(0)
+	cfg, err := loadConfig(environ, stderr)
+	if err != nil {
+		return err
+	}
+	k := newKratos(cfg)
+	identity, err := k.FindIdentityByEmail(ctx, email)
+	if err != nil {
+		return fmt.Errorf("find %s in kratos: %w", email, err)
+	}
+	rdb, err := openRedis(cfg.Redis.URL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	pool, err := database.Open(ctx, cfg.Database.URL, database.PoolOptions{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	revocations := accesstoken.NewRevocations(rdb, cfg.Redis.KeyPrefix, cfg.Auth.TokenLifetime+tokenLeeway+time.Second, nil)
+	if err := server.DisableUser(ctx, k, revocations, pool, identity.ID, map[string]string{"via": "cli", "operator": operator()}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "disabled %s (%s): signed out everywhere\n", email, identity.ID)
 	return nil
 }
 

@@ -276,6 +276,20 @@ func (c *Client) RevokeAllSessions(ctx context.Context, identityID string) error
 	return nil
 }
 
+// DisableIdentity marks an identity inactive (admin API): it can no longer sign in, and its
+// sessions stop being accepted. It revokes nothing by itself: see RevokeAllSessions.
+func (c *Client) DisableIdentity(ctx context.Context, identityID string) error {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	patch := ory.NewJsonPatch("replace", "/state")
+	patch.SetValue("inactive")
+	_, res, err := c.admin.IdentityAPI.PatchIdentity(ctx, identityID).JsonPatch([]ory.JsonPatch{*patch}).Execute()
+	if err != nil {
+		return translate("disable identity", res, err)
+	}
+	return nil
+}
+
 // StartRecovery mails a recovery code to email if it belongs to an identity; the answer is
 // the same when it does not.
 func (c *Client) StartRecovery(ctx context.Context, email string) (flowID string, err error) {
