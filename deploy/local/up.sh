@@ -221,7 +221,9 @@ kratos_serve() {
 # The Kratos on this machine's port is shared by every clone; its token-signing keys live in
 # the data directory of the clone that started it, recorded here so other clones (a second
 # checkout, a CI-style fresh clone) verify tokens with the same keys.
+# A Kratos on other ports (a private one beside the shared) has a pointer of its own.
 kratos_pointer=${TUTORHUB_CACHE:-$HOME/.cache/tutorhub}/run/kratos-data-dir
+[ "$KRATOS_PUBLIC_PORT" = 4433 ] || kratos_pointer+=-$KRATOS_PUBLIC_PORT
 
 start_kratos() {
   local dir=$data/kratos
