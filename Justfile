@@ -11,13 +11,17 @@ TUTORHUB_HTTP_ADDR := env_var_or_default("TUTORHUB_HTTP_ADDR", "127.0.0.1:8080")
 default:
     @./just --list
 
+# Check the machine's prerequisites for PROFILE (dev, test, web-test, bench); root installs them.
+prereqs profile="test":
+    deploy/prereqs.sh {{profile}}
+
 # Install the pinned tools into .bin/ (built once into ~/.cache/tutorhub).
 tools:
     deploy/tools.sh
     deploy/protodeps.sh
 
 # Start the local stack, migrate, and serve the API and the web client with the URLs printed.
-dev: tools web-build
+dev: (prereqs "dev") tools web-build
     deploy/local/up.sh
     go build -o .bin/tutorhub ./cmd/tutorhub
     .bin/tutorhub migrate up
@@ -43,7 +47,7 @@ dev-web:
     cd web && exec node_modules/.bin/vite
 
 # The browser journey (Chromium + playwright-core) on a fresh binary; failures: web/e2e/artifacts/.
-web-test: web-build
+web-test: (prereqs "web-test") web-build
     cd web && node e2e/run.mjs --no-build
 
 # The production web bundle's size, raw and gzip.
@@ -82,13 +86,13 @@ lint: tools
 
 # Everything CI runs: lint, the generated-code check, and every test (with the race detector)
 # against the real services.
-test: lint check-gen
+test: (prereqs "test") lint check-gen
     deploy/local/up.sh
     go test -race -count=1 -timeout 20m ./...
     ./just web-test
 
 # Benchmarks: Go benchmarks and the end-to-end load test, written to docs/benchmarks.md.
-bench: tools
+bench: (prereqs "bench") tools
     ./just web-size | tee .bin/websize.txt
     deploy/local/up.sh
     go test -run '^$' -bench . -benchmem ./... | tee .bin/gobench.txt
