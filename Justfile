@@ -6,6 +6,9 @@ GOTOOLCHAIN := "local"
 GOFLAGS := "-buildvcs=false"
 PATH := justfile_directory() + "/.bin:" + env_var("PATH")
 TUTORHUB_HTTP_ADDR := env_var_or_default("TUTORHUB_HTTP_ADDR", "127.0.0.1:8080")
+# The PostgreSQL role's password, for a server that asks for one: psql, pgbench and pgx (the
+# tests, the load tool) read PGPASSWORD; deploy/local puts it in Kratos's and the API's URLs.
+PGPASSWORD := env_var_or_default("TUTORHUB_PG_PASSWORD", env_var_or_default("PGPASSWORD", ""))
 
 # List the recipes.
 default:
@@ -24,7 +27,7 @@ tools:
 dev: (prereqs "dev") tools web-build
     deploy/local/up.sh
     go build -o .bin/tutorhub ./cmd/tutorhub
-    .bin/tutorhub migrate up
+    deploy/local/env.sh .bin/tutorhub migrate up
     @echo
     @echo "tutorhub is starting on http://$TUTORHUB_HTTP_ADDR"
     @echo "  web client   http://$TUTORHUB_HTTP_ADDR/  (hot reload: ./just dev-web, then http://127.0.0.1:5173)"
@@ -34,7 +37,7 @@ dev: (prereqs "dev") tools web-build
     @echo "  readiness    http://$TUTORHUB_HTTP_ADDR/ready"
     @echo "  mail inbox   http://127.0.0.1:8025"
     @echo
-    exec .bin/tutorhub serve
+    exec deploy/local/env.sh .bin/tutorhub serve
 
 # Build the web client into web/dist, which the next Go build embeds and serves at /.
 web-build:
