@@ -149,7 +149,7 @@ func script(t *testing.T, env []string, command string) string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "PGPASSWORD", "TUTORHUB_PG_PASSWORD", "TUTORHUB_PG_USER", "TUTORHUB_KRATOS_DSN", "TUTORHUB_DATABASE_URL":
+		case "PGPASSWORD", "TUTORHUB_PG_PASSWORD", "TUTORHUB_PG_USER", "TUTORHUB_KRATOS_DSN", "TUTORHUB_DATABASE_URL", "TUTORHUB_REDIS_URL", "TUTORHUB_REDIS_PORT":
 		default:
 			cmd.Env = append(cmd.Env, kv)
 		}
@@ -200,4 +200,26 @@ func matchVerifier(stored, role, password string) error {
 		return errors.New("the password does not match the role's SCRAM-SHA-256 verifier")
 	}
 	return nil
+}
+
+// The API refuses TUTORHUB_ variables it does not know, so deploy/local/env.sh must hand it
+// none of the ones only the local scripts read, while still giving it their effect.
+func TestEnvDropsScriptVariables(t *testing.T) {
+	env := script(t, []string{"TUTORHUB_PG_USER=someone", "TUTORHUB_PG_PASSWORD=secret", "TUTORHUB_REDIS_PORT=6390", "TUTORHUB_READY_TIMEOUT=5"},
+		"deploy/local/env.sh env")
+	for _, line := range strings.Split(env, "\n") {
+		name, _, _ := strings.Cut(line, "=")
+		switch name {
+		case "TUTORHUB_PG_USER", "TUTORHUB_PG_PASSWORD", "TUTORHUB_REDIS_PORT", "TUTORHUB_READY_TIMEOUT":
+			t.Errorf("env.sh passes %s on to the API", name)
+		}
+	}
+	for _, want := range []string{
+		"\nTUTORHUB_DATABASE_URL=postgres://someone:secret@",
+		"\nTUTORHUB_REDIS_URL=redis://127.0.0.1:6390/0\n",
+	} {
+		if !strings.Contains("\n"+env+"\n", want) {
+			t.Errorf("env.sh does not set %s", strings.TrimSpace(want))
+		}
+	}
 }
