@@ -173,7 +173,7 @@ func keys() []keyDef {
 		key(prefix+"RATE_LIMIT_AUTH", "20/1m", func(c *Config) *Rate { return &c.RateLimit.Auth },
 			parseRate, Rate.String, "Rate per client IP for credential RPCs."),
 		key(prefix+"RATE_LIMIT_AUTH_ACCOUNT", "10/1m", func(c *Config) *Rate { return &c.RateLimit.AuthAccount },
-			parseRate, Rate.String, "Rate per account for credential RPCs."),
+			parseRate, Rate.String, "Rate per account for credential RPCs; once spent, sign-in and sign-up need a captcha (when a provider is set)."),
 		key(prefix+"RATE_LIMIT_AUTH_GLOBAL", "600/1m", func(c *Config) *Rate { return &c.RateLimit.AuthGlobal },
 			parseRate, Rate.String, "Rate for all credential RPCs together; once spent, sign-in and sign-up need a captcha (when a provider is set)."),
 		key(prefix+"RATE_LIMIT_RECOVERY", "30/1h", func(c *Config) *Rate { return &c.RateLimit.Recovery },
