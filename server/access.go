@@ -86,8 +86,8 @@ const (
 )
 
 // authenticator resolves the caller of a request from its access token and enforces
-// AccessRules. It runs before the rate limiter, so authenticated callers spend their
-// per-user budget.
+// AccessRules. It runs between the address budget and the per-user budget (limitClients,
+// limitUsers): a refused token is charged to the address, a caller to the user.
 type authenticator struct {
 	tokens *accesstoken.Verifier
 	q      *queries.Queries

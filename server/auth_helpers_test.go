@@ -38,7 +38,7 @@ func testAuthOptions(t testing.TB) server.AuthOptions {
 		Tokens:           verifier,
 		TokenizeTemplate: "access_token",
 		Lockout:          server.LockoutPolicy{Threshold: 5, Window: 15 * time.Minute, Base: time.Minute, Max: time.Hour, CaptchaAfter: 3},
-		Limits:           server.AuthRateLimits{Enabled: true, IP: roomy, Account: roomy, Global: roomy},
+		Limits:           server.AuthRateLimits{Enabled: true, IP: roomy, Account: roomy, Global: roomy, Recovery: roomy, RecoveryAccount: roomy},
 	}
 }
 

@@ -11,11 +11,9 @@ import (
 	"net/http"
 	"net/netip"
 
-	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
-	"connectrpc.com/otelconnect"
 	"connectrpc.com/vanguard"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -25,7 +23,6 @@ import (
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
-	"github.com/tutorhub/tutorhub/queries"
 )
 
 // Options are the API's dependencies and edge policies.
@@ -62,31 +59,15 @@ var ServiceNames = []string{
 
 // New assembles the API's HTTP handler.
 func New(o Options) (http.Handler, error) {
-	validator, err := protovalidate.New()
-	if err != nil {
-		return nil, fmt.Errorf("protovalidate: %w", err)
-	}
 	if o.Auth.Kratos == nil || o.Auth.Tokens == nil {
 		return nil, errors.New("auth: Kratos client and access-token verifier are required")
 	}
-	auth := &authenticator{tokens: o.Auth.Tokens, q: queries.New(o.DB), rules: AccessRules, log: o.Logger}
-	interceptors := []connect.Interceptor{
-		observe(o.Logger),
-		authenticate(auth),
-		limitRequests(o.Limiter, o.RateLimits),
-		validateRequests(validator),
+	interceptors, err := newInterceptors(o, AccessRules)
+	if err != nil {
+		return nil, err
 	}
-	if o.Telemetry != nil {
-		// RPC metrics only: the edge's span already traces the request, so handler logs
-		// and the access line share one trace id.
-		otelInterceptor, err := otelconnect.NewInterceptor(
-			otelconnect.WithMeterProvider(o.Telemetry.Meter),
-			otelconnect.WithoutTracing(),
-		)
-		if err != nil {
-			return nil, fmt.Errorf("otel interceptor: %w", err)
-		}
-		interceptors = append([]connect.Interceptor{otelInterceptor}, interceptors...)
+	if err := exportDegradedCounters(o); err != nil {
+		return nil, err
 	}
 	handlerOpts := []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),

@@ -104,6 +104,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 			Enabled:       cfg.RateLimit.Enabled,
 			Anonymous:     rate(cfg.RateLimit.Anonymous),
 			Authenticated: rate(cfg.RateLimit.Authenticated),
+			IPv6Prefix:    cfg.RateLimit.IPv6Prefix,
 		},
 		PageTokens:     pagetoken.NewCodec(cfg.Cursor.Secret),
 		Cache:          cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:", Logger: log}),
