@@ -91,7 +91,10 @@ func New(o Options) (http.Handler, error) {
 	handlerOpts := []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		recoverHandler(o.Logger),
+		// The read limit applies to each message after decompression; the bounded
+		// decompressor also stops inflating there instead of measuring the excess.
 		connect.WithReadMaxBytes(int(o.MaxBodyBytes)),
+		connect.WithCompression("gzip", newBoundedGzip(o.MaxBodyBytes), gzipCompressor),
 	}
 
 	mux := http.NewServeMux()
@@ -115,7 +118,7 @@ func New(o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rest transcoder: %w", err)
 	}
-	mux.Handle("/api/v1/", restErrors(rest))
+	mux.Handle("/api/v1/", restRequests(o.MaxBodyBytes, restErrors(rest)))
 
 	docs, err := newAPIDocs(tutorhub.OpenAPI)
 	if err != nil {
