@@ -9,7 +9,7 @@ import (
 	"connectrpc.com/connect"
 )
 
-// errInflatedTooLarge is a compressed body or message that inflates past the body limit.
+// errInflatedTooLarge is a body or message that is, or inflates to, more than the body limit.
 var errInflatedTooLarge = errors.New("inflated body too large")
 
 // inflateGzip returns the inflated content of the gzip stream body, reading at most limit+1
@@ -27,7 +27,15 @@ func inflateGzip(body io.Reader, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer zr.Close()
-	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	return readBounded(zr, limit)
+}
+
+// readBounded reads all of body, or fails with errInflatedTooLarge past limit bytes.
+func readBounded(body io.Reader, limit int64) ([]byte, error) {
+	if body == nil {
+		return nil, nil
+	}
+	out, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err != nil {
 		return nil, err
 	}

@@ -51,35 +51,42 @@ func restRequests(maxBodyBytes int64, next http.Handler) http.Handler {
 				return
 			}
 		}
+		// The transcoder buffers the whole body anyway; reading it here, within the limit,
+		// lets an oversized one get the same 413 whether it came compressed or not.
+		var body []byte
+		var err error
 		switch enc := strings.Join(r.Header.Values("Content-Encoding"), ","); strings.ToLower(strings.TrimSpace(enc)) {
 		case "", "identity":
+			body, err = readBounded(r.Body, maxBodyBytes)
 		case "gzip":
-			body, err := inflateGzip(r.Body, maxBodyBytes)
-			switch {
-			case errors.Is(err, errInflatedTooLarge) || isMaxBytesError(err):
-				w.Header().Set("Connection", "close")
-				writeJSONErrorStatus(w, http.StatusRequestEntityTooLarge, connect.CodeResourceExhausted, "request body too large")
-				return
-			case err != nil:
+			body, err = inflateGzip(r.Body, maxBodyBytes)
+			if err != nil && !errors.Is(err, errInflatedTooLarge) && !isMaxBytesError(err) {
 				writeJSONErrorStatus(w, http.StatusBadRequest, connect.CodeInvalidArgument, "request body is not valid gzip")
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
-			r.Header.Del("Content-Encoding")
-			r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 		default:
 			writeJSONErrorStatus(w, http.StatusUnsupportedMediaType, connect.CodeInvalidArgument,
 				"unsupported Content-Encoding "+strconv.Quote(enc)+": send gzip or an uncompressed body")
 			return
 		}
-		if r.ContentLength == 0 && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
+		switch {
+		case errors.Is(err, errInflatedTooLarge) || isMaxBytesError(err):
+			w.Header().Set("Connection", "close")
+			writeJSONErrorStatus(w, http.StatusRequestEntityTooLarge, connect.CodeResourceExhausted, "request body too large")
+			return
+		case err != nil:
+			writeJSONErrorStatus(w, http.StatusBadRequest, connect.CodeInvalidArgument, "request body could not be read")
+			return
+		}
+		if len(body) == 0 && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
 			// An empty JSON body means an empty message; the transcoder would refuse it as
 			// invalid JSON. Every POST, PUT and PATCH rule of this API takes a body.
-			r.Body = io.NopCloser(strings.NewReader("{}"))
-			r.ContentLength = 2
-			r.Header.Set("Content-Length", "2")
+			body = []byte("{}")
 		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Del("Content-Encoding")
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 		next.ServeHTTP(w, r)
 	})
 }

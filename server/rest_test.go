@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"compress/gzip"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -110,5 +111,26 @@ func TestRESTRequestEncodings(t *testing.T) {
 				t.Fatalf("reached the RPC's validation: %v, want %v: %s", !tc.reachesRPC, tc.reachesRPC, body)
 			}
 		})
+	}
+}
+
+func TestRESTBodyOverTheLimitIs413(t *testing.T) {
+	t.Parallel()
+	api := newTestAPI(t) // 64 KiB body limit
+	body := &countingReader{limit: 4 << 20}
+	req, err := http.NewRequest(http.MethodPost, api.URL+"/api/v1/auth/login", io.MultiReader(strings.NewReader(`{"email": "`), body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1 // chunked: nothing declares the size up front
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusRequestEntityTooLarge || decodeJSON(t, b)["code"] != "resource_exhausted" || strings.Contains(string(b), "MaxBytesReader") {
+		t.Fatalf("%d %s", res.StatusCode, b)
 	}
 }
