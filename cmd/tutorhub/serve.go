@@ -91,7 +91,6 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 			return nil
 		}},
 	}, server.ServiceNames...)
-	health.Start(ctx)
 
 	auth, err := authOptions(cfg)
 	if err != nil {
@@ -120,6 +119,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	health.Start(ctx) // after NewHandlers, which gives it the logger
 	return listenAndDrain(ctx, cfg.HTTP, handlers, health, log)
 }
 
