@@ -3,9 +3,11 @@ package server_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"runtime"
 	"strconv"
 	"strings"
@@ -142,5 +144,37 @@ func TestDecompressionBombsAreRefused(t *testing.T) {
 				t.Errorf("the process allocated %.1f MiB for a %d KiB body limited to %d KiB", float64(allocated)/(1<<20), len(tc.body)>>10, limit>>10)
 			}
 		})
+	}
+}
+
+// TestRefusedBombKeepsTheHTTP2Connection: over HTTP/2 (a proxy's connection, shared by many
+// clients) a refused body resets one stream, not the connection.
+func TestRefusedBombKeepsTheHTTP2Connection(t *testing.T) {
+	t.Parallel()
+	api := newTestAPI(t) // 64 KiB limit
+	client := h2cClient()
+	bomb := gzipBomb()[:32*len(gzipBomb())/bombMiB] // 32 whole members: 32 MiB from about 33 KiB
+	req, _ := http.NewRequest(http.MethodPost, api.URL+"/api/v1/auth/login", bytes.NewReader(bomb))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("bomb over HTTP/2: %d", res.StatusCode)
+	}
+	reused := false
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }}
+	req, _ = http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, api.URL+"/health", nil)
+	res, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if !reused {
+		t.Fatal("the refusal closed the HTTP/2 connection")
 	}
 }

@@ -71,7 +71,11 @@ func restRequests(maxBodyBytes int64, next http.Handler) http.Handler {
 		}
 		switch {
 		case errors.Is(err, errInflatedTooLarge) || isMaxBytesError(err):
-			w.Header().Set("Connection", "close")
+			if r.ProtoMajor == 1 {
+				// The rest of the body is not worth reading. (Over HTTP/2 this header would
+				// make the server close the whole, possibly shared, connection.)
+				w.Header().Set("Connection", "close")
+			}
 			writeJSONErrorStatus(w, http.StatusRequestEntityTooLarge, connect.CodeResourceExhausted, "request body too large")
 			return
 		case err != nil:
