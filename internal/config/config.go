@@ -59,6 +59,10 @@ type Config struct {
 type HTTP struct {
 	// Addr is the host:port to listen on.
 	Addr string
+	// InternalAddr is the host:port of the listener for /metrics, gRPC reflection, /ready
+	// and /health, or empty to serve them all on Addr. Never empty in production, and never
+	// equal to Addr.
+	InternalAddr string
 	// ReadHeaderTimeout bounds reading request headers; never more than ReadTimeout.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole request.

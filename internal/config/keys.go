@@ -21,6 +21,7 @@ const (
 	keyConfigFile          = prefix + "CONFIG_FILE"
 	keyEnv                 = prefix + "ENV"
 	keyHTTPAddr            = prefix + "HTTP_ADDR"
+	keyHTTPInternalAddr    = prefix + "HTTP_INTERNAL_ADDR"
 	keyHTTPReadHeader      = prefix + "HTTP_READ_HEADER_TIMEOUT"
 	keyHTTPRead            = prefix + "HTTP_READ_TIMEOUT"
 	keyHTTPTLSCert         = prefix + "HTTP_TLS_CERT_FILE"
@@ -115,6 +116,11 @@ func keys() []keyDef {
 
 		key(keyHTTPAddr, "127.0.0.1:8080", func(c *Config) *string { return &c.HTTP.Addr },
 			parseHostPort, str, "Address the API listens on, as host:port."),
+		key(keyHTTPInternalAddr, "", func(c *Config) *string { return &c.HTTP.InternalAddr },
+			optionalHostPort, str, "Address of the internal listener, as host:port: it serves `/metrics`, gRPC reflection, `/ready` and `/health`, and the API's address then serves neither `/metrics` nor reflection (it keeps `/health` and `/ready` for load balancers). Empty serves everything on the API's address; not allowed in production. Keep it off the public ingress (bind `0.0.0.0:9090` only for a scraper on another host).").
+			derived("empty; `127.0.0.1:9090` in production", func(c *Config) (string, bool) {
+				return "127.0.0.1:9090", c.Env == EnvProduction
+			}),
 		key(keyHTTPReadHeader, "5s", func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout },
 			positiveDuration, dur, "Time allowed to read request headers; at most the read timeout."),
 		key(keyHTTPRead, "30s", func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout },
