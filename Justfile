@@ -6,10 +6,17 @@ GOTOOLCHAIN := "local"
 GOFLAGS := "-buildvcs=false"
 PATH := justfile_directory() + "/.bin:" + env_var("PATH")
 TUTORHUB_HTTP_ADDR := env_var_or_default("TUTORHUB_HTTP_ADDR", "127.0.0.1:8080")
+# The PostgreSQL role's password, for a server that asks for one: psql, pgbench and pgx (the
+# tests, the load tool) read PGPASSWORD; deploy/local puts it in Kratos's and the API's URLs.
+PGPASSWORD := env_var_or_default("TUTORHUB_PG_PASSWORD", env_var_or_default("PGPASSWORD", ""))
 
 # List the recipes.
 default:
     @./just --list
+
+# Check the machine's prerequisites for PROFILE (dev, test, web-test, bench); root installs them.
+prereqs profile="test":
+    deploy/prereqs.sh {{profile}}
 
 # Install the pinned tools into .bin/ (built once into ~/.cache/tutorhub).
 tools:
@@ -17,10 +24,10 @@ tools:
     deploy/protodeps.sh
 
 # Start the local stack, migrate, and serve the API and the web client with the URLs printed.
-dev: tools web-build
+dev: (prereqs "dev") tools web-build
     deploy/local/up.sh
     go build -o .bin/tutorhub ./cmd/tutorhub
-    .bin/tutorhub migrate up
+    deploy/local/env.sh .bin/tutorhub migrate up
     @echo
     @echo "tutorhub is starting on http://$TUTORHUB_HTTP_ADDR"
     @echo "  web client   http://$TUTORHUB_HTTP_ADDR/  (hot reload: ./just dev-web, then http://127.0.0.1:5173)"
@@ -30,7 +37,7 @@ dev: tools web-build
     @echo "  readiness    http://$TUTORHUB_HTTP_ADDR/ready"
     @echo "  mail inbox   http://127.0.0.1:8025"
     @echo
-    exec .bin/tutorhub serve
+    exec deploy/local/env.sh .bin/tutorhub serve
 
 # Build the web client into web/dist, which the next Go build embeds and serves at /.
 web-build:
@@ -43,7 +50,7 @@ dev-web:
     cd web && exec node_modules/.bin/vite
 
 # The browser journey (Chromium + playwright-core) on a fresh binary; failures: web/e2e/artifacts/.
-web-test: web-build
+web-test: (prereqs "web-test") web-build
     cd web && node e2e/run.mjs --no-build
 
 # The production web bundle's size, raw and gzip.
@@ -82,14 +89,16 @@ lint: tools
 
 # Everything CI runs: lint, the generated-code check, and every test (with the race detector)
 # against the real services.
-test: lint check-gen
+test: (prereqs "test") lint check-gen
     deploy/local/up.sh
     go test -race -count=1 -timeout 20m ./...
     ./just web-test
 
-# Benchmarks: Go benchmarks and the end-to-end load test, written to docs/benchmarks.md.
-bench: tools
+# Benchmarks: Go benchmarks and the end-to-end load test; cmd/loadtest writes docs/benchmarks.md.
+# Login and Refresh run apart at a fixed call count, enough for their percentiles.
+bench: (prereqs "bench") tools
     ./just web-size | tee .bin/websize.txt
     deploy/local/up.sh
-    go test -run '^$' -bench . -benchmem ./... | tee .bin/gobench.txt
+    go test -run '^$' -bench . -skip 'BenchmarkLogin|BenchmarkRefresh' -benchmem ./... | tee .bin/gobench.txt
+    go test -run '^$' -bench 'BenchmarkLogin|BenchmarkRefresh' -benchtime 200x -benchmem ./server | tee -a .bin/gobench.txt
     go run ./cmd/loadtest -out docs/benchmarks.md -gobench .bin/gobench.txt -websize .bin/websize.txt

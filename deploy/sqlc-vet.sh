@@ -4,11 +4,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-admin=${TUTORHUB_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+# shellcheck source=deploy/local/lib.sh
+. deploy/local/lib.sh
+admin=${TUTORHUB_TEST_DATABASE_URL:-$(pg_url postgres)}
 db=tutorhub_sqlc_vet
 url=${admin%%/postgres\?*}/$db?sslmode=disable
 psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 trap 'psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"' EXIT
-TUTORHUB_DATABASE_URL=$url go run ./cmd/tutorhub migrate up >/dev/null
+TUTORHUB_DATABASE_URL=$url deploy/local/env.sh go run ./cmd/tutorhub migrate up >/dev/null
 SQLC_DATABASE_URI=$url sqlc vet
 echo "sqlc vet: every query prepares against the migrated schema"

@@ -87,8 +87,8 @@ const (
 )
 
 // authenticator resolves the caller of a request from its access token and enforces
-// AccessRules. It runs before the rate limiter, so authenticated callers spend their
-// per-user budget.
+// AccessRules. It runs between the address budget and the per-user budget (limitClients,
+// limitUsers): a refused token is charged to the address, a caller to the user.
 //
 // A token that is malformed, badly signed, expired or revoked identifies nobody: protected
 // RPCs answer Unauthenticated, public RPCs run as anonymous (so a client whose token went

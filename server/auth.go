@@ -84,13 +84,26 @@ type AuthOptions struct {
 	UniformResponse time.Duration
 }
 
-// AuthRateLimits are the budgets of credential RPCs (sign-up, sign-in, recovery,
-// verification, password change), on top of the general per-client budget.
+// AuthRateLimits are the budgets of credential RPCs (sign-up, sign-in, verification,
+// password change) and of account recovery, on top of the general per-client budget. They
+// fail closed: while Redis cannot be asked, these RPCs answer Unavailable.
 type AuthRateLimits struct {
 	Enabled bool
 	IP      ratelimit.Rate // per client address
-	Account ratelimit.Rate // per email address (or flow, or user)
-	Global  ratelimit.Rate // all clients together
+	// Account is per email address (or flow, or user). Once spent, sign-in and sign-up need
+	// a captcha (when a provider is set) rather than being refused, so a stranger cannot
+	// shut an account out by spending its budget.
+	Account ratelimit.Rate
+	// Global is all clients together; once spent, sign-in and sign-up need a captcha (when
+	// a provider is set) rather than being refused for everyone.
+	Global ratelimit.Rate
+	// Recovery and RecoveryAccount are account recovery's own budgets, per client address
+	// and per account (address or recovery flow). Recovery spends none of the credential
+	// budgets and is not blocked by a lockout, so a locked-out account can always recover.
+	Recovery, RecoveryAccount ratelimit.Rate
+	// IPv6Prefix is the prefix length IPv6 clients are keyed by; 0 means
+	// ratelimit.DefaultIPv6Prefix.
+	IPv6Prefix int
 }
 
 // AuthServer implements tutorhub.v1.AuthService over Kratos's API flows.
@@ -114,10 +127,11 @@ func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(
 // Register creates the identity in Kratos and the user's row in the same call.
 func (s *AuthServer) Register(ctx context.Context, req *tutorhubv1.RegisterRequest) (*tutorhubv1.RegisterResponse, error) {
 	email := normalizeEmail(req.GetEmail())
-	if err := s.limit(ctx, "email:"+email); err != nil {
+	busy, err := s.limitOrCaptcha(ctx, "email:"+email)
+	if err != nil {
 		return nil, err
 	}
-	if s.o.CaptchaOnRegister && s.o.Captcha != nil {
+	if (busy || s.o.CaptchaOnRegister) && s.o.Captcha != nil {
 		if err := s.checkCaptcha(ctx, req.GetCaptchaToken()); err != nil {
 			return nil, err
 		}
@@ -149,10 +163,11 @@ func (s *AuthServer) Register(ctx context.Context, req *tutorhubv1.RegisterReque
 // Login checks the password through Kratos behind the account lockout and captcha.
 func (s *AuthServer) Login(ctx context.Context, req *tutorhubv1.LoginRequest) (*tutorhubv1.LoginResponse, error) {
 	email := normalizeEmail(req.GetEmail())
-	if err := s.limit(ctx, "email:"+email); err != nil {
+	busy, err := s.limitOrCaptcha(ctx, "email:"+email)
+	if err != nil {
 		return nil, err
 	}
-	sess, err := s.checkPassword(ctx, email, req.GetCaptchaToken(), func(ctx context.Context) (*kratos.Session, error) {
+	sess, err := s.checkPassword(ctx, email, req.GetCaptchaToken(), busy, func(ctx context.Context) (*kratos.Session, error) {
 		return s.o.Kratos.Login(ctx, email, req.GetPassword())
 	})
 	if err != nil {
@@ -180,8 +195,9 @@ func (s *AuthServer) Login(ctx context.Context, req *tutorhubv1.LoginRequest) (*
 
 // checkPassword runs check (a password check against Kratos) as one counted attempt on the
 // account of email: refused while the account is locked, behind a captcha after repeated
-// failures, and counted as a failure when Kratos refuses the credentials.
-func (s *AuthServer) checkPassword(ctx context.Context, email, captchaToken string, check func(context.Context) (*kratos.Session, error)) (*kratos.Session, error) {
+// failures or when busy (a spent account-wide or global budget), and counted as a failure
+// when Kratos refuses the credentials.
+func (s *AuthServer) checkPassword(ctx context.Context, email, captchaToken string, busy bool, check func(context.Context) (*kratos.Session, error)) (*kratos.Session, error) {
 	verdict, err := s.lockout.claim(ctx, email)
 	if err != nil {
 		return nil, err
@@ -193,7 +209,7 @@ func (s *AuthServer) checkPassword(ctx context.Context, email, captchaToken stri
 			RetryAfterSeconds: int((verdict.RetryAfter + time.Second - 1) / time.Second),
 		}
 	}
-	if verdict.CaptchaRequired && s.o.Captcha != nil {
+	if (verdict.CaptchaRequired || busy) && s.o.Captcha != nil {
 		if err := s.checkCaptcha(ctx, captchaToken); err != nil {
 			return nil, errors.Join(err, s.lockout.release(context.WithoutCancel(ctx), email))
 		}
@@ -334,7 +350,7 @@ func (s *AuthServer) LogoutAll(ctx context.Context, _ *tutorhubv1.LogoutAllReque
 func (s *AuthServer) StartRecovery(ctx context.Context, req *tutorhubv1.StartRecoveryRequest) (*tutorhubv1.StartRecoveryResponse, error) {
 	defer s.uniform(time.Now())
 	email := normalizeEmail(req.GetEmail())
-	if err := s.limit(ctx, "email:"+email); err != nil {
+	if err := s.limitRecovery(ctx, "email:"+email); err != nil {
 		return nil, err
 	}
 	flow, err := s.o.Kratos.StartRecovery(ctx, email)
@@ -348,7 +364,7 @@ func (s *AuthServer) StartRecovery(ctx context.Context, req *tutorhubv1.StartRec
 // Kratos ends every other session of the account once the code is accepted; their access
 // tokens are refused from then on too.
 func (s *AuthServer) CompleteRecovery(ctx context.Context, req *tutorhubv1.CompleteRecoveryRequest) (*tutorhubv1.CompleteRecoveryResponse, error) {
-	if err := s.limit(ctx, "flow:"+req.GetFlowId()); err != nil {
+	if err := s.limitRecovery(ctx, "flow:"+req.GetFlowId()); err != nil {
 		return nil, err
 	}
 	rec, err := s.o.Kratos.CompleteRecovery(ctx, req.GetFlowId(), req.GetCode())
@@ -434,7 +450,7 @@ func (s *AuthServer) ChangePassword(ctx context.Context, req *tutorhubv1.ChangeP
 		return nil, tutorhub.Errorf(tutorhub.EFORBIDDEN, "the session token belongs to another user")
 	}
 	email := normalizeEmail(current.Identity.Email)
-	_, err = s.checkPassword(ctx, email, "", func(ctx context.Context) (*kratos.Session, error) {
+	_, err = s.checkPassword(ctx, email, "", false, func(ctx context.Context) (*kratos.Session, error) {
 		return &kratos.Session{}, s.o.Kratos.Reauthenticate(ctx, token, email, req.GetCurrentPassword())
 	})
 	if err != nil {
@@ -477,30 +493,68 @@ func (s *AuthServer) tokens(ctx context.Context, sess *kratos.Session, useCookie
 	return t
 }
 
+// limitTier is one budget a credential RPC spends; a spent tier with captcha set asks for a
+// captcha instead of refusing, where the RPC takes one.
+type limitTier struct {
+	key     string
+	rate    ratelimit.Rate
+	captcha bool
+}
+
 // limit spends one event of each credential tier: the client address, the account (email,
-// flow or user) and the global budget.
+// flow or user) and the global budget. A spent tier refuses the request.
 func (s *AuthServer) limit(ctx context.Context, account string) error {
+	_, err := s.spend(ctx, s.credentialTiers(ctx, account), false)
+	return err
+}
+
+// limitOrCaptcha is limit for sign-in and sign-up: a spent account or global budget, which
+// strangers can spend, answers busy (a captcha is required) instead of refusing, when a
+// captcha provider is set. Only the client's own address budget refuses.
+func (s *AuthServer) limitOrCaptcha(ctx context.Context, account string) (busy bool, err error) {
+	return s.spend(ctx, s.credentialTiers(ctx, account), s.o.Captcha != nil)
+}
+
+// limitRecovery spends recovery's own budgets (client address and account), none of the
+// credential ones.
+func (s *AuthServer) limitRecovery(ctx context.Context, account string) error {
 	l := s.o.Limits
-	if !l.Enabled {
-		return nil
+	_, err := s.spend(ctx, []limitTier{
+		{key: "recovery:ip:" + ratelimit.ClientKey(clientIP(ctx), l.IPv6Prefix), rate: l.Recovery},
+		{key: "recovery:account:" + account, rate: l.RecoveryAccount},
+	}, false)
+	return err
+}
+
+func (s *AuthServer) credentialTiers(ctx context.Context, account string) []limitTier {
+	l := s.o.Limits
+	return []limitTier{
+		{key: "auth:ip:" + ratelimit.ClientKey(clientIP(ctx), l.IPv6Prefix), rate: l.IP},
+		{key: "auth:account:" + account, rate: l.Account, captcha: true},
+		{key: "auth:global", rate: l.Global, captcha: true},
 	}
-	for _, tier := range []struct {
-		key  string
-		rate ratelimit.Rate
-	}{
-		{"auth:ip:" + clientIP(ctx).String(), l.IP},
-		{"auth:account:" + account, l.Account},
-		{"auth:global", l.Global},
-	} {
-		d, err := s.limiter.Allow(ctx, tier.key, tier.rate)
+}
+
+// spend spends one event of each tier, failing closed when Redis cannot be asked. With
+// captchaOK, a spent tier marked captcha makes busy true instead of refusing.
+func (s *AuthServer) spend(ctx context.Context, tiers []limitTier, captchaOK bool) (busy bool, err error) {
+	if !s.o.Limits.Enabled {
+		return false, nil
+	}
+	for _, tier := range tiers {
+		d, err := s.limiter.AllowStrict(ctx, tier.key, tier.rate)
 		if err != nil {
-			return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "rate limiter unavailable"}
+			return false, &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "rate limiter unavailable: sign-in, sign-up and recovery are refused until it is back; retry shortly"}
 		}
-		if !d.Allowed {
-			return rateLimited(d)
+		switch {
+		case d.Allowed:
+		case tier.captcha && captchaOK:
+			busy = true
+		default:
+			return false, rateLimited(d)
 		}
 	}
-	return nil
+	return busy, nil
 }
 
 // uniform sleeps until UniformResponse has passed since start.

@@ -47,7 +47,7 @@ func testAuthOptions(t testing.TB, rdb redis.UniversalClient, prefix string) ser
 		CSRFKey:          server.DeriveKey([]byte("test-cursor-secret-0123456789abcdef"), "tutorhub csrf key v1"),
 		TokenizeTemplate: "access_token",
 		Lockout:          server.LockoutPolicy{Threshold: 5, Window: 15 * time.Minute, Base: time.Minute, Max: time.Hour, CaptchaAfter: 3},
-		Limits:           server.AuthRateLimits{Enabled: true, IP: roomy, Account: roomy, Global: roomy},
+		Limits:           server.AuthRateLimits{Enabled: true, IP: roomy, Account: roomy, Global: roomy, Recovery: roomy, RecoveryAccount: roomy},
 	}
 }
 

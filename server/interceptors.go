@@ -3,84 +3,304 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"sync/atomic"
 
 	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
+	"connectrpc.com/otelconnect"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tutorhub/tutorhub"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
+	"github.com/tutorhub/tutorhub/queries"
 )
 
-// observe records the procedure and final code for the access log line, and translates
-// handler errors into the API's errors (server/errors.go). It is the outermost interceptor.
-func observe(log *slog.Logger) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			procedure := req.Spec().Procedure
-			res, err := next(ctx, req)
-			err = toConnectError(ctx, log, procedure, err)
-			if ri := infoFrom(ctx); ri != nil {
-				ri.mu.Lock()
-				ri.procedure = procedure
-				ri.code = "ok"
-				if err != nil {
-					ri.code = connect.CodeOf(err).String()
-				}
-				ri.mu.Unlock()
-			}
-			return res, err
+// newInterceptors is the chain every RPC passes, unary or streaming, outermost first, with
+// rules as the access rules.
+func newInterceptors(o Options, rules map[string]Access) ([]connect.Interceptor, error) {
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("protovalidate: %w", err)
+	}
+	auth := &authenticator{tokens: o.Auth.Tokens, revoked: o.Auth.Revocations, q: queries.New(o.DB), rules: rules, log: o.Logger}
+	// The address budget comes before authentication, so bad tokens are paid for before
+	// they are verified; the user budget after it (see limitClients).
+	interceptors := []connect.Interceptor{
+		observe(o.Logger),
+		limitClients(o.Limiter, o.RateLimits),
+		authenticate(auth),
+		limitUsers(o.Limiter, o.RateLimits),
+		validateRequests(validator),
+	}
+	if o.Telemetry != nil {
+		// RPC metrics only: the edge's span already traces the request, so handler logs
+		// and the access line share one trace id.
+		otelInterceptor, err := otelconnect.NewInterceptor(
+			otelconnect.WithMeterProvider(o.Telemetry.Meter),
+			otelconnect.WithoutTracing(),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("otel interceptor: %w", err)
 		}
+		interceptors = append([]connect.Interceptor{otelInterceptor}, interceptors...)
+	}
+	return interceptors, nil
+}
+
+// exportDegradedCounters publishes at /metrics how often the rate limiter and the cache
+// could not reach Redis and fell back (the limiter to its fail policy, the cache to
+// PostgreSQL): tutorhub_ratelimit_degraded_total and tutorhub_cache_degraded_total.
+func exportDegradedCounters(o Options) error {
+	if o.Telemetry == nil {
+		return nil
+	}
+	if o.Limiter != nil {
+		if err := o.Telemetry.CountFunc("tutorhub.ratelimit.degraded",
+			"Rate-limit checks that could not reach Redis and fell back to the fail policy.",
+			o.Limiter.DegradedCount); err != nil {
+			return err
+		}
+	}
+	if o.Cache != nil {
+		if err := o.Telemetry.CountFunc("tutorhub.cache.degraded",
+			"Cache operations that could not reach Redis and fell back to the database.",
+			func() int64 { return o.Cache.Stats().RedisErrors }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// observe records the procedure and final code for the access log line, and translates
+// handler errors into the API's errors (server/errors.go), for unary and streaming RPCs
+// alike. It is the outermost interceptor.
+func observe(log *slog.Logger) connect.Interceptor { return observer{log} }
+
+type observer struct{ log *slog.Logger }
+
+func (o observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		return res, o.finish(ctx, req.Spec().Procedure, err)
 	}
 }
 
+func (o observer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (o observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return o.finish(ctx, conn.Spec().Procedure, next(ctx, conn))
+	}
+}
+
+// finish translates err and records the outcome for the access log line.
+func (o observer) finish(ctx context.Context, procedure string, err error) error {
+	err = toConnectError(ctx, o.log, procedure, err)
+	if ri := infoFrom(ctx); ri != nil {
+		ri.mu.Lock()
+		ri.procedure = procedure
+		ri.code = "ok"
+		if err != nil {
+			ri.code = connect.CodeOf(err).String()
+		}
+		ri.mu.Unlock()
+	}
+	return err
+}
+
 // validateRequests checks every request message against its protovalidate rules before the
-// handler sees it.
-func validateRequests(v protovalidate.Validator) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if msg, ok := req.Any().(proto.Message); ok {
-				if err := v.Validate(msg); err != nil {
-					return nil, validationError(err)
-				}
-			}
-			return next(ctx, req)
+// handler sees it: the request of a unary RPC, and each message a stream receives.
+func validateRequests(v protovalidate.Validator) connect.Interceptor { return validator{v} }
+
+type validator struct{ v protovalidate.Validator }
+
+func (i validator) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if err := i.check(req.Any()); err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func (i validator) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i validator) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return next(ctx, validatingConn{StreamingHandlerConn: conn, v: i})
+	}
+}
+
+func (i validator) check(m any) error {
+	if msg, ok := m.(proto.Message); ok {
+		if err := i.v.Validate(msg); err != nil {
+			return validationError(err)
 		}
 	}
+	return nil
+}
+
+// validatingConn refuses a received message that breaks its rules; the handler returns
+// that error and the stream ends with InvalidArgument.
+type validatingConn struct {
+	connect.StreamingHandlerConn
+	v validator
+}
+
+func (c validatingConn) Receive(m any) error {
+	if err := c.StreamingHandlerConn.Receive(m); err != nil {
+		return err
+	}
+	return c.v.check(m)
 }
 
 // RateLimits are the per-client budgets the API enforces.
 type RateLimits struct {
 	Enabled       bool
-	Anonymous     ratelimit.Rate // per client IP
+	Anonymous     ratelimit.Rate // per client IP (IPv6: per network of IPv6Prefix bits)
 	Authenticated ratelimit.Rate // per user
+	// IPv6Prefix is the prefix length IPv6 clients are keyed by (32 to 128); 0 means
+	// ratelimit.DefaultIPv6Prefix.
+	IPv6Prefix int
 }
 
-// limitRequests spends one event of the caller's budget per request: per user once
-// authenticated, per client IP before.
-func limitRequests(l *ratelimit.Limiter, limits RateLimits) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if !limits.Enabled {
-				return next(ctx, req)
-			}
-			key, rate := "ip:"+clientIP(ctx).String(), limits.Anonymous
-			if c := CallerFrom(ctx); c != nil {
-				key, rate = "user:"+c.UserID, limits.Authenticated
-			}
-			d, err := l.Allow(ctx, key, rate)
-			if err != nil {
-				return nil, &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "rate limiter unavailable"}
-			}
-			if !d.Allowed {
-				return nil, rateLimited(d)
-			}
-			return next(ctx, req)
-		}
+// The request budgets are spent in two steps around authentication, so that a flood of
+// bad access tokens is paid for by the client's address and valid users are charged once:
+//
+//   - limitClients runs before authentication. A request without a token spends one event
+//     of the client's address budget (Anonymous). A request with a token spends nothing yet,
+//     but is refused at once while that address budget is spent, before its token is
+//     verified; if authentication then refuses it, it spends one event of the address
+//     budget after all.
+//   - limitUsers runs after authentication and spends one event of the caller's own
+//     budget (Authenticated). A signed-in user is never charged to the address, so users
+//     behind one NAT do not share a budget, and an anonymous request is charged once.
+//
+// A stream is one event, spent when it opens.
+
+// limitClients is the address budget, before authentication.
+func limitClients(l *ratelimit.Limiter, limits RateLimits) connect.Interceptor {
+	return clientLimiter{l: l, limits: limits}
+}
+
+// limitUsers is the per-user budget, after authentication.
+func limitUsers(l *ratelimit.Limiter, limits RateLimits) connect.Interceptor {
+	return userLimiter{l: l, limits: limits}
+}
+
+type clientLimiter struct {
+	l      *ratelimit.Limiter
+	limits RateLimits
+}
+
+// authPassedKey marks, in a request's context, an *atomic.Bool that limitUsers sets: only a
+// request authentication let through reaches it.
+type authPassedKey struct{}
+
+func (i clientLimiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		var res connect.AnyResponse
+		err := i.guard(ctx, req.Header().Get("Authorization") != "", func(ctx context.Context) error {
+			var err error
+			res, err = next(ctx, req)
+			return err
+		})
+		return res, err
 	}
+}
+
+func (i clientLimiter) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i clientLimiter) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return i.guard(ctx, conn.RequestHeader().Get("Authorization") != "", func(ctx context.Context) error {
+			return next(ctx, conn)
+		})
+	}
+}
+
+func (i clientLimiter) guard(ctx context.Context, hasToken bool, next func(context.Context) error) error {
+	if !i.limits.Enabled {
+		return next(ctx)
+	}
+	key := "ip:" + ratelimit.ClientKey(clientIP(ctx), i.limits.IPv6Prefix)
+	if !hasToken {
+		if err := decide(i.l.Allow(ctx, key, i.limits.Anonymous)); err != nil {
+			return err
+		}
+		return next(ctx)
+	}
+	if err := decide(i.l.Peek(ctx, key, i.limits.Anonymous)); err != nil {
+		return err
+	}
+	passed := new(atomic.Bool)
+	err := next(context.WithValue(ctx, authPassedKey{}, passed))
+	if !passed.Load() {
+		// Authentication refused the token: the address pays for it. The refusal is the
+		// answer whatever this says.
+		_, _ = i.l.Allow(context.WithoutCancel(ctx), key, i.limits.Anonymous)
+	}
+	return err
+}
+
+type userLimiter struct {
+	l      *ratelimit.Limiter
+	limits RateLimits
+}
+
+func (i userLimiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if err := i.spend(ctx); err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func (i userLimiter) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i userLimiter) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		if err := i.spend(ctx); err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
+}
+
+func (i userLimiter) spend(ctx context.Context) error {
+	c := CallerFrom(ctx)
+	// A public RPC runs with a refused token as anonymous: the address still pays for it.
+	if passed, ok := ctx.Value(authPassedKey{}).(*atomic.Bool); ok && c != nil {
+		passed.Store(true)
+	}
+	if !i.limits.Enabled || c == nil {
+		return nil
+	}
+	return decide(i.l.Allow(ctx, "user:"+c.UserID, i.limits.Authenticated))
+}
+
+// decide turns a limiter's answer into the request's error: nil when allowed.
+func decide(d ratelimit.Decision, err error) error {
+	if err != nil {
+		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "rate limiter unavailable; retry shortly"}
+	}
+	if !d.Allowed {
+		return rateLimited(d)
+	}
+	return nil
 }
 
 // rateLimited is the error for a spent budget, with the seconds to wait.

@@ -11,11 +11,9 @@ import (
 	"net/http"
 	"net/netip"
 
-	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
-	"connectrpc.com/otelconnect"
 	"connectrpc.com/vanguard"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -25,7 +23,6 @@ import (
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
-	"github.com/tutorhub/tutorhub/queries"
 )
 
 // Options are the API's dependencies and edge policies.
@@ -49,6 +46,19 @@ type Options struct {
 	Pages fs.FS
 	// Telemetry traces every request and serves /metrics; nil disables both.
 	Telemetry *telemetry.Telemetry
+	// Internal moves /metrics and gRPC reflection off the public handler onto an internal
+	// one (see NewHandlers), which also serves /health, /ready and grpc.health.v1.
+	Internal bool
+}
+
+// Handlers are the API's HTTP handlers.
+type Handlers struct {
+	// Public serves the API, the web client, /health, /ready and grpc.health.v1, and also
+	// /metrics and gRPC reflection unless Options.Internal is set.
+	Public http.Handler
+	// Internal, set only with Options.Internal, serves /metrics, gRPC reflection, /health,
+	// /ready and grpc.health.v1, for a listener kept off the public ingress.
+	Internal http.Handler
 }
 
 // ServiceNames lists the protobuf services the API serves (for reflection and health).
@@ -60,41 +70,39 @@ var ServiceNames = []string{
 	tutorhubv1connect.TutorServiceName,
 }
 
-// New assembles the API's HTTP handler.
+// New assembles the API's HTTP handler, serving everything on one handler (Options.Internal
+// is ignored).
 func New(o Options) (http.Handler, error) {
-	validator, err := protovalidate.New()
+	o.Internal = false
+	h, err := NewHandlers(o)
 	if err != nil {
-		return nil, fmt.Errorf("protovalidate: %w", err)
+		return nil, err
 	}
+	return h.Public, nil
+}
+
+// NewHandlers assembles the API's public handler and, with Options.Internal, its internal one.
+func NewHandlers(o Options) (Handlers, error) {
 	if o.Auth.Kratos == nil || o.Auth.Tokens == nil || o.Auth.Revocations == nil {
-		return nil, errors.New("auth: Kratos client, access-token verifier and revocations are required")
+		return Handlers{}, errors.New("auth: Kratos client, access-token verifier and revocations are required")
 	}
 	if len(o.Auth.CSRFKey) < 32 {
-		return nil, errors.New("auth: a CSRF key of at least 32 bytes is required")
+		return Handlers{}, errors.New("auth: a CSRF key of at least 32 bytes is required")
 	}
-	auth := &authenticator{tokens: o.Auth.Tokens, revoked: o.Auth.Revocations, q: queries.New(o.DB), rules: AccessRules, log: o.Logger}
-	interceptors := []connect.Interceptor{
-		observe(o.Logger),
-		authenticate(auth),
-		limitRequests(o.Limiter, o.RateLimits),
-		validateRequests(validator),
+	interceptors, err := newInterceptors(o, AccessRules)
+	if err != nil {
+		return Handlers{}, err
 	}
-	if o.Telemetry != nil {
-		// RPC metrics only: the edge's span already traces the request, so handler logs
-		// and the access line share one trace id.
-		otelInterceptor, err := otelconnect.NewInterceptor(
-			otelconnect.WithMeterProvider(o.Telemetry.Meter),
-			otelconnect.WithoutTracing(),
-		)
-		if err != nil {
-			return nil, fmt.Errorf("otel interceptor: %w", err)
-		}
-		interceptors = append([]connect.Interceptor{otelInterceptor}, interceptors...)
+	if err := exportDegradedCounters(o); err != nil {
+		return Handlers{}, err
 	}
 	handlerOpts := []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		recoverHandler(o.Logger),
+		// The read limit applies to each message after decompression; the bounded
+		// decompressor also stops inflating there instead of measuring the excess.
 		connect.WithReadMaxBytes(int(o.MaxBodyBytes)),
+		connect.WithCompression("gzip", newBoundedGzip(o.MaxBodyBytes), gzipCompressor),
 	}
 
 	mux := http.NewServeMux()
@@ -116,26 +124,48 @@ func New(o Options) (http.Handler, error) {
 	// never mistaken for a REST call.
 	rest, err := vanguard.NewTranscoder(services, vanguard.WithUnknownHandler(notFound))
 	if err != nil {
-		return nil, fmt.Errorf("rest transcoder: %w", err)
+		return Handlers{}, fmt.Errorf("rest transcoder: %w", err)
 	}
-	mux.Handle("/api/v1/", restErrors(rest))
+	mux.Handle("/api/v1/", restRequests(o.MaxBodyBytes, restErrors(rest)))
 
 	docs, err := newAPIDocs(tutorhub.OpenAPI)
 	if err != nil {
-		return nil, err
+		return Handlers{}, err
 	}
 	mux.HandleFunc("GET /api/v1/openapi.json", docs.serveSpec)
 	mux.HandleFunc("GET /docs", docs.servePage)
 	mux.HandleFunc("GET /docs/style.css", docs.serveStyle)
 
+	// Operational endpoints: on the public mux, or, with Internal, reflection and metrics
+	// only on a mux of their own (health and readiness on both: load balancers and probes
+	// reach the public port).
+	o.Health.setLogger(o.Logger)
+	ops := mux
+	var internal *http.ServeMux
+	if o.Internal {
+		internal = http.NewServeMux()
+		ops = internal
+		internal.Handle(grpchealth.NewHandler(o.Health.grpc))
+		internal.HandleFunc("GET /health", o.Health.serveLive)
+		internal.HandleFunc("GET /ready", o.Health.serveReady)
+		internal.Handle("/", notFound)
+	}
 	reflector := grpcreflect.NewStaticReflector(append(ServiceNames, grpchealth.HealthV1ServiceName)...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	reflectV1, reflectV1Handler := grpcreflect.NewHandlerV1(reflector)
+	reflectV1Alpha, reflectV1AlphaHandler := grpcreflect.NewHandlerV1Alpha(reflector)
+	ops.Handle(reflectV1, reflectV1Handler)
+	ops.Handle(reflectV1Alpha, reflectV1AlphaHandler)
+	if o.Telemetry != nil {
+		ops.Handle("GET /metrics", o.Telemetry.MetricsHandler())
+	}
+	if o.Internal {
+		// Named here so the web client's catch-all never answers for them either.
+		for _, p := range []string{"/metrics", reflectV1, reflectV1Alpha} {
+			mux.Handle(p, notFound)
+		}
+	}
 	mux.Handle(grpchealth.NewHandler(o.Health.grpc))
 	mux.HandleFunc("GET /.well-known/jwks.json", serveJWKS(o.Auth.Tokens))
-	if o.Telemetry != nil {
-		mux.Handle("GET /metrics", o.Telemetry.MetricsHandler())
-	}
 	mux.HandleFunc("GET /health", o.Health.serveLive)
 	mux.HandleFunc("GET /ready", o.Health.serveReady)
 	pageFiles := o.Pages
@@ -144,7 +174,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	site, err := newPages(pageFiles, notFound)
 	if err != nil {
-		return nil, fmt.Errorf("web client: %w", err)
+		return Handlers{}, fmt.Errorf("web client: %w", err)
 	}
 	mux.Handle("/", site)
 
@@ -152,5 +182,9 @@ func New(o Options) (http.Handler, error) {
 	if o.Telemetry != nil {
 		e.tracer = o.Telemetry.Tracer.Tracer("github.com/tutorhub/tutorhub/server")
 	}
-	return e.wrap(withCORS(o.CORSOrigins, mux)), nil
+	h := Handlers{Public: e.wrap(withCORS(o.CORSOrigins, mux))}
+	if internal != nil {
+		h.Internal = e.wrap(internal)
+	}
+	return h, nil
 }

@@ -1,13 +1,16 @@
-// Command loadtest measures tutorhub end to end: it builds the binary, serves it against a
-// fresh database on this machine, drives each scenario at a fixed concurrency for a fixed
-// time over loopback, measures pgbench -S and redis-benchmark in the same run for scale, and
-// writes the results into docs/benchmarks.md between the loadtest markers.
+// Command loadtest measures tutorhub end to end and writes docs/benchmarks.md whole: it builds
+// the binary, serves it against a fresh database on this machine (seeded, then analysed),
+// drives each scenario at a fixed concurrency for a fixed time over loopback (Login and Refresh
+// over a pool of accounts, at one client for latency and at the full concurrency for
+// throughput), measures pgbench -S and redis-benchmark in the same run for scale, and renders
+// the page from benchmarks.md.tmpl with these results, the Go benchmarks' output and the web
+// bundle's size. Every figure on the page comes from this run.
 //
-//	go run ./cmd/loadtest -out docs/benchmarks.md [-duration 10s] [-concurrency 16]
+//	go run ./cmd/loadtest -out docs/benchmarks.md [-duration 10s] [-concurrency 16] [-tutors 100000]
+//	    [-accounts 32] [-gobench FILE] [-websize FILE]
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -18,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -30,23 +32,30 @@ import (
 
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
+	"github.com/tutorhub/tutorhub/internal/testenv"
 )
 
 // scenario is one kind of request, issued repeatedly by each worker.
 type scenario struct {
 	name string
+	// clients overrides -concurrency (1: a latency measurement).
+	clients int
 	// setup prepares per-run state (clients) and returns the request function.
 	setup func(base string) func(ctx context.Context) error
 }
 
 // result is one scenario's measurement.
 type result struct {
-	name          string
-	requests      int64
-	errors        int64
-	rps           float64
-	p50, p95, p99 time.Duration
+	Name          string
+	Clients       int
+	Requests      int64
+	Errors        int64
+	RPS           float64
+	P50, P95, P99 time.Duration
 }
+
+// pageSize is the page every list scenario asks for.
+const pageSize = 20
 
 func main() {
 	out := flag.String("out", "docs/benchmarks.md", "Markdown file to write the results into")
@@ -55,38 +64,30 @@ func main() {
 	tutors := flag.Int("tutors", 100000, "tutors to seed for the tutor scenarios (0 skips them)")
 	gobench := flag.String("gobench", "", "output of `go test -bench` to include in the report")
 	websize := flag.String("websize", "", "output of web/scripts/size.mjs to include in the report")
+	accounts := flag.Int("accounts", 32, "accounts the Login and Refresh scenarios rotate over (0 skips them)")
 	load := flag.Bool("load", true, "run the load scenarios (false: only include the given outputs)")
-	adminURL := flag.String("database", envOr("TUTORHUB_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "maintenance database URL")
+	adminURL := flag.String("database", testenv.AdminDatabaseURL(), "maintenance database URL (default as the tests': TUTORHUB_TEST_DATABASE_URL, else TUTORHUB_PG_* and PGPASSWORD)")
 	flag.Parse()
-	if *gobench != "" {
-		if err := writeGoBench(*out, *gobench); err != nil {
+	rep := report{Concurrency: *concurrency, Duration: *duration, PageSize: pageSize}
+	if err := rep.readInputs(*gobench, *websize); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+	if *load {
+		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d", *duration, *concurrency, *tutors, *accounts)
+		if err := run(&rep, *tutors, *accounts, *adminURL); err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest:", err)
 			os.Exit(1)
 		}
 	}
-	if *websize != "" {
-		if err := writeWebSize(*out, *websize); err != nil {
-			fmt.Fprintln(os.Stderr, "loadtest:", err)
-			os.Exit(1)
-		}
-	}
-	if !*load {
-		return
-	}
-	if err := run(*out, *duration, *concurrency, *tutors, *adminURL); err != nil {
+	if err := rep.write(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func run(out string, duration time.Duration, concurrency, tutors int, adminURL string) error {
+func run(rep *report, tutors, accounts int, adminURL string) error {
+	duration, concurrency := rep.Duration, rep.Concurrency
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "tutorhub-loadtest")
 	if err != nil {
@@ -119,9 +120,14 @@ func run(out string, duration time.Duration, concurrency, tutors int, adminURL s
 	if tutors > 0 {
 		logf("seeding %d tutors", tutors)
 		seed := command(bin, "dev", "seed", "--tutors", fmt.Sprint(tutors))
-		seed.Env = append(os.Environ(), "TUTORHUB_ENV=test", "TUTORHUB_DATABASE_URL="+dbURL)
+		seed.Env = append(apiEnviron(), "TUTORHUB_ENV=test", "TUTORHUB_DATABASE_URL="+dbURL)
 		if err := seed.Run(); err != nil {
 			return fmt.Errorf("seed tutors: %w", err)
+		}
+		// Fresh statistics, so the planner sees the seeded catalogue as production would
+		// after autovacuum caught up, not the empty tables migrations left.
+		if err := analyze(ctx, dbURL); err != nil {
+			return err
 		}
 		ts, err := tutorScenarios(ctx, dbURL, tutors)
 		if err != nil {
@@ -129,14 +135,37 @@ func run(out string, duration time.Duration, concurrency, tutors int, adminURL s
 		}
 		all = append(all, ts...)
 	}
-	var results []result
-	for _, sc := range all {
-		logf("scenario %s: %d clients for %s", sc.name, concurrency, duration)
-		results = append(results, drive(sc.name, sc.setup(base), concurrency, duration))
+	if accounts > 0 {
+		logf("registering %d accounts", accounts)
+		users, err := registerAccounts(ctx, base, accounts)
+		if err != nil {
+			return err
+		}
+		all = append(all, authScenarios(users, concurrency)...)
 	}
-	pg := pgbench(ctx, adminURL, concurrency, duration)
-	rd := redisBenchmark(concurrency)
-	return writeReport(out, results, pg, rd, concurrency, duration)
+	for _, sc := range all {
+		n := concurrency
+		if sc.clients > 0 {
+			n = sc.clients
+		}
+		logf("scenario %s: %d clients for %s", sc.name, n, duration)
+		rep.Load = append(rep.Load, drive(sc.name, sc.setup(base), n, duration))
+	}
+	rep.PGBenchCommand, rep.PGBench = pgbench(ctx, adminURL, concurrency, duration)
+	rep.RedisBenchCommand, rep.RedisBench = redisBenchmark(concurrency)
+	return nil
+}
+
+func analyze(ctx context.Context, dbURL string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	return nil
 }
 
 func logf(format string, args ...any) {
@@ -177,7 +206,7 @@ func createDatabase(ctx context.Context, adminURL, name string) (string, func(),
 func startServer(bin, dbURL string) (*exec.Cmd, string, error) {
 	addr := "127.0.0.1:18099"
 	cmd := exec.Command(bin, "serve", "--migrate")
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(apiEnviron(),
 		"TUTORHUB_ENV=test",
 		"TUTORHUB_HTTP_ADDR="+addr,
 		"TUTORHUB_DATABASE_URL="+dbURL,
@@ -208,6 +237,18 @@ func startServer(bin, dbURL string) (*exec.Cmd, string, error) {
 	}
 }
 
+// apiEnviron is this process's environment without the TUTORHUB_ variables only the local
+// scripts and the tests read (TUTORHUB_PG_*, TUTORHUB_TEST_*): the API refuses unknown ones.
+func apiEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TUTORHUB_PG_") && !strings.HasPrefix(kv, "TUTORHUB_TEST_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 func transport() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 256
@@ -222,7 +263,7 @@ func h2c() *http.Client {
 }
 
 func scenarios() []scenario {
-	listReq := &tutorhubv1.ListSubjectsRequest{PageSize: 20}
+	listReq := &tutorhubv1.ListSubjectsRequest{PageSize: pageSize}
 	connectScenario := func(name string, client func() *http.Client, opts ...connect.ClientOption) scenario {
 		return scenario{name: name, setup: func(base string) func(context.Context) error {
 			c := tutorhubv1connect.NewSubjectServiceClient(client(), base, opts...)
@@ -238,7 +279,7 @@ func scenarios() []scenario {
 		connectScenario("ListSubjects, gRPC (h2c)", h2c, connect.WithGRPC()),
 		{name: "ListSubjects, REST GET /api/v1/subjects", setup: func(base string) func(context.Context) error {
 			c := transport()
-			url := base + "/api/v1/subjects?page_size=20"
+			url := fmt.Sprintf("%s/api/v1/subjects?page_size=%d", base, pageSize)
 			return func(ctx context.Context) error {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 				res, err := c.Do(req)
@@ -314,13 +355,13 @@ func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, 
 		{name: "GetTutor, cache warm (1,000 hot tutors)", setup: getTutor(hot, true)},
 		{name: fmt.Sprintf("GetTutor, cache cold (%d distinct tutors, each read about once)", len(cold)), setup: getTutor(cold, false)},
 		{name: fmt.Sprintf("ListTutors over %d tutors: subject + price range", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
-			return &tutorhubv1.ListTutorsRequest{PageSize: 20, SubjectId: subjects[i%len(subjects)], MinHourlyRateMinor: 2000, MaxHourlyRateMinor: 6000}
+			return &tutorhubv1.ListTutorsRequest{PageSize: pageSize, SubjectId: subjects[i%len(subjects)], MinHourlyRateMinor: 2000, MaxHourlyRateMinor: 6000}
 		})},
 		{name: fmt.Sprintf("ListTutors over %d tutors: subject + level + language + online", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
-			return &tutorhubv1.ListTutorsRequest{PageSize: 20, SubjectId: subjects[i%len(subjects)], Level: tutorhubv1.Level(1 + i%3), Language: languages[i%len(languages)], LessonMode: tutorhubv1.LessonMode_LESSON_MODE_ONLINE}
+			return &tutorhubv1.ListTutorsRequest{PageSize: pageSize, SubjectId: subjects[i%len(subjects)], Level: tutorhubv1.Level(1 + i%3), Language: languages[i%len(languages)], LessonMode: tutorhubv1.LessonMode_LESSON_MODE_ONLINE}
 		})},
 		{name: fmt.Sprintf("ListTutors over %d tutors: language + in person", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
-			return &tutorhubv1.ListTutorsRequest{PageSize: 20, Language: languages[i%len(languages)], LessonMode: tutorhubv1.LessonMode_LESSON_MODE_IN_PERSON}
+			return &tutorhubv1.ListTutorsRequest{PageSize: pageSize, Language: languages[i%len(languages)], LessonMode: tutorhubv1.LessonMode_LESSON_MODE_IN_PERSON}
 		})},
 	}, nil
 }
@@ -366,45 +407,57 @@ func drive(name string, fn func(context.Context) error, n int, d time.Duration) 
 		return all[int(float64(len(all)-1)*p)]
 	}
 	return result{
-		name: name, requests: int64(len(all)), errors: errs.Load(),
-		rps: float64(len(all)) / elapsed.Seconds(),
-		p50: pct(0.50), p95: pct(0.95), p99: pct(0.99),
+		Name: name, Clients: n, Requests: int64(len(all)), Errors: errs.Load(),
+		RPS: float64(len(all)) / elapsed.Seconds(),
+		P50: pct(0.50), P95: pct(0.95), P99: pct(0.99),
 	}
 }
 
-// pgbench measures PostgreSQL's own select-only throughput on this machine.
-func pgbench(ctx context.Context, adminURL string, clients int, d time.Duration) string {
+const (
+	pgbenchScale  = 10
+	pgbenchJobs   = 2
+	redisRequests = 200000
+)
+
+// pgbench measures PostgreSQL's own select-only throughput on this machine; it returns the
+// command it ran and a summary of the result.
+func pgbench(ctx context.Context, adminURL string, clients int, d time.Duration) (string, string) {
+	args := []string{"-S", "-c", fmt.Sprint(clients), "-j", fmt.Sprint(pgbenchJobs), "-T", fmt.Sprint(int(d.Seconds()))}
+	shown := "pgbench " + strings.Join(args, " ")
 	if _, err := exec.LookPath("pgbench"); err != nil {
-		return "pgbench not installed (Debian package postgresql-contrib)"
+		return shown, "pgbench not installed (Debian package postgresql-contrib)"
 	}
 	name := fmt.Sprintf("tutorhub_pgbench_%d", os.Getpid())
 	dbURL, drop, err := createDatabase(ctx, adminURL, name)
 	if err != nil {
-		return "pgbench: " + err.Error()
+		return shown, "pgbench: " + err.Error()
 	}
 	defer drop()
 	logf("pgbench -S: %d clients for %s", clients, d)
-	if out, err := exec.Command("pgbench", "-i", "-q", "-s", "10", dbURL).CombinedOutput(); err != nil {
-		return "pgbench -i failed: " + string(out)
+	if out, err := exec.Command("pgbench", "-i", "-q", "-s", fmt.Sprint(pgbenchScale), dbURL).CombinedOutput(); err != nil {
+		return shown, "pgbench -i failed: " + string(out)
 	}
-	out, err := exec.Command("pgbench", "-S", "-c", fmt.Sprint(clients), "-j", "2", "-T", fmt.Sprint(int(d.Seconds())), dbURL).CombinedOutput()
+	out, err := exec.Command("pgbench", append(args, dbURL)...).CombinedOutput()
 	if err != nil {
-		return "pgbench failed: " + string(out)
+		return shown, "pgbench failed: " + string(out)
 	}
-	return summarise(string(out), `tps = ([0-9.]+)`, `latency average = ([0-9.]+ ms)`, "tps %s, latency average %s")
+	return shown, summarise(string(out), `tps = ([0-9.]+)`, `latency average = ([0-9.]+ ms)`, "tps %s, latency average %s")
 }
 
-// redisBenchmark measures Redis's own GET throughput on this machine.
-func redisBenchmark(clients int) string {
+// redisBenchmark measures Redis's own GET throughput on this machine; it returns the command
+// it ran and a summary of the result.
+func redisBenchmark(clients int) (string, string) {
+	args := []string{"-t", "get", "-n", fmt.Sprint(redisRequests), "-c", fmt.Sprint(clients)}
+	shown := "redis-benchmark " + strings.Join(args, " ")
 	if _, err := exec.LookPath("redis-benchmark"); err != nil {
-		return "redis-benchmark not installed (Debian package redis-tools)"
+		return shown, "redis-benchmark not installed (Debian package redis-tools)"
 	}
 	logf("redis-benchmark GET: %d clients", clients)
-	out, err := exec.Command("redis-benchmark", "-t", "get", "-n", "200000", "-c", fmt.Sprint(clients), "-q").CombinedOutput()
+	out, err := exec.Command("redis-benchmark", append(args, "-q")...).CombinedOutput()
 	if err != nil {
-		return "redis-benchmark failed: " + string(out)
+		return shown, "redis-benchmark failed: " + string(out)
 	}
-	return summarise(string(out), `([0-9.]+) requests per second`, `p50=([0-9.]+ msec)`, "%s requests/s, p50 %s")
+	return shown, summarise(string(out), `([0-9.]+) requests per second`, `p50=([0-9.]+ msec)`, "%s requests/s, p50 %s")
 }
 
 func summarise(out, first, second, format string) string {
@@ -416,81 +469,56 @@ func summarise(out, first, second, format string) string {
 	return fmt.Sprintf(format, a[1], b[1])
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+// accountPassword is the password of every account the load tool registers.
+const accountPassword = "load test battery staple 42"
 
-func writeReport(path string, results []result, pg, rd string, concurrency int, d time.Duration) error {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "Measured %s on %d cores (%s), %s, by `go run ./cmd/loadtest -duration %s -concurrency %d` (`./just bench`).\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), runtime.Version(), d, concurrency)
-	fmt.Fprintf(&b, "The server, PostgreSQL, Redis and the load generator share the machine; all traffic is loopback.\n\n")
-	fmt.Fprintf(&b, "| scenario | requests/s | p50 | p95 | p99 | errors |\n|---|---:|---:|---:|---:|---:|\n")
-	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %d |\n", r.name, r.rps, ms(r.p50), ms(r.p95), ms(r.p99), r.errors)
+// account is a registered user the auth scenarios sign in as.
+type account struct{ email, session string }
+
+// registerAccounts registers n fresh accounts through the API (Kratos hashes each password
+// once) and keeps their session tokens for Refresh.
+func registerAccounts(ctx context.Context, base string, n int) ([]account, error) {
+	c := tutorhubv1connect.NewAuthServiceClient(transport(), base)
+	run := fmt.Sprintf("%d.%d", os.Getpid(), time.Now().Unix())
+	users := make([]account, 0, n)
+	for i := range n {
+		email := fmt.Sprintf("loadtest.%s.%d@test.tutorhub.local", run, i)
+		res, err := c.Register(ctx, &tutorhubv1.RegisterRequest{Email: email, Password: accountPassword, DisplayName: "Load Test"})
+		if err != nil {
+			return nil, fmt.Errorf("register %s (is Kratos running? deploy/local/up.sh): %w", email, err)
+		}
+		users = append(users, account{email: email, session: res.GetTokens().GetSessionToken()})
 	}
-	fmt.Fprintf(&b, "\nFor scale, in the same run with the same concurrency:\n\n")
-	fmt.Fprintf(&b, "- `pgbench -S -c %d -j 2 -T %d` (select-only, scale 10): %s\n", concurrency, int(d.Seconds()), pg)
-	fmt.Fprintf(&b, "- `redis-benchmark -t get -n 200000 -c %d`: %s\n", concurrency, rd)
-	return spliceSection(path, "loadtest", b.String())
+	return users, nil
 }
 
-// spliceSection replaces the text between <!-- NAME:begin --> and <!-- NAME:end --> in path,
-// appending the section when the markers are absent.
-func spliceSection(path, name, body string) error {
-	begin, end := "<!-- "+name+":begin -->", "<!-- "+name+":end -->"
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	s := string(old)
-	section := begin + "\n" + body + end
-	if i, j := strings.Index(s, begin), strings.Index(s, end); i >= 0 && j > i {
-		s = s[:i] + section + s[j+len(end):]
-	} else {
-		s = strings.TrimRight(s, "\n") + "\n\n" + section + "\n"
-	}
-	return os.WriteFile(path, []byte(s), 0o644)
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	if m := regexp.MustCompile(`model name\s*:\s*(.+)`).FindSubmatch(b); m != nil {
-		return strings.TrimSpace(string(m[1]))
-	}
-	return "unknown CPU"
-}
-
-// writeGoBench puts the `go test -bench` results (benchmark lines and the machine header)
-// into the gobench section.
-func writeGoBench(path, input string) error {
-	raw, err := os.ReadFile(input)
-	if err != nil {
-		return err
-	}
-	var keep []string
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "pkg:") || strings.HasPrefix(line, "cpu:") {
-			keep = append(keep, line)
+// authScenarios sign in (one Argon2id hash in Kratos each) and refresh (no hash) over the
+// pool of accounts, so no account's rate limit or lockout row shapes the figures: once with
+// one client, for latency, and once at full concurrency, for throughput.
+func authScenarios(users []account, concurrency int) []scenario {
+	rotate := func(call func(c tutorhubv1connect.AuthServiceClient, ctx context.Context, u account) error) func(base string) func(context.Context) error {
+		return func(base string) func(context.Context) error {
+			c := tutorhubv1connect.NewAuthServiceClient(transport(), base)
+			var next atomic.Int64
+			return func(ctx context.Context) error {
+				return call(c, ctx, users[int(next.Add(1))%len(users)])
+			}
 		}
 	}
-	body := fmt.Sprintf("Measured %s by `go test -run '^$' -bench . -benchmem ./...` (`./just bench`):\n\n```\n%s\n```\n",
-		time.Now().UTC().Format("2006-01-02"), strings.Join(keep, "\n"))
-	return spliceSection(path, "gobench", body)
-}
-
-// writeWebSize puts the web client's bundle size into the websize section.
-func writeWebSize(path, input string) error {
-	raw, err := os.ReadFile(input)
-	if err != nil {
+	login := rotate(func(c tutorhubv1connect.AuthServiceClient, ctx context.Context, u account) error {
+		_, err := c.Login(ctx, &tutorhubv1.LoginRequest{Email: u.email, Password: accountPassword})
 		return err
+	})
+	refresh := rotate(func(c tutorhubv1connect.AuthServiceClient, ctx context.Context, u account) error {
+		_, err := c.Refresh(ctx, &tutorhubv1.RefreshRequest{SessionToken: u.session})
+		return err
+	})
+	loginName := fmt.Sprintf("Login over %d accounts (Argon2id in Kratos)", len(users))
+	refreshName := fmt.Sprintf("Refresh over %d sessions (no password hash)", len(users))
+	return []scenario{
+		{name: loginName + ": latency", clients: 1, setup: login},
+		{name: loginName + ": throughput", clients: concurrency, setup: login},
+		{name: refreshName + ": latency", clients: 1, setup: refresh},
+		{name: refreshName + ": throughput", clients: concurrency, setup: refresh},
 	}
-	text := string(raw)
-	if i := strings.Index(text, "web bundle"); i >= 0 {
-		text = text[i:] // the report, without the build's own output before it
-	}
-	body := fmt.Sprintf("Measured %s by `node web/scripts/size.mjs` (`./just web-size`, part of `./just bench`): every file a first page load fetches, gzip level 9.\n\n```\n%s\n```\n",
-		time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(text))
-	return spliceSection(path, "websize", body)
 }

@@ -66,6 +66,10 @@ func authOptions(cfg *config.Config, rdb redis.UniversalClient) (server.AuthOpti
 			IP:      rate(cfg.RateLimit.Auth),
 			Account: rate(cfg.RateLimit.AuthAccount),
 			Global:  rate(cfg.RateLimit.AuthGlobal),
+
+			Recovery:        rate(cfg.RateLimit.Recovery),
+			RecoveryAccount: rate(cfg.RateLimit.RecoveryAccount),
+			IPv6Prefix:      cfg.RateLimit.IPv6Prefix,
 		},
 		// Longer than Kratos takes to queue a mail, so known and unknown addresses look alike.
 		UniformResponse: 250 * time.Millisecond,

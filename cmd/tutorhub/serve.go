@@ -75,16 +75,18 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	defer rdb.Close()
 
+	// Pings run on demand (cached, one at a time); the migration state was checked above and
+	// is refreshed in the background without the migration lock, never per request.
 	health := server.NewHealth([]server.Check{
 		{Name: "postgres", Check: pool.Ping},
 		{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-		{Name: "migrations", Check: func(ctx context.Context) error {
-			pending, err := migrator.Pending(ctx)
+		{Name: "migrations", Every: migrationCheckInterval, Check: func(ctx context.Context) error {
+			pending, err := migrator.HasPending(ctx)
 			if err != nil {
 				return err
 			}
-			if len(pending) > 0 {
-				return fmt.Errorf("%d migrations pending", len(pending))
+			if pending {
+				return errors.New("migrations pending")
 			}
 			return nil
 		}},
@@ -94,7 +96,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	handler, err := server.New(server.Options{
+	handlers, err := server.NewHandlers(server.Options{
 		Auth:    auth,
 		Logger:  log,
 		DB:      pool,
@@ -104,6 +106,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 			Enabled:       cfg.RateLimit.Enabled,
 			Anonymous:     rate(cfg.RateLimit.Anonymous),
 			Authenticated: rate(cfg.RateLimit.Authenticated),
+			IPv6Prefix:    cfg.RateLimit.IPv6Prefix,
 		},
 		PageTokens:     pagetoken.NewCodec(cfg.Cursor.Secret),
 		Cache:          cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:", Logger: log}),
@@ -112,11 +115,13 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
 		HSTS:           cfg.HTTP.TLSCertFile != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
 		Telemetry:      tel,
+		Internal:       cfg.HTTP.InternalAddr != "",
 	})
 	if err != nil {
 		return err
 	}
-	return listenAndDrain(ctx, cfg.HTTP, handler, health, log)
+	health.Start(ctx) // after NewHandlers, which gives it the logger
+	return listenAndDrain(ctx, cfg.HTTP, handlers, health, log)
 }
 
 // ensureMigrated applies pending migrations when asked, and otherwise refuses to serve a
@@ -154,47 +159,97 @@ func openRedis(url string) (*redis.Client, error) {
 	return redis.NewClient(opts), nil
 }
 
+// migrationCheckInterval is how often readiness re-reads the migration state.
+const migrationCheckInterval = 30 * time.Second
+
 func rate(r config.Rate) ratelimit.Rate {
 	return ratelimit.Rate{Limit: r.Limit, Period: r.Period, Burst: r.Burst}
 }
 
 // listenAndDrain serves until ctx ends (SIGINT/SIGTERM), then drains: readiness turns
-// not-ready at once, the listener keeps accepting for ReadyDrainDelay so load balancers can
-// notice, then stops; in-flight requests get up to ShutdownTimeout to finish.
-func listenAndDrain(ctx context.Context, cfg config.HTTP, handler http.Handler, health *server.Health, log *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+// not-ready at once, the listeners keep accepting for ReadyDrainDelay so load balancers can
+// notice, then stop; in-flight requests get up to ShutdownTimeout to finish. The internal
+// listener, when configured, starts and stops with the public one.
+func listenAndDrain(ctx context.Context, cfg config.HTTP, handlers server.Handlers, health *server.Health, log *slog.Logger) error {
+	type listener struct {
+		name string
+		srv  *http.Server
+		ln   net.Listener
+		tls  bool
 	}
-	// HTTP/1.1 and HTTP/2 on one port, with or without TLS: gRPC needs HTTP/2, and h2c
-	// serves it in plaintext deployments behind a TLS-terminating proxy.
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	srv.Protocols.SetHTTP2(true)
-	srv.Protocols.SetUnencryptedHTTP2(true)
+	newServer := func(h http.Handler) *http.Server {
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			ReadTimeout:       cfg.ReadTimeout,
+			WriteTimeout:      cfg.WriteTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		// HTTP/1.1 and HTTP/2 on one port, with or without TLS: gRPC needs HTTP/2, and h2c
+		// serves it in plaintext deployments behind a TLS-terminating proxy.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetHTTP2(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+		return srv
+	}
 
+	var listeners []listener
+	closeAll := func() {
+		for _, l := range listeners {
+			_ = l.ln.Close()
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "tls", cfg.TLSCertFile != "")
-	errc := make(chan error, 1)
-	go func() {
-		if cfg.TLSCertFile != "" {
-			errc <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
-		} else {
-			errc <- srv.Serve(ln)
+	listeners = append(listeners, listener{name: "api", srv: newServer(handlers.Public), ln: ln, tls: cfg.TLSCertFile != ""})
+	if handlers.Internal != nil {
+		iln, err := net.Listen("tcp", cfg.InternalAddr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listen on %s: %w", cfg.InternalAddr, err)
 		}
-	}()
+		// Plaintext: the internal listener is for the host or the cluster network only.
+		listeners = append(listeners, listener{name: "internal", srv: newServer(handlers.Internal), ln: iln})
+	}
 
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		if l.name == "internal" {
+			log.Info("serving internal endpoints", "addr", l.ln.Addr().String(), "paths", "/metrics /ready /health grpc.reflection grpc.health")
+		} else {
+			log.Info("serving", "addr", l.ln.Addr().String(), "tls", l.tls)
+		}
+		go func() {
+			var err error
+			if l.tls {
+				err = l.srv.ServeTLS(l.ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+			} else {
+				err = l.srv.Serve(l.ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				err = fmt.Errorf("serve %s: %w", l.name, err)
+			}
+			errc <- err
+		}()
+	}
+
+	stopped := 0
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		// One listener failed: stop the other too before reporting it.
+		stopped = 1
+		for _, l := range listeners {
+			_ = l.srv.Close()
+		}
+		for ; stopped < len(listeners); stopped++ {
+			<-errc
+		}
+		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining", "ready_drain_delay", cfg.ReadyDrainDelay.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
@@ -204,11 +259,27 @@ func listenAndDrain(ctx context.Context, cfg config.HTTP, handler http.Handler, 
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("drain did not finish within %s: %w", cfg.ShutdownTimeout, err)
+	shutdownErrs := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() {
+			if err := l.srv.Shutdown(sctx); err != nil {
+				_ = l.srv.Close()
+				shutdownErrs <- fmt.Errorf("drain of the %s listener did not finish within %s: %w", l.name, cfg.ShutdownTimeout, err)
+				return
+			}
+			shutdownErrs <- nil
+		}()
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	var errs []error
+	for range listeners {
+		errs = append(errs, <-shutdownErrs)
+	}
+	for range listeners {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	log.Info("shutdown complete")

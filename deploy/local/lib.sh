@@ -9,12 +9,22 @@ bin=$root/.bin
 PG_HOST=${TUTORHUB_PG_HOST:-127.0.0.1}
 PG_PORT=${TUTORHUB_PG_PORT:-5432}
 PG_USER=${TUTORHUB_PG_USER:-postgres}
+PG_PASSWORD=${TUTORHUB_PG_PASSWORD:-${PGPASSWORD:-}}
+# psql, pg_isready and pgbench read it from here: never on a command line, where ps shows it.
+[ -z "$PG_PASSWORD" ] || export PGPASSWORD=$PG_PASSWORD
 REDIS_PORT=${TUTORHUB_REDIS_PORT:-6379}
 KRATOS_PUBLIC_PORT=${TUTORHUB_KRATOS_PUBLIC_PORT:-4433}
 KRATOS_ADMIN_PORT=${TUTORHUB_KRATOS_ADMIN_PORT:-4434}
 MAILPIT_SMTP_PORT=${TUTORHUB_MAILPIT_SMTP_PORT:-1025}
 MAILPIT_HTTP_PORT=${TUTORHUB_MAILPIT_HTTP_PORT:-8025}
 READY_TIMEOUT=${TUTORHUB_READY_TIMEOUT:-60}
+
+# The variables only these scripts read. The API refuses TUTORHUB_ variables it does not know,
+# so api_env removes these before starting it.
+script_vars=(TUTORHUB_PG_HOST TUTORHUB_PG_PORT TUTORHUB_PG_USER TUTORHUB_PG_PASSWORD
+  TUTORHUB_REDIS_PORT TUTORHUB_KRATOS_PUBLIC_PORT TUTORHUB_KRATOS_ADMIN_PORT
+  TUTORHUB_MAILPIT_SMTP_PORT TUTORHUB_MAILPIT_HTTP_PORT TUTORHUB_READY_TIMEOUT
+  TUTORHUB_KRATOS_DSN TUTORHUB_KRATOS_LOG_LEVEL TUTORHUB_CACHE TUTORHUB_PREREQS_DRY_RUN)
 
 # The order services start in; down.sh stops them in reverse.
 all_services=(postgres redis mailpit kratos)
@@ -48,3 +58,45 @@ tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 # -L: Kratos answers /health/ready with a redirect to /admin/health/ready, and a redirect
 # alone proves nothing.
 http_ok() { curl -fsSL -o /dev/null --max-time 2 "$1" 2>/dev/null; }
+
+# urlencode STRING: STRING with every byte but RFC 3986's unreserved characters percent-encoded.
+urlencode() {
+  local LC_ALL=C s=$1 c i out=
+  for ((i = 0; i < ${#s}; i++)); do
+    c=${s:i:1}
+    case $c in
+      [A-Za-z0-9._~-]) out+=$c ;;
+      *) printf -v c '%%%02X' "'$c" && out+=$c ;;
+    esac
+  done
+  printf '%s' "$out"
+}
+
+# pg_url DATABASE [PARAMS]: the URL of DATABASE on the stack's PostgreSQL, as its user, with
+# the password when one is set (TUTORHUB_PG_PASSWORD, else PGPASSWORD).
+pg_url() {
+  local auth
+  auth=$(urlencode "$PG_USER")
+  [ -z "$PG_PASSWORD" ] || auth+=:$(urlencode "$PG_PASSWORD")
+  printf 'postgres://%s@%s:%s/%s?%s\n' "$auth" "$PG_HOST" "$PG_PORT" "$1" "${2:-sslmode=disable}"
+}
+
+# kratos_database_url: Kratos's DSN (TUTORHUB_KRATOS_DSN, else the stack's kratos database).
+kratos_database_url() {
+  if [ -n "${TUTORHUB_KRATOS_DSN:-}" ]; then
+    printf '%s\n' "$TUTORHUB_KRATOS_DSN"
+  else
+    pg_url kratos 'sslmode=disable&max_conns=20&max_idle_conns=4'
+  fi
+}
+
+# api_env: exports what the tutorhub binary needs to reach this stack (the tutorhub database
+# with user and password, Redis, Kratos), keeping values the caller set, and unsets the
+# variables only these scripts read.
+api_env() {
+  export TUTORHUB_DATABASE_URL=${TUTORHUB_DATABASE_URL:-$(pg_url tutorhub)}
+  export TUTORHUB_REDIS_URL=${TUTORHUB_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}
+  export TUTORHUB_KRATOS_PUBLIC_URL=${TUTORHUB_KRATOS_PUBLIC_URL:-http://127.0.0.1:$KRATOS_PUBLIC_PORT}
+  export TUTORHUB_KRATOS_ADMIN_URL=${TUTORHUB_KRATOS_ADMIN_URL:-http://127.0.0.1:$KRATOS_ADMIN_PORT}
+  unset "${script_vars[@]}"
+}

@@ -8,11 +8,13 @@
 #
 # Environment (default):
 #   TUTORHUB_PG_HOST (127.0.0.1) TUTORHUB_PG_PORT (5432) TUTORHUB_PG_USER (postgres)
-#                                 PGPASSWORD is honoured by psql if the server wants one
+#   TUTORHUB_PG_PASSWORD (PGPASSWORD) the role's password, for a server that asks for one: psql
+#                                 gets it as PGPASSWORD, Kratos in its DSN, the API in its
+#                                 database URL (deploy/local/env.sh)
 #   TUTORHUB_REDIS_PORT (6379)
 #   TUTORHUB_MAILPIT_SMTP_PORT (1025) TUTORHUB_MAILPIT_HTTP_PORT (8025)
 #   TUTORHUB_KRATOS_PUBLIC_PORT (4433) TUTORHUB_KRATOS_ADMIN_PORT (4434)
-#   TUTORHUB_KRATOS_DSN (postgres://$TUTORHUB_PG_USER@$TUTORHUB_PG_HOST:$TUTORHUB_PG_PORT/kratos?sslmode=disable&...)
+#   TUTORHUB_KRATOS_DSN (postgres://$TUTORHUB_PG_USER:$TUTORHUB_PG_PASSWORD@$TUTORHUB_PG_HOST:$TUTORHUB_PG_PORT/kratos?sslmode=disable&...)
 #   TUTORHUB_KRATOS_LOG_LEVEL (info)
 #   TUTORHUB_READY_TIMEOUT (60) seconds a service may take to become ready
 #
@@ -82,7 +84,11 @@ ensure_database() { # NAME
   command -v psql >/dev/null || die "postgres: psql is needed to create database $1 (apt-get install postgresql-client)"
   if [ "$(psql_admin -c "select 1 from pg_database where datname = '$1'")" != 1 ]; then
     log "postgres: creating database $1"
-    psql_admin -c "create database \"$1\""
+    # Another clone's up.sh may create it at the same moment (the lock is per clone): its
+    # existence afterwards is what counts; a retry shows the error if it is still missing.
+    psql_admin -c "create database \"$1\"" 2>/dev/null ||
+      [ "$(psql_admin -c "select 1 from pg_database where datname = '$1'")" = 1 ] ||
+      psql_admin -c "create database \"$1\""
   fi
 }
 
@@ -250,7 +256,7 @@ start_kratos() {
     (cd "$root" && GOTOOLCHAIN=local go run ./deploy/kratos/jwksgen -out "$dir/jwks.json")
   fi
   kratos_overlay "$dir/local.yml"
-  kratos_dsn=${TUTORHUB_KRATOS_DSN:-postgres://$PG_USER@$PG_HOST:$PG_PORT/kratos?sslmode=disable&max_conns=20&max_idle_conns=4}
+  kratos_dsn=$(kratos_database_url)
 
   ( kratos_env && exec "$bin/kratos" migrate sql -e --yes "${kratos_config[@]}" ) >>"$dir/kratos.log" 2>&1 ||
     fail_with_log kratos "$dir/kratos.log" "migration failed"

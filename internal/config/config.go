@@ -59,6 +59,10 @@ type Config struct {
 type HTTP struct {
 	// Addr is the host:port to listen on.
 	Addr string
+	// InternalAddr is the host:port of the listener for /metrics, gRPC reflection, /ready
+	// and /health, or empty to serve them all on Addr. Never empty in production, and never
+	// equal to Addr.
+	InternalAddr string
 	// ReadHeaderTimeout bounds reading request headers; never more than ReadTimeout.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole request.
@@ -136,9 +140,20 @@ type RateLimit struct {
 	Auth Rate
 	// AuthAccount applies per account to credential RPCs.
 	AuthAccount Rate
-	// AuthGlobal applies to all credential RPCs together.
+	// AuthGlobal applies to all credential RPCs together; once spent, sign-in and sign-up
+	// require a captcha rather than being refused.
 	AuthGlobal Rate
-	// FailOpen allows requests (and logs) when Redis is unreachable.
+	// Recovery applies per client IP to account recovery (StartRecovery,
+	// CompleteRecovery), instead of the credential budgets.
+	Recovery Rate
+	// RecoveryAccount applies per account (an address, or a recovery flow) to account
+	// recovery.
+	RecoveryAccount Rate
+	// IPv6Prefix is the prefix length, from 32 to 128, by which IPv6 clients are keyed;
+	// IPv4 clients are keyed by address.
+	IPv6Prefix int
+	// FailOpen allows requests (and logs) when Redis is unreachable. Credential RPCs
+	// fail closed whatever it says.
 	FailOpen bool
 }
 

@@ -107,6 +107,9 @@ func TestLoadDefaults(t *testing.T) {
 		{"RateLimit.Auth", c.RateLimit.Auth, rate(20, time.Minute)},
 		{"RateLimit.AuthAccount", c.RateLimit.AuthAccount, rate(10, time.Minute)},
 		{"RateLimit.AuthGlobal", c.RateLimit.AuthGlobal, rate(600, time.Minute)},
+		{"RateLimit.Recovery", c.RateLimit.Recovery, rate(30, time.Hour)},
+		{"RateLimit.RecoveryAccount", c.RateLimit.RecoveryAccount, rate(5, time.Hour)},
+		{"RateLimit.IPv6Prefix", c.RateLimit.IPv6Prefix, 64},
 		{"RateLimit.FailOpen", c.RateLimit.FailOpen, true},
 		{"Cursor.Secret is a development key of at least 32 bytes", len(c.Cursor.Secret) >= 32, true},
 		{"Kratos.PublicURL", c.Kratos.PublicURL, "http://127.0.0.1:4433"},
@@ -158,6 +161,8 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_HTTP_ADDR", "localhost", nil},
 		{"TUTORHUB_HTTP_ADDR", "127.0.0.1:99999", nil},
 		{"TUTORHUB_HTTP_ADDR", "bad host!:80", nil},
+		{"TUTORHUB_HTTP_INTERNAL_ADDR", "9090", nil},
+		{"TUTORHUB_HTTP_INTERNAL_ADDR", "127.0.0.1:8080", nil}, // the API's default address
 		{"TUTORHUB_HTTP_READ_HEADER_TIMEOUT", "5", nil},
 		{"TUTORHUB_HTTP_READ_HEADER_TIMEOUT", "0s", nil},
 		{"TUTORHUB_HTTP_READ_HEADER_TIMEOUT", "1m", []string{"TUTORHUB_HTTP_READ_TIMEOUT=30s"}},
@@ -206,6 +211,10 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_RATE_LIMIT_AUTH_ACCOUNT", "10", nil},
 		{"TUTORHUB_RATE_LIMIT_AUTH_GLOBAL", "ten/1m", nil},
 		{"TUTORHUB_RATE_LIMIT_FAIL_OPEN", "maybe", nil},
+		{"TUTORHUB_RATE_LIMIT_RECOVERY", "5/0s", nil},
+		{"TUTORHUB_RATE_LIMIT_RECOVERY_ACCOUNT", "-1/1h", nil},
+		{"TUTORHUB_RATE_LIMIT_IPV6_PREFIX", "31", nil},
+		{"TUTORHUB_RATE_LIMIT_IPV6_PREFIX", "129", nil},
 		{"TUTORHUB_CURSOR_SECRET", "too-short-secret", nil},
 		{"TUTORHUB_KRATOS_PUBLIC_URL", "localhost:4433", nil},
 		{"TUTORHUB_KRATOS_ADMIN_URL", "http://", nil},
@@ -563,6 +572,15 @@ func TestProductionRules(t *testing.T) {
 			}
 		}
 	})
+	t.Run("the internal listener defaults to loopback port 9090", func(t *testing.T) {
+		if c := mustLoad(t, prod...); c.HTTP.InternalAddr != "127.0.0.1:9090" {
+			t.Errorf("HTTP.InternalAddr = %q, want 127.0.0.1:9090 in production", c.HTTP.InternalAddr)
+		}
+	})
+	t.Run("the internal listener cannot be turned off", func(t *testing.T) {
+		e := mustFail(t, append(prod, "TUTORHUB_HTTP_INTERNAL_ADDR=")...)
+		wantProblem(t, e, "TUTORHUB_HTTP_INTERNAL_ADDR", "production")
+	})
 	t.Run("all production problems at once", func(t *testing.T) {
 		dev := mustLoad(t)
 		e := mustFail(t, "TUTORHUB_ENV=production", "TUTORHUB_CURSOR_SECRET="+string(dev.Cursor.Secret),
@@ -574,6 +592,36 @@ func TestProductionRules(t *testing.T) {
 			wantProblem(t, e, k, "")
 		}
 	})
+}
+
+func TestInternalAddr(t *testing.T) {
+	t.Parallel()
+	if c := mustLoad(t); c.HTTP.InternalAddr != "" {
+		t.Errorf("HTTP.InternalAddr = %q by default in development, want empty (everything on one port)", c.HTTP.InternalAddr)
+	}
+	for _, tc := range []struct {
+		name, api, internal string
+		ok                  bool
+	}{
+		{"another port on loopback", "127.0.0.1:8080", "127.0.0.1:9090", true},
+		{"any free port", "127.0.0.1:0", "127.0.0.1:0", true},
+		{"the same port on another host", "127.0.0.1:8080", "10.0.0.1:8080", true},
+		{"the API's own address", "127.0.0.1:8080", "127.0.0.1:8080", false},
+		{"the API's port on every interface", ":8080", "127.0.0.1:8080", false},
+		{"every interface on the API's port", "127.0.0.1:8080", "0.0.0.0:8080", false},
+		{"not host:port", "127.0.0.1:8080", "9090", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := []string{"TUTORHUB_HTTP_ADDR=" + tc.api, "TUTORHUB_HTTP_INTERNAL_ADDR=" + tc.internal}
+			if tc.ok {
+				if c := mustLoad(t, env...); c.HTTP.InternalAddr != tc.internal {
+					t.Errorf("HTTP.InternalAddr = %q, want %q", c.HTTP.InternalAddr, tc.internal)
+				}
+				return
+			}
+			wantProblem(t, mustFail(t, env...), "TUTORHUB_HTTP_INTERNAL_ADDR", "")
+		})
+	}
 }
 
 func TestPrint(t *testing.T) {

@@ -21,6 +21,7 @@ const (
 	keyConfigFile          = prefix + "CONFIG_FILE"
 	keyEnv                 = prefix + "ENV"
 	keyHTTPAddr            = prefix + "HTTP_ADDR"
+	keyHTTPInternalAddr    = prefix + "HTTP_INTERNAL_ADDR"
 	keyHTTPReadHeader      = prefix + "HTTP_READ_HEADER_TIMEOUT"
 	keyHTTPRead            = prefix + "HTTP_READ_TIMEOUT"
 	keyHTTPTLSCert         = prefix + "HTTP_TLS_CERT_FILE"
@@ -115,6 +116,11 @@ func keys() []keyDef {
 
 		key(keyHTTPAddr, "127.0.0.1:8080", func(c *Config) *string { return &c.HTTP.Addr },
 			parseHostPort, str, "Address the API listens on, as host:port."),
+		key(keyHTTPInternalAddr, "", func(c *Config) *string { return &c.HTTP.InternalAddr },
+			optionalHostPort, str, "Address of the internal listener, as host:port: it serves `/metrics`, gRPC reflection, `/ready` and `/health`, and the API's address then serves neither `/metrics` nor reflection (it keeps `/health` and `/ready` for load balancers). Empty serves everything on the API's address; not allowed in production. Keep it off the public ingress (bind `0.0.0.0:9090` only for a scraper on another host).").
+			derived("empty; `127.0.0.1:9090` in production", func(c *Config) (string, bool) {
+				return "127.0.0.1:9090", c.Env == EnvProduction
+			}),
 		key(keyHTTPReadHeader, "5s", func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout },
 			positiveDuration, dur, "Time allowed to read request headers; at most the read timeout."),
 		key(keyHTTPRead, "30s", func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout },
@@ -173,11 +179,17 @@ func keys() []keyDef {
 		key(prefix+"RATE_LIMIT_AUTH", "20/1m", func(c *Config) *Rate { return &c.RateLimit.Auth },
 			parseRate, Rate.String, "Rate per client IP for credential RPCs."),
 		key(prefix+"RATE_LIMIT_AUTH_ACCOUNT", "10/1m", func(c *Config) *Rate { return &c.RateLimit.AuthAccount },
-			parseRate, Rate.String, "Rate per account for credential RPCs."),
+			parseRate, Rate.String, "Rate per account for credential RPCs; once spent, sign-in and sign-up need a captcha (when a provider is set)."),
 		key(prefix+"RATE_LIMIT_AUTH_GLOBAL", "600/1m", func(c *Config) *Rate { return &c.RateLimit.AuthGlobal },
-			parseRate, Rate.String, "Rate for all credential RPCs together."),
+			parseRate, Rate.String, "Rate for all credential RPCs together; once spent, sign-in and sign-up need a captcha (when a provider is set)."),
+		key(prefix+"RATE_LIMIT_RECOVERY", "30/1h", func(c *Config) *Rate { return &c.RateLimit.Recovery },
+			parseRate, Rate.String, "Rate per client IP for account recovery, apart from the credential budgets."),
+		key(prefix+"RATE_LIMIT_RECOVERY_ACCOUNT", "5/1h", func(c *Config) *Rate { return &c.RateLimit.RecoveryAccount },
+			parseRate, Rate.String, "Rate per account (address or recovery flow) for account recovery."),
+		key(prefix+"RATE_LIMIT_IPV6_PREFIX", "64", func(c *Config) *int { return &c.RateLimit.IPv6Prefix },
+			integer[int](32, 128), formatInt[int], "Prefix length by which IPv6 clients share a budget (32 to 128); IPv4 clients are keyed by address."),
 		key(prefix+"RATE_LIMIT_FAIL_OPEN", "true", func(c *Config) *bool { return &c.RateLimit.FailOpen },
-			parseBool, boolean, "When Redis is unreachable, allow requests (and log) instead of refusing them."),
+			parseBool, boolean, "When Redis is unreachable, allow requests (and log) instead of refusing them; credential RPCs always refuse."),
 
 		key(keyCursorSecret, "", func(c *Config) *[]byte { return &c.Cursor.Secret },
 			parseCursorSecret, func(b []byte) string { return string(b) },

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -398,6 +400,9 @@ func (l *loader) checkRelations() {
 		l.problem(keyHTTPReadHeader, fmt.Sprintf("must not exceed %s (%s) (got %s)",
 			keyHTTPRead, formatDuration(c.HTTP.ReadTimeout), quote(formatDuration(c.HTTP.ReadHeaderTimeout))))
 	}
+	if ok(keyHTTPAddr, keyHTTPInternalAddr) && c.HTTP.InternalAddr != "" && sameListenAddr(c.HTTP.Addr, c.HTTP.InternalAddr) {
+		l.problem(keyHTTPInternalAddr, fmt.Sprintf("must differ from %s (got %s)", keyHTTPAddr, quote(c.HTTP.InternalAddr)))
+	}
 	if ok(keyHTTPTLSCert, keyHTTPTLSKey) && (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
 		missing, set := keyHTTPTLSKey, keyHTTPTLSCert
 		if c.HTTP.TLSCertFile == "" {
@@ -428,6 +433,9 @@ func (l *loader) checkRelations() {
 		case developmentCursorSecret:
 			l.problem(keyCursorSecret, "must not be the public development key"+inProd)
 		}
+	}
+	if ok(keyHTTPInternalAddr) && c.HTTP.InternalAddr == "" {
+		l.problem(keyHTTPInternalAddr, "must not be empty"+inProd+", so /metrics and gRPC reflection stay off the public port")
 	}
 	if ok(keyAuthCaptchaProvider) && c.Auth.CaptchaProvider == captchaProviderTest {
 		l.problem(keyAuthCaptchaProvider, fmt.Sprintf("must not be %s%s", quote(captchaProviderTest), inProd))
@@ -462,6 +470,21 @@ func warnings(c *Config) []string {
 		w = append(w, keyRateLimitEnabled+" is false in production: nothing limits brute-force attempts")
 	}
 	return w
+}
+
+// sameListenAddr reports whether two host:port addresses would collide: the same port
+// (other than 0, which picks a free one) on the same host, or on a wildcard host.
+func sameListenAddr(a, b string) bool {
+	ah, ap, err1 := net.SplitHostPort(a)
+	bh, bp, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || ap != bp || ap == "0" {
+		return false
+	}
+	wildcard := func(h string) bool {
+		ip, err := netip.ParseAddr(h)
+		return h == "" || (err == nil && ip.IsUnspecified())
+	}
+	return ah == bh || wildcard(ah) || wildcard(bh)
 }
 
 // quote renders a non-secret value for a message, shortened if long.

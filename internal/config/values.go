@@ -105,6 +105,14 @@ func parseHostPort(s string) (string, error) {
 	return s, nil
 }
 
+// optionalHostPort accepts the empty string or a host:port.
+func optionalHostPort(s string) (string, error) {
+	if s == "" {
+		return s, nil
+	}
+	return parseHostPort(s)
+}
+
 // validHost accepts IP addresses and DNS host names.
 func validHost(h string) bool {
 	if _, err := netip.ParseAddr(h); err == nil {

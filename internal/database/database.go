@@ -142,5 +142,16 @@ func (m *Migrator) Pending(ctx context.Context) ([]int64, error) {
 	return pending, nil
 }
 
+// HasPending reports whether migrations known to the binary are not applied. Unlike Status
+// and Pending it takes no advisory lock, so it neither waits for nor delays a migration or
+// another replica; readiness uses it.
+func (m *Migrator) HasPending(ctx context.Context) (bool, error) {
+	pending, err := m.provider.HasPending(ctx)
+	if err != nil {
+		return false, fmt.Errorf("migration state: %w", err)
+	}
+	return pending, nil
+}
+
 // Close releases the migrator's database handle (not the pool it came from).
 func (m *Migrator) Close() error { return m.db.Close() }

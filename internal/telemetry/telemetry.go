@@ -82,6 +82,23 @@ func (t *Telemetry) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{})
 }
 
+// CountFunc exports read, a count that only grows (such as a degraded-mode counter), as
+// the counter name: an OpenTelemetry instrument name like "tutorhub.cache.degraded", which
+// /metrics shows as tutorhub_cache_degraded_total. read is called at each collection and
+// must be safe for concurrent use.
+func (t *Telemetry) CountFunc(name, description string, read func() int64) error {
+	_, err := t.Meter.Meter("github.com/tutorhub/tutorhub").Int64ObservableCounter(name,
+		metric.WithDescription(description),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(read())
+			return nil
+		}))
+	if err != nil {
+		return fmt.Errorf("counter %s: %w", name, err)
+	}
+	return nil
+}
+
 // Shutdown flushes and stops the exporters.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	var errs []error

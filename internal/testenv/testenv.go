@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"sync"
@@ -28,12 +29,31 @@ import (
 )
 
 // AdminDatabaseURL is the maintenance database tests create their databases from
-// (TUTORHUB_TEST_DATABASE_URL, default the local stack's PostgreSQL).
+// (TUTORHUB_TEST_DATABASE_URL, default the local stack's PostgreSQL as deploy/local/up.sh
+// reaches it: TUTORHUB_PG_HOST, TUTORHUB_PG_PORT, TUTORHUB_PG_USER and the password
+// TUTORHUB_PG_PASSWORD, else PGPASSWORD, in the URL).
 func AdminDatabaseURL() string {
 	if u := os.Getenv("TUTORHUB_TEST_DATABASE_URL"); u != "" {
 		return u
 	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.User(envOr("TUTORHUB_PG_USER", "postgres")),
+		Host:     net.JoinHostPort(envOr("TUTORHUB_PG_HOST", "127.0.0.1"), envOr("TUTORHUB_PG_PORT", "5432")),
+		Path:     "/postgres",
+		RawQuery: "sslmode=disable",
+	}
+	if pw := envOr("TUTORHUB_PG_PASSWORD", os.Getenv("PGPASSWORD")); pw != "" {
+		u.User = url.UserPassword(u.User.Username(), pw)
+	}
+	return u.String()
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
 
 // RedisURL is the Redis tests use (TUTORHUB_TEST_REDIS_URL, default the local stack's).

@@ -5,7 +5,7 @@
 // everything down again.
 //
 // Usage: node e2e/run.mjs [--no-build]   (from web/, or `./just web-test` from the root)
-// Environment: TUTORHUB_PG_HOST/PORT/USER and PGPASSWORD as deploy/local/up.sh reads them;
+// Environment: TUTORHUB_PG_HOST/PORT/USER/PASSWORD and PGPASSWORD as deploy/local/up.sh reads them;
 // TUTORHUB_TEST_MAILPIT_URL (http://127.0.0.1:8025); CHROMIUM (/usr/bin/chromium).
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -111,9 +111,12 @@ async function main() {
   try {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const password = process.env.PGPASSWORD ? `:${encodeURIComponent(process.env.PGPASSWORD)}` : "";
+    const pgPassword = process.env.TUTORHUB_PG_PASSWORD || process.env.PGPASSWORD;
+    const password = pgPassword ? `:${encodeURIComponent(pgPassword)}` : "";
+    // The API refuses TUTORHUB_ variables it does not know, such as deploy/local's TUTORHUB_PG_*.
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TUTORHUB_PG_")));
     const env = {
-      ...process.env,
+      ...inherited,
       TUTORHUB_ENV: "development",
       TUTORHUB_HTTP_ADDR: `127.0.0.1:${port}`,
       TUTORHUB_DATABASE_URL: `postgres://${pg.user}${password}@${pg.host}:${pg.port}/${database}?sslmode=disable`,

@@ -1,0 +1,225 @@
+package main
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+//go:embed benchmarks.md.tmpl
+var pageTemplate string
+
+// report is everything docs/benchmarks.md shows; the page is rendered from it alone, so
+// every figure on the page comes from one run.
+type report struct {
+	Date, CPU, GoVersion string
+	CPUs                 int
+	Concurrency          int
+	Duration             time.Duration
+	PageSize             int
+
+	// LoadCommand and Load are empty when the load test did not run.
+	LoadCommand                   string
+	Load                          []result
+	PGBenchCommand, PGBench       string
+	PGBenchScale                  int
+	RedisBenchCommand, RedisBench string
+
+	// GoBench is the kept lines of `go test -bench` output; AuthCalls the calls each auth
+	// sub-benchmark made.
+	GoBench   string
+	AuthCalls int64
+	WebSize   string
+
+	// Prose holds the sentences of "Reading the numbers" whose figures come from this run
+	// (ListTutors with its leading space, as it may be empty).
+	Prose struct{ Verify, Login, ListTutors string }
+
+	bench goBench
+}
+
+// readInputs takes the outputs of `go test -bench` and web/scripts/size.mjs, when given.
+func (r *report) readInputs(gobench, websize string) error {
+	if gobench != "" {
+		raw, err := os.ReadFile(gobench)
+		if err != nil {
+			return err
+		}
+		r.bench = parseGoBench(string(raw))
+		r.GoBench = strings.Join(r.bench.lines, "\n")
+		r.AuthCalls = r.bench.runs["BenchmarkLogin/latency"]
+	}
+	if websize != "" {
+		raw, err := os.ReadFile(websize)
+		if err != nil {
+			return err
+		}
+		text := string(raw)
+		if i := strings.Index(text, "web bundle"); i >= 0 {
+			text = text[i:] // the report, without the build's own output before it
+		}
+		r.WebSize = strings.TrimSpace(text)
+	}
+	return nil
+}
+
+// write renders the page into path, replacing the file.
+func (r *report) write(path string) error {
+	r.Date = time.Now().UTC().Format("2006-01-02")
+	r.CPUs, r.CPU, r.GoVersion = runtime.NumCPU(), cpuModel(), runtime.Version()
+	r.PGBenchScale = pgbenchScale
+	r.writeProse()
+	tmpl, err := template.New("benchmarks.md").Funcs(template.FuncMap{"ms": ms}).Parse(pageTemplate)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if err := tmpl.Execute(&b, r); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// writeProse derives the figures the prose quotes from the Go benchmarks and the load test.
+func (r *report) writeProse() {
+	notMeasured := "(Not measured in this run.)"
+	r.Prose.Verify, r.Prose.Login = notMeasured, notMeasured
+	if v, ok := r.bench.metric("BenchmarkVerifyAccessToken", "ns/op"); ok {
+		r.Prose.Verify = fmt.Sprintf("It took %s per token", human(v))
+		if l, ok := r.loadResult("ListSubjects, Connect (protobuf)"); ok && l.P50 > 0 {
+			r.Prose.Verify += fmt.Sprintf(", %.1f %% of the median ListSubjects request above (Connect, protobuf, %d clients)",
+				100*v/float64(l.P50.Nanoseconds()), l.Clients)
+		}
+		r.Prose.Verify += "."
+	}
+	login, ok1 := r.bench.metric("BenchmarkLogin/latency", "p50-ms")
+	refresh, ok2 := r.bench.metric("BenchmarkRefresh/latency", "p50-ms")
+	if ok1 && ok2 {
+		r.Prose.Login = fmt.Sprintf("One call at a time, a login took %.1f ms (median) and a refresh %.1f ms, so about %.0f ms (%.0f %%) of a login is %s plus its login flow.",
+			login, refresh, login-refresh, 100*(login-refresh)/login, argon2Description())
+	}
+	logins, ok1 := r.bench.metric("BenchmarkLogin/throughput", "logins/s")
+	refreshes, ok2 := r.bench.metric("BenchmarkRefresh/throughput", "refreshes/s")
+	if ok1 && ok2 {
+		s := fmt.Sprintf("With many calls in flight the machine completed %.0f logins/s against %.0f refreshes/s.", logins, refreshes)
+		if r.Prose.Login == notMeasured {
+			r.Prose.Login = s
+		} else {
+			r.Prose.Login += " " + s
+		}
+	}
+	if v, ok := r.bench.metric("BenchmarkListTutors/subject+level+language", "ns/op"); ok {
+		r.Prose.ListTutors = fmt.Sprintf(" (the Go benchmark's %s)", human(v))
+	}
+}
+
+func (r *report) loadResult(prefix string) (result, bool) {
+	for _, l := range r.Load {
+		if strings.HasPrefix(l.Name, prefix) {
+			return l, true
+		}
+	}
+	return result{}, false
+}
+
+// argon2Description is Kratos's password hash as deploy/kratos/kratos.yml configures it.
+func argon2Description() string {
+	const plain = "Kratos's Argon2id check"
+	raw, err := os.ReadFile("deploy/kratos/kratos.yml")
+	if err != nil {
+		return plain
+	}
+	block := regexp.MustCompile(`(?m)^  argon2:\n((?:    .*\n)+)`).FindSubmatch(raw)
+	if block == nil {
+		return plain
+	}
+	mem := regexp.MustCompile(`(?m)^\s+memory:\s*(\S+)`).FindSubmatch(block[1])
+	iter := regexp.MustCompile(`(?m)^\s+iterations:\s*(\d+)`).FindSubmatch(block[1])
+	if mem == nil || iter == nil {
+		return plain
+	}
+	return fmt.Sprintf("%s (%s, %s passes, from deploy/kratos/kratos.yml)", plain, mem[1], iter[1])
+}
+
+// goBench is `go test -bench` output: the lines worth showing, and each benchmark's
+// iterations and metrics by name (without the -GOMAXPROCS suffix) and unit.
+type goBench struct {
+	lines   []string
+	runs    map[string]int64
+	metrics map[string]map[string]float64
+}
+
+var procsSuffix = regexp.MustCompile(`-\d+$`)
+
+func parseGoBench(out string) goBench {
+	g := goBench{runs: map[string]int64{}, metrics: map[string]map[string]float64{}}
+	var pkg, cpu string
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimRight(line, " ")
+		switch {
+		// `go test` repeats these per package and per command; show each change once.
+		case strings.HasPrefix(line, "pkg:"):
+			if line != pkg {
+				pkg = line
+				g.lines = append(g.lines, line)
+			}
+		case strings.HasPrefix(line, "cpu:"):
+			if line != cpu {
+				cpu = line
+				g.lines = append(g.lines, line)
+			}
+		case strings.HasPrefix(line, "Benchmark"):
+			g.lines = append(g.lines, line)
+			f := strings.Fields(line)
+			if len(f) < 4 {
+				continue
+			}
+			name := procsSuffix.ReplaceAllString(f[0], "")
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				continue
+			}
+			g.runs[name] = n
+			m := map[string]float64{}
+			for i := 2; i+1 < len(f); i += 2 {
+				if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+					m[f[i+1]] = v
+				}
+			}
+			g.metrics[name] = m
+		}
+	}
+	return g
+}
+
+func (g goBench) metric(name, unit string) (float64, bool) {
+	v, ok := g.metrics[name][unit]
+	return v, ok
+}
+
+// human writes a duration in nanoseconds in the unit that reads best.
+func human(ns float64) string {
+	if ns < 1e6 {
+		return fmt.Sprintf("%.0f µs", ns/1e3)
+	}
+	return fmt.Sprintf("%.1f ms", ns/1e6)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	if m := regexp.MustCompile(`model name\s*:\s*(.+)`).FindSubmatch(b); m != nil {
+		return strings.TrimSpace(string(m[1]))
+	}
+	return "unknown CPU"
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The page's fixed text holds no figure: every number on docs/benchmarks.md comes from the
+// run that wrote it. Digits are allowed only inside these names.
+func TestPageTemplateQuotesNoNumbers(t *testing.T) {
+	static := regexp.MustCompile(`(?s)\{\{.*?\}\}`).ReplaceAllString(pageTemplate, " ")
+	for _, name := range []string{"ES256", "Argon2id", "p50-ms", "p95-ms", "p50", "p95", "p99", `'^$'`} {
+		static = strings.ReplaceAll(static, name, "")
+	}
+	if loc := regexp.MustCompile(`[0-9]`).FindStringIndex(static); loc != nil {
+		from, to := max(0, loc[0]-40), min(len(static), loc[1]+40)
+		t.Fatalf("benchmarks.md.tmpl quotes a number in its fixed text: %q", static[from:to])
+	}
+}
+
+// A sample of `./just bench`'s Go benchmark output, in the shape `go test` prints.
+const sampleGoBench = `goos: linux
+goarch: amd64
+pkg: github.com/tutorhub/tutorhub/internal/accesstoken
+cpu: Test CPU
+BenchmarkVerifyAccessToken-2   	   16086	     74039 ns/op	    8896 B/op	     132 allocs/op
+PASS
+pkg: github.com/tutorhub/tutorhub/server
+cpu: Test CPU
+BenchmarkListTutors/subject+level+language-2         	     213	   5329524 ns/op	  200934 B/op	    3366 allocs/op
+pkg: github.com/tutorhub/tutorhub/server
+cpu: Test CPU
+BenchmarkLogin/latency-2         	     200	  43000000 ns/op	        23.26 logins/s	        42.50 p50-ms	        49.00 p95-ms	  404472 B/op	    4478 allocs/op
+BenchmarkLogin/throughput-2      	     200	  21000000 ns/op	        47.62 logins/s	       330.0 p50-ms	       400.0 p95-ms	  561252 B/op	    4866 allocs/op
+BenchmarkRefresh/latency-2       	     200	   9000000 ns/op	         8.500 p50-ms	        11.00 p95-ms	       111.1 refreshes/s	  245403 B/op	    1113 allocs/op
+BenchmarkRefresh/throughput-2    	     200	   4000000 ns/op	        60.00 p50-ms	        80.00 p95-ms	       250.0 refreshes/s	  501523 B/op	    1341 allocs/op
+`
+
+// The prose's figures are computed from the run's results, and the page shows each table.
+func TestReportDerivesProseFromTheRun(t *testing.T) {
+	dir := t.TempDir()
+	gobench := filepath.Join(dir, "gobench.txt")
+	if err := os.WriteFile(gobench, []byte(sampleGoBench), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize, LoadCommand: "go run ./cmd/loadtest"}
+	if err := rep.readInputs(gobench, ""); err != nil {
+		t.Fatal(err)
+	}
+	rep.Load = []result{
+		{Name: "ListSubjects, Connect (protobuf)", Clients: 16, RPS: 2907, P50: 4440 * time.Microsecond},
+		{Name: "Login over 32 accounts (Argon2id in Kratos): latency", Clients: 1, RPS: 22, P50: 45 * time.Millisecond},
+	}
+	out := filepath.Join(dir, "benchmarks.md")
+	if err := rep.write(out); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	for _, want := range []string{
+		"It took 74 µs per token, 1.7 % of the median ListSubjects request above (Connect, protobuf, 16 clients).",
+		"a login took 42.5 ms (median) and a refresh 8.5 ms, so about 34 ms (80 %) of a login",
+		"the machine completed 48 logins/s against 250 refreshes/s.",
+		"(the Go benchmark's 5.3 ms)",
+		"`-benchtime 200x`",
+		"| Login over 32 accounts (Argon2id in Kratos): latency | 1 | 22 | 45.00 ms |",
+		"BenchmarkRefresh/throughput-2",
+		"Not measured in this run (no `-websize`).",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+	// go test's repeated headers are shown once.
+	if n, m := strings.Count(page, "cpu: Test CPU"), strings.Count(page, "pkg: github.com/tutorhub/tutorhub/server"); n != 1 || m != 1 {
+		t.Errorf("cpu line appears %d times and the server pkg line %d times, want once each", n, m)
+	}
+}

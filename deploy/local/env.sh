@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs COMMAND (the tutorhub binary, usually) against the local stack deploy/local/up.sh
+# started: TUTORHUB_DATABASE_URL is the stack's tutorhub database with its user and password
+# (TUTORHUB_PG_USER, TUTORHUB_PG_PASSWORD or PGPASSWORD), TUTORHUB_REDIS_URL and the Kratos URLs
+# follow the stack's ports; values already set win. The variables only the local scripts read
+# (TUTORHUB_PG_*, the ports, ...) are removed, since the API refuses TUTORHUB_ variables it
+# does not know. Without COMMAND, prints the settings as shell assignments.
+#
+# Usage: deploy/local/env.sh [COMMAND [ARG...]]
+set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+api_env
+if [ $# -eq 0 ]; then
+  for v in TUTORHUB_DATABASE_URL TUTORHUB_REDIS_URL TUTORHUB_KRATOS_PUBLIC_URL TUTORHUB_KRATOS_ADMIN_URL; do
+    printf '%s=%q\n' "$v" "${!v}"
+  done
+  exit 0
+fi
+exec "$@"
