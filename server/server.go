@@ -19,13 +19,16 @@ import (
 	"connectrpc.com/vanguard"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/accounts"
+	"github.com/tutorhub/tutorhub/gen/openapi"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
-	"github.com/tutorhub/tutorhub/queries"
+	"github.com/tutorhub/tutorhub/subjects"
+	"github.com/tutorhub/tutorhub/tutors"
+	"github.com/tutorhub/tutorhub/web"
 )
 
 // Options are the API's dependencies and edge policies.
@@ -39,7 +42,10 @@ type Options struct {
 	// Auth is authentication: Kratos, access-token verification, lockout, captcha, limits.
 	Auth AuthOptions
 	// Cache holds hot reads (tutor profiles) in Redis; nil reads PostgreSQL every time.
-	Cache          *cache.Cache
+	Cache *cache.Cache
+	// Tutors are the policies of tutor profiles.
+	Tutors TutorOptions
+
 	CORSOrigins    []string
 	TrustedProxies []netip.Prefix
 	MaxBodyBytes   int64
@@ -49,6 +55,12 @@ type Options struct {
 	Pages fs.FS
 	// Telemetry traces every request and serves /metrics; nil disables both.
 	Telemetry *telemetry.Telemetry
+}
+
+// TutorOptions are the policies of tutor profiles.
+type TutorOptions struct {
+	// RequireVerifiedEmail lets only callers with a verified email create a tutor profile.
+	RequireVerifiedEmail bool
 }
 
 // ServiceNames lists the protobuf services the API serves (for reflection and health).
@@ -69,7 +81,9 @@ func New(o Options) (http.Handler, error) {
 	if o.Auth.Kratos == nil || o.Auth.Tokens == nil {
 		return nil, errors.New("auth: Kratos client and access-token verifier are required")
 	}
-	auth := &authenticator{tokens: o.Auth.Tokens, q: queries.New(o.DB), rules: AccessRules, log: o.Logger}
+	users := accounts.New(o.DB, accounts.Options{Lockout: o.Auth.Lockout, Cache: o.Cache})
+	profiles := tutors.New(o.DB, tutors.Options{Cache: o.Cache, RequireVerifiedEmail: o.Tutors.RequireVerifiedEmail})
+	auth := &authenticator{tokens: o.Auth.Tokens, accounts: users, rules: AccessRules, log: o.Logger}
 	interceptors := []connect.Interceptor{
 		observe(o.Logger),
 		authenticate(auth),
@@ -100,11 +114,11 @@ func New(o Options) (http.Handler, error) {
 		mux.Handle(path, h)
 		services = append(services, vanguard.NewService(path, h))
 	}
-	mount(tutorhubv1connect.NewSubjectServiceHandler(NewSubjectServer(o.DB, o.PageTokens), handlerOpts...))
-	mount(tutorhubv1connect.NewAuthServiceHandler(NewAuthServer(o.DB, o.Limiter, o.Auth, o.Logger), handlerOpts...))
-	mount(tutorhubv1connect.NewUserServiceHandler(NewUserServer(o.DB, o.Cache), handlerOpts...))
-	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(o.DB, o.PageTokens), handlerOpts...))
-	mount(tutorhubv1connect.NewTutorServiceHandler(NewTutorServer(o.DB, o.Cache, o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewSubjectServiceHandler(NewSubjectServer(subjects.New(o.DB), o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewAuthServiceHandler(NewAuthServer(o.DB, users, o.Limiter, o.Auth, o.Logger), handlerOpts...))
+	mount(tutorhubv1connect.NewUserServiceHandler(NewUserServer(users, profiles), handlerOpts...))
+	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(users, o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewTutorServiceHandler(NewTutorServer(profiles, o.PageTokens), handlerOpts...))
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, connect.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
@@ -117,7 +131,7 @@ func New(o Options) (http.Handler, error) {
 	}
 	mux.Handle("/api/v1/", restErrors(rest))
 
-	docs, err := newAPIDocs(tutorhub.OpenAPI)
+	docs, err := newAPIDocs(openapi.Document)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +151,7 @@ func New(o Options) (http.Handler, error) {
 	mux.HandleFunc("GET /ready", o.Health.serveReady)
 	pageFiles := o.Pages
 	if pageFiles == nil {
-		pageFiles = tutorhub.Pages()
+		pageFiles = web.Dist()
 	}
 	site, err := newPages(pageFiles, notFound)
 	if err != nil {
