@@ -59,8 +59,9 @@ type Options struct {
 
 // TutorOptions are the policies of tutor profiles.
 type TutorOptions struct {
-	// RequireVerifiedEmail lets only callers with a verified email create a tutor profile.
-	RequireVerifiedEmail bool
+	// AllowUnverifiedEmail lets callers whose email is not verified create a tutor profile;
+	// the zero value requires a verified email.
+	AllowUnverifiedEmail bool
 }
 
 // ServiceNames lists the protobuf services the API serves (for reflection and health).
@@ -82,7 +83,7 @@ func New(o Options) (http.Handler, error) {
 		return nil, errors.New("auth: Kratos client and access-token verifier are required")
 	}
 	users := accounts.New(o.DB, accounts.Options{Lockout: o.Auth.Lockout, Cache: o.Cache})
-	profiles := tutors.New(o.DB, tutors.Options{Cache: o.Cache, RequireVerifiedEmail: o.Tutors.RequireVerifiedEmail})
+	profiles := tutors.New(o.DB, tutors.Options{Cache: o.Cache, AllowUnverifiedEmail: o.Tutors.AllowUnverifiedEmail})
 	auth := &authenticator{tokens: o.Auth.Tokens, accounts: users, rules: AccessRules, log: o.Logger}
 	interceptors := []connect.Interceptor{
 		observe(o.Logger),

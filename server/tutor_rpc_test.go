@@ -719,7 +719,7 @@ func TestCreateTutorProfileNeedsAVerifiedEmail(t *testing.T) {
 	e.create(t, e.user(t), fullProfile(), false) // verified: allowed
 
 	// With the policy off, an unverified user may become a tutor.
-	relaxed := NewTutorServer(tutors.New(e.db, tutors.Options{}), nil)
+	relaxed := NewTutorServer(tutors.New(e.db, tutors.Options{AllowUnverifiedEmail: true}), nil)
 	if _, err := relaxed.CreateTutorProfile(WithCaller(ctx, unverified), &tutorhubv1.CreateTutorProfileRequest{Profile: fullProfile()}); err != nil {
 		t.Fatalf("with the policy off: %v", err)
 	}

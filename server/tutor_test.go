@@ -59,7 +59,7 @@ func newTutorEnv(t testing.TB, rdb redis.UniversalClient, prefix string) *tutorE
 		}
 	})
 	path, h := tutorhubv1connect.NewTutorServiceHandler(
-		NewTutorServer(tutors.New(db, tutors.Options{Cache: c, RequireVerifiedEmail: true}), pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef"))),
+		NewTutorServer(tutors.New(db, tutors.Options{Cache: c}), pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef"))),
 		connect.WithInterceptors(observe(log), callers, validateRequests(v)))
 	mux := http.NewServeMux()
 	mux.Handle(path, h)

@@ -55,8 +55,9 @@ type DB interface {
 type Options struct {
 	// Cache holds profiles for Get; nil reads the database every time.
 	Cache *cache.Cache
-	// RequireVerifiedEmail refuses Create to actors whose email is not verified.
-	RequireVerifiedEmail bool
+	// AllowUnverifiedEmail lets actors whose email is not verified Create a profile; the zero
+	// value refuses them.
+	AllowUnverifiedEmail bool
 }
 
 // Service is the tutors context over one database.
@@ -86,10 +87,10 @@ func NotFound(id uuid.UUID) error {
 	return tutorhub.Errorf(tutorhub.ENOTFOUND, "tutor %s not found", id)
 }
 
-// Create creates the actor's profile, unpublished, and gives the actor the tutor role. With
-// RequireVerifiedEmail, an actor whose email is not verified is refused (EPRECONDITION).
+// Create creates the actor's profile, unpublished, and gives the actor the tutor role. An
+// actor whose email is not verified is refused (EPRECONDITION) unless AllowUnverifiedEmail.
 func (s *Service) Create(ctx context.Context, a Actor, p Profile) (Tutor, error) {
-	if s.o.RequireVerifiedEmail && !a.EmailVerified {
+	if !s.o.AllowUnverifiedEmail && !a.EmailVerified {
 		return Tutor{}, &tutorhub.Error{Code: tutorhub.EPRECONDITION, Message: "verify your email address before creating a tutor profile",
 			Violations: []tutorhub.Violation{{Field: "email", Rule: "email.verified", Message: "the account's email address is not verified"}}}
 	}
