@@ -9,6 +9,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tutorhub/tutorhub/internal/cache"
@@ -43,15 +44,20 @@ type Options struct {
 	Cache *cache.Cache
 	// Now is the clock of the lockout policy; nil is time.Now.
 	Now func() time.Time
+	// DisplayNameChanged runs in the transaction of UpdateProfile when a user's display name
+	// changes, for the contexts that show it (tutors.RecordOwnerChanged records the tutor's
+	// outbox event); it returns the cache keys to drop after the commit. Nil does nothing.
+	DisplayNameChanged func(ctx context.Context, tx DBTX, userID uuid.UUID) (cacheKeys []string, err error)
 }
 
 // Service is the accounts context over one database.
 type Service struct {
-	db      DB
-	q       *queries.Queries
-	cache   *cache.Cache
-	lockout LockoutPolicy
-	now     func() time.Time
+	db                 DB
+	q                  *queries.Queries
+	cache              *cache.Cache
+	lockout            LockoutPolicy
+	now                func() time.Time
+	displayNameChanged func(ctx context.Context, tx DBTX, userID uuid.UUID) ([]string, error)
 }
 
 // New returns the accounts service over db.
@@ -59,5 +65,5 @@ func New(db DB, o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{db: db, q: queries.New(db), cache: o.Cache, lockout: o.Lockout, now: o.Now}
+	return &Service{db: db, q: queries.New(db), cache: o.Cache, lockout: o.Lockout, now: o.Now, displayNameChanged: o.DisplayNameChanged}
 }

@@ -23,6 +23,8 @@ const (
 	AuditLogoutAll         = "auth.logout_all"
 	AuditRoleGranted       = "user.role_granted"
 	AuditProfileUpdated    = "user.profile_updated"
+	// Tutor profile writes are audited under their outbox event types (tutors.EventCreated,
+	// "tutor.created", and so on), the owner as subject.
 )
 
 // AuditEvent is one entry for the audit log. Details hold facts, never a password, token or

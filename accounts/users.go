@@ -14,7 +14,6 @@ import (
 	"github.com/tutorhub/tutorhub"
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/queries"
-	"github.com/tutorhub/tutorhub/tutors"
 )
 
 // Limits of a user's profile, the same as the protovalidate rules in user.proto and the
@@ -183,16 +182,16 @@ func ApplyProfileUpdate(u *User, in ProfileUpdate, paths []string) error {
 
 // UpdateProfile changes the profile fields of user id that paths name (see
 // ApplyProfileUpdate). In one transaction it writes the row, the audit event and, when the
-// change alters what the user's tutor profile shows (the display name), the tutor's
-// tutors.EventProfileChanged outbox event; after the commit it drops the cached public profile
-// and tutor profile.
+// display name changes, whatever Options.DisplayNameChanged records for the contexts that
+// show it (the tutor's outbox event); after the commit it drops the cached public profile and
+// the keys DisplayNameChanged named.
 func (s *Service) UpdateProfile(ctx context.Context, id uuid.UUID, in ProfileUpdate, paths []string) (User, error) {
 	if err := ApplyProfileUpdate(&User{}, in, paths); err != nil {
 		return User{}, err // bad input is refused before a transaction opens
 	}
 	var (
 		updated User
-		tutorID uuid.NullUUID
+		keys    = []string{UserCacheKey(id)}
 	)
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		q := queries.New(tx)
@@ -212,10 +211,12 @@ func (s *Service) UpdateProfile(ctx context.Context, id uuid.UUID, in ProfileUpd
 			return err
 		}
 		updated = userOf(row)
-		if updated.DisplayName != before.DisplayName {
-			if tutorID, err = tutors.RecordOwnerChanged(ctx, tx, id); err != nil {
+		if updated.DisplayName != before.DisplayName && s.displayNameChanged != nil {
+			more, err := s.displayNameChanged(ctx, tx, id)
+			if err != nil {
 				return err
 			}
+			keys = append(keys, more...)
 		}
 		return RecordAudit(ctx, tx, AuditEvent{
 			Action: AuditProfileUpdated, Actor: id.String(), Subject: id.String(),
@@ -226,10 +227,6 @@ func (s *Service) UpdateProfile(ctx context.Context, id uuid.UUID, in ProfileUpd
 		return User{}, fmt.Errorf("update user %s: %w", id, err)
 	}
 	if s.cache != nil {
-		keys := []string{UserCacheKey(id)}
-		if tutorID.Valid {
-			keys = append(keys, tutors.CacheKey(tutorID.UUID))
-		}
 		s.cache.Invalidate(ctx, keys...)
 	}
 	return updated, nil

@@ -82,7 +82,7 @@ func New(o Options) (http.Handler, error) {
 	if o.Auth.Kratos == nil || o.Auth.Tokens == nil {
 		return nil, errors.New("auth: Kratos client and access-token verifier are required")
 	}
-	users := accounts.New(o.DB, accounts.Options{Lockout: o.Auth.Lockout, Cache: o.Cache})
+	users := accounts.New(o.DB, accounts.Options{Lockout: o.Auth.Lockout, Cache: o.Cache, DisplayNameChanged: tutors.RecordOwnerChanged})
 	profiles := tutors.New(o.DB, tutors.Options{Cache: o.Cache, AllowUnverifiedEmail: o.Tutors.AllowUnverifiedEmail})
 	auth := &authenticator{tokens: o.Auth.Tokens, accounts: users, rules: AccessRules, log: o.Logger}
 	interceptors := []connect.Interceptor{

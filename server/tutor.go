@@ -32,7 +32,7 @@ func (s *TutorServer) CreateTutorProfile(ctx context.Context, req *tutorhubv1.Cr
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.tutors.Create(ctx, a, profileFromProto(req.GetProfile()))
+	t, err := s.tutors.Create(auditContext(ctx), a, profileFromProto(req.GetProfile()))
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (s *TutorServer) UpdateTutorProfile(ctx context.Context, req *tutorhubv1.Up
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.tutors.Update(ctx, a, id, req.GetVersion(), profileFromProto(req.GetProfile()), req.GetUpdateMask().GetPaths())
+	t, err := s.tutors.Update(auditContext(ctx), a, id, req.GetVersion(), profileFromProto(req.GetProfile()), req.GetUpdateMask().GetPaths())
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (s *TutorServer) PublishTutorProfile(ctx context.Context, req *tutorhubv1.P
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.tutors.Publish(ctx, a, id)
+	t, err := s.tutors.Publish(auditContext(ctx), a, id)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (s *TutorServer) UnpublishTutorProfile(ctx context.Context, req *tutorhubv1
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.tutors.Unpublish(ctx, a, id)
+	t, err := s.tutors.Unpublish(auditContext(ctx), a, id)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (s *TutorServer) DeleteTutorProfile(ctx context.Context, req *tutorhubv1.De
 	if err != nil {
 		return nil, err
 	}
-	if err := s.tutors.Delete(ctx, a, id); err != nil {
+	if err := s.tutors.Delete(auditContext(ctx), a, id); err != nil {
 		return nil, err
 	}
 	return &tutorhubv1.DeleteTutorProfileResponse{}, nil

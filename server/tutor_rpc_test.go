@@ -12,6 +12,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
@@ -722,5 +723,42 @@ func TestCreateTutorProfileNeedsAVerifiedEmail(t *testing.T) {
 	relaxed := NewTutorServer(tutors.New(e.db, tutors.Options{AllowUnverifiedEmail: true}), nil)
 	if _, err := relaxed.CreateTutorProfile(WithCaller(ctx, unverified), &tutorhubv1.CreateTutorProfileRequest{Profile: fullProfile()}); err != nil {
 		t.Fatalf("with the policy off: %v", err)
+	}
+}
+
+func TestTutorWritesAreAuditedWithTheirOutboxEvents(t *testing.T) {
+	t.Parallel()
+	e := newTutorEnv(t, nil, "")
+	ctx := context.Background()
+	owner, admin := e.user(t), e.user(t, RoleAdmin)
+	tutor := e.create(t, owner, fullProfile(), false)
+	if _, err := e.as(admin).PublishTutorProfile(ctx, &tutorhubv1.PublishTutorProfileRequest{TutorId: tutor.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.as(owner).PublishTutorProfile(ctx, &tutorhubv1.PublishTutorProfileRequest{TutorId: tutor.GetId()}); err != nil {
+		t.Fatal(err) // already published: no change, nothing recorded
+	}
+	if _, err := e.as(admin).DeleteTutorProfile(ctx, &tutorhubv1.DeleteTutorProfileRequest{TutorId: tutor.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := e.db.Query(ctx, `SELECT action || ' by ' || actor_id || ' of ' || subject_id || ' v' || (details->>'version')
+		FROM audit_events WHERE details->>'tutor_id' = $1 ORDER BY occurred_at, action`, tutor.GetId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"tutor.created by " + owner.UserID + " of " + owner.UserID + " v1",
+		"tutor.published by " + admin.UserID + " of " + owner.UserID + " v2",
+		"tutor.deleted by " + admin.UserID + " of " + owner.UserID + " v3",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit log %v, want %v", got, want)
+	}
+	if events := e.outboxEvents(t, tutor.GetId()); !slices.Equal(events, []string{"tutor.created", "tutor.published", "tutor.deleted"}) {
+		t.Fatalf("outbox %v", events)
 	}
 }

@@ -59,21 +59,22 @@ func insertEvent(ctx context.Context, q *queries.Queries, event string, p EventP
 }
 
 // RecordOwnerChanged is called in the transaction that changes a user's own profile in a way
-// their tutor profile shows (the display name). When the user has a live tutor profile it
-// moves the profile to its next version and records EventProfileChanged in tx, and returns
-// the tutor's id so the caller can drop its cached copy after the commit.
-func RecordOwnerChanged(ctx context.Context, tx queries.DBTX, userID uuid.UUID) (uuid.NullUUID, error) {
+// their tutor profile shows (the display name; it is accounts.Options.DisplayNameChanged).
+// When the user has a live tutor profile it moves the profile to its next version and records
+// EventProfileChanged in tx, and returns the tutor's cache key for the caller to drop after
+// the commit.
+func RecordOwnerChanged(ctx context.Context, tx queries.DBTX, userID uuid.UUID) ([]string, error) {
 	q := queries.New(tx)
 	row, err := q.TouchTutorOfUser(ctx, userID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.NullUUID{}, nil
+		return nil, nil
 	}
 	if err != nil {
-		return uuid.NullUUID{}, fmt.Errorf("tutor of user %s: %w", userID, err)
+		return nil, fmt.Errorf("tutor of user %s: %w", userID, err)
 	}
 	err = insertEvent(ctx, q, EventProfileChanged, EventPayload{TutorID: row.ID, UserID: row.UserID, Version: row.Version, Published: row.Published})
 	if err != nil {
-		return uuid.NullUUID{}, err
+		return nil, err
 	}
-	return uuid.NullUUID{UUID: row.ID, Valid: true}, nil
+	return []string{CacheKey(row.ID)}, nil
 }

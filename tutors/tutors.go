@@ -1,7 +1,8 @@
 // Package tutors is the tutor-profiles bounded context, free of any transport: the Tutor and
 // Profile types, their validation, the outbox events workers consume (events.go), and the
-// Service whose write methods each own one transaction: the row, its outbox event (and the
-// tutor role of the owner) commit together, and the cached copy is dropped after the commit.
+// Service whose write methods each own one transaction: the row, its outbox event, its audit
+// event (action = event type, actor = who asked, subject = the owner) and the tutor role of
+// the owner commit together, and the cached copy is dropped after the commit.
 //
 // Names line up across layers: the RPC PublishTutorProfile calls Service.Publish, which
 // writes with queries.PublishTutor.
@@ -12,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/queries"
 )
@@ -101,7 +104,7 @@ func (s *Service) Create(ctx context.Context, a Actor, p Profile) (Tutor, error)
 	if err := v.Err("invalid tutor profile"); err != nil {
 		return Tutor{}, err
 	}
-	return s.inTx(ctx, func(q *queries.Queries) (uuid.UUID, string, error) {
+	return s.inTx(ctx, a, func(q *queries.Queries) (uuid.UUID, string, error) {
 		c, err := columns(&p)
 		if err != nil {
 			return uuid.Nil, "", err
@@ -214,7 +217,7 @@ func (s *Service) Delete(ctx context.Context, a Actor, id uuid.UUID) error {
 	if err := q.RevokeTutorRole(ctx, t.UserID); err != nil {
 		return fmt.Errorf("revoke tutor role of %s: %w", t.UserID, err)
 	}
-	if err := insertEvent(ctx, q, EventDeleted, EventPayload{TutorID: id, UserID: t.UserID, Version: t.Version + 1}); err != nil {
+	if err := record(ctx, tx, a, EventDeleted, EventPayload{TutorID: id, UserID: t.UserID, Version: t.Version + 1}); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -273,7 +276,7 @@ func (s *Service) IDOfUser(ctx context.Context, userID uuid.UUID) (uuid.NullUUID
 // live profile, authorizes the actor, and lets fn check it and write it (through q, with the
 // query named after the change); fn returns the event to record, or "" when nothing changed.
 func (s *Service) change(ctx context.Context, a Actor, id uuid.UUID, fn func(q *queries.Queries, t *Tutor) (string, error)) (Tutor, error) {
-	return s.inTx(ctx, func(q *queries.Queries) (uuid.UUID, string, error) {
+	return s.inTx(ctx, a, func(q *queries.Queries) (uuid.UUID, string, error) {
 		t, err := lockForChange(ctx, q, a, id)
 		if err != nil {
 			return uuid.Nil, "", err
@@ -284,9 +287,9 @@ func (s *Service) change(ctx context.Context, a Actor, id uuid.UUID, fn func(q *
 }
 
 // inTx runs fn in a transaction; when fn names an event, it records the event in the outbox
-// in the same transaction and, after the commit, drops the tutor's cached copy. It returns
-// the tutor as committed.
-func (s *Service) inTx(ctx context.Context, fn func(q *queries.Queries) (uuid.UUID, string, error)) (Tutor, error) {
+// and the audit log in the same transaction and, after the commit, drops the tutor's cached
+// copy. It returns the tutor as committed.
+func (s *Service) inTx(ctx context.Context, a Actor, fn func(q *queries.Queries) (uuid.UUID, string, error)) (Tutor, error) {
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return Tutor{}, fmt.Errorf("begin: %w", err)
@@ -303,7 +306,7 @@ func (s *Service) inTx(ctx context.Context, fn func(q *queries.Queries) (uuid.UU
 	}
 	if event != "" {
 		p := EventPayload{TutorID: id, UserID: row.Tutor.UserID, Version: row.Tutor.Version, Published: row.Tutor.Published}
-		if err := insertEvent(ctx, q, event, p); err != nil {
+		if err := record(ctx, tx, a, event, p); err != nil {
 			return Tutor{}, err
 		}
 	}
@@ -314,6 +317,17 @@ func (s *Service) inTx(ctx context.Context, fn func(q *queries.Queries) (uuid.UU
 		s.invalidate(ctx, id)
 	}
 	return tutorOf(row.Tutor, row.DisplayName)
+}
+
+// record writes a change's outbox event and its audit event through tx.
+func record(ctx context.Context, tx pgx.Tx, a Actor, event string, p EventPayload) error {
+	if err := insertEvent(ctx, queries.New(tx), event, p); err != nil {
+		return err
+	}
+	return accounts.RecordAudit(ctx, tx, accounts.AuditEvent{
+		Action: event, Actor: a.UserID.String(), Subject: p.UserID.String(),
+		Details: map[string]string{"tutor_id": p.TutorID.String(), "version": strconv.FormatInt(p.Version, 10)},
+	})
 }
 
 func (s *Service) invalidate(ctx context.Context, id uuid.UUID) {
