@@ -9,22 +9,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/accounts"
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 	"github.com/tutorhub/tutorhub/internal/captcha"
 	"github.com/tutorhub/tutorhub/internal/kratos"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
-	"github.com/tutorhub/tutorhub/queries"
 )
 
 // Cookie and header names of browser sessions. The session cookie is HttpOnly and
@@ -87,27 +85,30 @@ type AuthRateLimits struct {
 
 // AuthServer implements tutorhub.v1.AuthService over Kratos's API flows.
 type AuthServer struct {
-	db      *pgxpool.Pool
-	o       AuthOptions
-	limiter *ratelimit.Limiter
-	lockout *lockout
-	log     *slog.Logger
+	db       *pgxpool.Pool
+	o        AuthOptions
+	limiter  *ratelimit.Limiter
+	accounts *accounts.Service
+	log      *slog.Logger
 }
 
-// NewAuthServer returns the AuthService handler.
-func NewAuthServer(db *pgxpool.Pool, limiter *ratelimit.Limiter, o AuthOptions, log *slog.Logger) *AuthServer {
-	return &AuthServer{db: db, o: o, limiter: limiter, lockout: &lockout{db: db, policy: o.Lockout, now: time.Now}, log: log}
+// NewAuthServer returns the AuthService handler; a holds users, the lockout and the audit log.
+func NewAuthServer(db *pgxpool.Pool, a *accounts.Service, limiter *ratelimit.Limiter, o AuthOptions, log *slog.Logger) *AuthServer {
+	return &AuthServer{db: db, o: o, limiter: limiter, accounts: a, log: log}
 }
 
 // normalizeEmail is the one spelling of an address: Kratos lower-cases identifiers, and the
 // trait must agree with them.
-func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+func normalizeEmail(s string) string { return accounts.NormalizeEmail(s) }
 
 // Register creates the identity in Kratos and the user's row in the same call.
 func (s *AuthServer) Register(ctx context.Context, req *tutorhubv1.RegisterRequest) (*tutorhubv1.RegisterResponse, error) {
 	email := normalizeEmail(req.GetEmail())
 	busy, err := s.limitOrCaptcha(ctx, "email:"+email)
 	if err != nil {
+		return nil, err
+	}
+	if err := accounts.ValidateDisplayName("display_name", req.GetDisplayName()); err != nil {
 		return nil, err
 	}
 	if (busy || s.o.CaptchaOnRegister) && s.o.Captcha != nil {
@@ -123,14 +124,8 @@ func (s *AuthServer) Register(ctx context.Context, req *tutorhubv1.RegisterReque
 	if err != nil {
 		return nil, fmt.Errorf("register: identity id: %w", err)
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := queries.New(tx).EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: email, DisplayName: req.GetDisplayName()}); err != nil {
-			return err
-		}
-		return recordAudit(ctx, tx, AuditEvent{Action: AuditRegister, Actor: id.String(), Subject: id.String()})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("register %s: %w", id, err)
+	if err := s.accounts.EnsureUser(auditContext(ctx), id, email, req.GetDisplayName(), AuditRegister); err != nil {
+		return nil, err
 	}
 	tokens, err := s.issue(ctx, reg.Session.Token, req.GetUseCookie())
 	if err != nil {
@@ -156,14 +151,8 @@ func (s *AuthServer) Login(ctx context.Context, req *tutorhubv1.LoginRequest) (*
 	if err != nil {
 		return nil, fmt.Errorf("login: identity id: %w", err)
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := queries.New(tx).EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: email, DisplayName: sess.Identity.Name}); err != nil {
-			return err
-		}
-		return recordAudit(ctx, tx, AuditEvent{Action: AuditLogin, Actor: id.String(), Subject: id.String()})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("login %s: %w", id, err)
+	if err := s.accounts.EnsureUser(auditContext(ctx), id, email, sess.Identity.Name, AuditLogin); err != nil {
+		return nil, err
 	}
 	tokens, err := s.issue(ctx, sess.Token, req.GetUseCookie())
 	if err != nil {
@@ -177,7 +166,7 @@ func (s *AuthServer) Login(ctx context.Context, req *tutorhubv1.LoginRequest) (*
 // failures or when busy (a spent account-wide or global budget), and counted as a failure
 // when Kratos refuses the credentials.
 func (s *AuthServer) checkPassword(ctx context.Context, email, captchaToken string, busy bool, check func(context.Context) (*kratos.Session, error)) (*kratos.Session, error) {
-	verdict, err := s.lockout.claim(ctx, email)
+	verdict, err := s.accounts.ClaimSignIn(ctx, email)
 	if err != nil {
 		return nil, err
 	}
@@ -190,17 +179,17 @@ func (s *AuthServer) checkPassword(ctx context.Context, email, captchaToken stri
 	}
 	if (verdict.CaptchaRequired || busy) && s.o.Captcha != nil {
 		if err := s.checkCaptcha(ctx, captchaToken); err != nil {
-			return nil, errors.Join(err, s.lockout.release(context.WithoutCancel(ctx), email))
+			return nil, errors.Join(err, s.accounts.ReleaseSignIn(context.WithoutCancel(ctx), email))
 		}
 	}
 	sess, err := check(ctx)
 	switch {
 	case err == nil:
-		return sess, s.lockout.clear(ctx, email)
+		return sess, s.accounts.ClearSignIns(ctx, email)
 	case tutorhub.ErrorCode(err) == tutorhub.EUNAUTHENTICATED:
 		// Record the failure even if the client has gone: the attempt was made.
 		bg := context.WithoutCancel(ctx)
-		locked, lerr := s.lockout.failed(bg, email)
+		locked, lerr := s.accounts.SignInFailed(bg, email)
 		if lerr != nil {
 			return nil, lerr
 		}
@@ -215,7 +204,7 @@ func (s *AuthServer) checkPassword(ctx context.Context, email, captchaToken stri
 		}
 		return nil, tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "the email or password is wrong")
 	default:
-		return nil, errors.Join(err, s.lockout.release(context.WithoutCancel(ctx), email))
+		return nil, errors.Join(err, s.accounts.ReleaseSignIn(context.WithoutCancel(ctx), email))
 	}
 }
 
@@ -317,17 +306,11 @@ func (s *AuthServer) CompleteRecovery(ctx context.Context, req *tutorhubv1.Compl
 		return nil, fmt.Errorf("recovery: identity id: %w", err)
 	}
 	email := normalizeEmail(sess.Identity.Email)
-	if err := s.lockout.clear(ctx, email); err != nil {
+	if err := s.accounts.ClearSignIns(ctx, email); err != nil {
 		return nil, err
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := queries.New(tx).EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: email, DisplayName: sess.Identity.Name}); err != nil {
-			return err
-		}
-		return recordAudit(ctx, tx, AuditEvent{Action: AuditPasswordRecovered, Actor: id.String(), Subject: id.String()})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("recovery %s: %w", id, err)
+	if err := s.accounts.EnsureUser(auditContext(ctx), id, email, sess.Identity.Name, AuditPasswordRecovered); err != nil {
+		return nil, err
 	}
 	return &tutorhubv1.CompleteRecoveryResponse{UserId: id.String(), Tokens: s.tokens(ctx, sess, req.GetUseCookie())}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/http2"
 
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
+	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 	"github.com/tutorhub/tutorhub/internal/logging"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
@@ -66,7 +67,7 @@ func newStreamServer(t *testing.T, anonymous ratelimit.Rate) (string, *lockedBuf
 		RateLimits: RateLimits{Enabled: true, Anonymous: anonymous, Authenticated: anonymous},
 		Auth:       AuthOptions{Tokens: tokens},
 	}
-	interceptors, err := newInterceptors(o, map[string]Access{streamPublic: Public, streamProtected: Authenticated})
+	interceptors, err := newInterceptors(o, map[string]Access{streamPublic: Public, streamProtected: Authenticated}, accounts.New(nil, accounts.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
+	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 	"github.com/tutorhub/tutorhub/internal/captcha"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
 	"github.com/tutorhub/tutorhub/internal/kratos"
-	"github.com/tutorhub/tutorhub/queries"
 	"github.com/tutorhub/tutorhub/server"
 )
 
@@ -88,7 +87,7 @@ func admin(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return exitCode(2)
 	}
 	email, role := fs.Arg(0), fs.Arg(1)
-	if !slices.Contains([]string{server.RoleStudent, server.RoleTutor, server.RoleAdmin}, role) {
+	if !slices.Contains(accounts.Roles, role) {
 		fmt.Fprintf(stderr, "tutorhub: unknown role %q (student, tutor or admin)\n", role)
 		return exitCode(2)
 	}
@@ -106,19 +105,10 @@ func admin(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	defer pool.Close()
 	id := uuid.MustParse(identity.ID)
-	var roles []string
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if roles, err = queries.New(tx).GrantUserRole(ctx, queries.GrantUserRoleParams{ID: id, Email: identity.Email, Role: role}); err != nil {
-			return err
-		}
-		return server.RecordAudit(ctx, tx, server.AuditEvent{
-			Action:  server.AuditRoleGranted,
-			Subject: id.String(),
-			Details: map[string]string{"role": role, "via": "cli", "operator": operator()},
-		})
-	})
+	roles, err := accounts.New(pool, accounts.Options{}).GrantRole(ctx, id, identity.Email, role,
+		map[string]string{"via": "cli", "operator": operator()})
 	if err != nil {
-		return fmt.Errorf("grant %s to %s: %w", role, id, err)
+		return err
 	}
 	fmt.Fprintf(stdout, "granted %s to %s (%s); roles now %v\n", role, email, id, roles)
 	return nil

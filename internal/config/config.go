@@ -45,6 +45,8 @@ type Config struct {
 	Kratos Kratos
 	// Auth configures authentication and brute-force protection.
 	Auth Auth
+	// Tutors configures tutor profiles.
+	Tutors Tutors
 	// MigrateOnStart runs pending database migrations before serving.
 	MigrateOnStart bool
 
@@ -53,6 +55,12 @@ type Config struct {
 	// configFile is the YAML file the values were read from, if any.
 	configFile string
 	warnings   []string
+}
+
+// Tutors configures tutor profiles.
+type Tutors struct {
+	// RequireVerifiedEmail lets only users with a verified email create a tutor profile.
+	RequireVerifiedEmail bool
 }
 
 // HTTP configures the API listener.

@@ -126,6 +126,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"Auth.CaptchaSecret", c.Auth.CaptchaSecret, ""},
 		{"Auth.CaptchaAfterFailures", c.Auth.CaptchaAfterFailures, 3},
 		{"Auth.CaptchaOnRegister", c.Auth.CaptchaOnRegister, false},
+		{"Tutors.RequireVerifiedEmail", c.Tutors.RequireVerifiedEmail, true},
 		{"MigrateOnStart", c.MigrateOnStart, false},
 	}
 	for _, tt := range tests {
@@ -228,6 +229,7 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_AUTH_CAPTCHA_AFTER_FAILURES", "-1", nil},
 		{"TUTORHUB_AUTH_CAPTCHA_ON_REGISTER", "2", nil},
 		{"TUTORHUB_MIGRATE_ON_START", "yes", nil},
+		{"TUTORHUB_TUTORS_REQUIRE_VERIFIED_EMAIL", "maybe", nil},
 	}
 }
 

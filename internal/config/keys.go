@@ -232,6 +232,9 @@ func keys() []keyDef {
 		key(prefix+"AUTH_CAPTCHA_ON_REGISTER", "false", func(c *Config) *bool { return &c.Auth.CaptchaOnRegister },
 			parseBool, boolean, "Requires a captcha to register."),
 
+		key(prefix+"TUTORS_REQUIRE_VERIFIED_EMAIL", "true", func(c *Config) *bool { return &c.Tutors.RequireVerifiedEmail },
+			parseBool, boolean, "Lets only users whose email address is verified create a tutor profile."),
+
 		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
 			parseBool, boolean, "Runs pending database migrations before serving."),
 	}
