@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/user"
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -18,6 +17,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
 	"github.com/tutorhub/tutorhub/internal/kratos"
+	"github.com/tutorhub/tutorhub/internal/mail"
 	"github.com/tutorhub/tutorhub/queries"
 	"github.com/tutorhub/tutorhub/server"
 )
@@ -35,6 +35,10 @@ func authOptions(cfg *config.Config) (server.AuthOptions, error) {
 	verifier, err := captcha.New(cfg.Auth.CaptchaProvider, cfg.Auth.CaptchaSecret, nil)
 	if err != nil {
 		return server.AuthOptions{}, err
+	}
+	mailer, err := mail.New(cfg.SMTP.URL, cfg.SMTP.From)
+	if err != nil {
+		return server.AuthOptions{}, fmt.Errorf("mail: %w", err)
 	}
 	return server.AuthOptions{
 		Kratos:           newKratos(cfg),
@@ -56,8 +60,9 @@ func authOptions(cfg *config.Config) (server.AuthOptions, error) {
 			Account: rate(cfg.RateLimit.AuthAccount),
 			Global:  rate(cfg.RateLimit.AuthGlobal),
 		},
-		// Longer than Kratos takes to queue a mail, so known and unknown addresses look alike.
-		UniformResponse: 250 * time.Millisecond,
+		UniformResponse: cfg.Auth.UniformResponse,
+		Mail:            mailer,
+		PublicURL:       cfg.HTTP.PublicURL,
 	}, nil
 }
 

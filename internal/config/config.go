@@ -45,6 +45,8 @@ type Config struct {
 	Kratos Kratos
 	// Auth configures authentication and brute-force protection.
 	Auth Auth
+	// SMTP locates the mail relay for tutorhub's own mail.
+	SMTP SMTP
 	// MigrateOnStart runs pending database migrations before serving.
 	MigrateOnStart bool
 
@@ -184,6 +186,16 @@ type Auth struct {
 	CaptchaAfterFailures int
 	// CaptchaOnRegister requires a captcha to register.
 	CaptchaOnRegister bool
+	// UniformResponse is the least time Register, StartRecovery and StartVerification take.
+	UniformResponse time.Duration
+}
+
+// SMTP locates the mail relay for tutorhub's own mail.
+type SMTP struct {
+	// URL is smtp:// or smtps://, with credentials when the relay needs them. Secret.
+	URL string
+	// From is the sender address.
+	From string
 }
 
 // Error reports every problem found by Load.
