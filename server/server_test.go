@@ -74,6 +74,7 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 	db := testenv.Postgres(t)
 	rdb, prefix := testenv.Redis(t)
 	logs := &syncBuffer{}
+	registerLog(logs)
 	log := logging.New(logs, slog.LevelDebug, "json", nil)
 	health := server.NewHealth([]server.Check{
 		{Name: "postgres", Check: db.Ping},
