@@ -154,7 +154,7 @@ func (a *authenticator) caller(ctx context.Context, token string) (*Caller, erro
 	if err != nil {
 		return nil, fmt.Errorf("roles of %s: %w", id, err)
 	}
-	return &Caller{UserID: id.String(), SessionID: claims.SessionID, Email: claims.Email, Roles: roles}, nil
+	return &Caller{UserID: id.String(), SessionID: claims.SessionID, Email: claims.Email, Roles: roles, EmailVerified: claims.EmailVerified}, nil
 }
 
 // authenticate is the interceptor around authorize, for unary and streaming RPCs alike.

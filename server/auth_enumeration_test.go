@@ -174,7 +174,7 @@ func median(ds []time.Duration) time.Duration {
 }
 
 // StartVerification end to end: a new code is mailed, it verifies the address, and the
-// caller's next access token says so.
+// caller's next access token, and GetMe with it, say so.
 func TestStartVerificationEndToEnd(t *testing.T) {
 	t.Parallel()
 	api := newTestAPI(t)
@@ -211,8 +211,12 @@ func TestStartVerificationEndToEnd(t *testing.T) {
 	}
 	users := tutorhubv1connect.NewUserServiceClient(http.DefaultClient, api.URL, connect.WithInterceptors(bearer(ref.GetAccessToken())))
 	me, err := users.GetMe(ctx, &tutorhubv1.GetMeRequest{})
-	if err != nil || me.GetUser().GetId() != u.ID {
+	if err != nil || me.GetUser().GetId() != u.ID || !me.GetUser().GetEmailVerified() {
 		t.Fatalf("GetMe with the verified token: %v %v", me, err)
+	}
+	before, err := tutorhubv1connect.NewUserServiceClient(http.DefaultClient, api.URL, u.opt()).GetMe(ctx, &tutorhubv1.GetMeRequest{})
+	if err != nil || before.GetUser().GetEmailVerified() {
+		t.Fatalf("GetMe with the token minted before verification: %v %v", before, err)
 	}
 }
 

@@ -98,6 +98,8 @@ type Caller struct {
 	SessionID string
 	Email     string
 	Roles     []string
+	// EmailVerified is the access token's email_verified claim: as of the token's minting.
+	EmailVerified bool
 }
 
 // HasRole reports whether the caller holds role.

@@ -45,6 +45,7 @@ func (s *UserServer) GetMe(ctx context.Context, _ *tutorhubv1.GetMeRequest) (*tu
 		return nil, fmt.Errorf("get user %s: %w", id, err)
 	}
 	out := userProto(u)
+	out.EmailVerified = CallerFrom(ctx).EmailVerified
 	if out.TutorId, err = s.tutorIDOf(ctx, id); err != nil {
 		return nil, err
 	}
@@ -160,6 +161,7 @@ func (s *UserServer) UpdateMe(ctx context.Context, req *tutorhubv1.UpdateMeReque
 	// After the commit: the public profile and the tutor profile (which shows the display
 	// name) must not be served stale.
 	out := userProto(updated)
+	out.EmailVerified = CallerFrom(ctx).EmailVerified
 	if out.TutorId, err = s.tutorIDOf(ctx, id); err != nil {
 		return nil, err
 	}
