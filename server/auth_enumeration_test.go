@@ -253,3 +253,69 @@ func TestChangePasswordNotBlockedByLoginCaptcha(t *testing.T) {
 		t.Fatalf("login with the new password: %v", err)
 	}
 }
+
+// StartRecovery and StartVerification answer a known and an unknown address alike: a flow
+// id and nothing else, and a wrong code is refused the same way on both flows; only the
+// known address gets mail.
+func TestRecoveryAndVerificationAnswerAlike(t *testing.T) {
+	t.Parallel()
+	api := newTestAPI(t)
+	ctx := context.Background()
+	known := api.signUp(t)
+	testenv.NewMail(t, known.Email, "Please verify", nil)
+	auth := api.authClient()
+	for _, tc := range []struct {
+		rpc     string
+		subject string
+		start   func(email string) (string, http.Header, error)
+		wrong   func(flow string) error
+	}{
+		{"StartRecovery", "Recover access", func(email string) (string, http.Header, error) {
+			cctx, call := connect.NewClientContext(ctx)
+			res, err := auth.StartRecovery(cctx, &tutorhubv1.StartRecoveryRequest{Email: email})
+			if err == nil && !proto.Equal(res, &tutorhubv1.StartRecoveryResponse{FlowId: res.GetFlowId()}) {
+				t.Errorf("StartRecovery answers more than a flow id: %v", res)
+			}
+			return res.GetFlowId(), call.ResponseHeader(), err
+		}, func(flow string) error {
+			_, err := auth.CompleteRecovery(ctx, &tutorhubv1.CompleteRecoveryRequest{FlowId: flow, Code: "000000", NewPassword: "whatever passphrase 1"})
+			return err
+		}},
+		{"StartVerification", "Please verify", func(email string) (string, http.Header, error) {
+			cctx, call := connect.NewClientContext(ctx)
+			res, err := auth.StartVerification(cctx, &tutorhubv1.StartVerificationRequest{Email: email})
+			if err == nil && !proto.Equal(res, &tutorhubv1.StartVerificationResponse{FlowId: res.GetFlowId()}) {
+				t.Errorf("StartVerification answers more than a flow id: %v", res)
+			}
+			return res.GetFlowId(), call.ResponseHeader(), err
+		}, func(flow string) error {
+			_, err := auth.CompleteVerification(ctx, &tutorhubv1.CompleteVerificationRequest{FlowId: flow, Code: "000000"})
+			return err
+		}},
+	} {
+		t.Run(tc.rpc, func(t *testing.T) {
+			unknown := testenv.UniqueEmail("nobody")
+			seen := testenv.MailIDs(t, known.Email)
+			var refusals, headers []string
+			for _, email := range []string{known.Email, unknown} {
+				flow, header, err := tc.start(email)
+				if err != nil {
+					t.Fatalf("%s %s: %v", tc.rpc, email, err)
+				}
+				if _, err := uuid.Parse(flow); err != nil {
+					t.Fatalf("%s %s: flow id %q", tc.rpc, email, flow)
+				}
+				headers = append(headers, strings.Join(header.Values("Set-Cookie"), ";"))
+				err = tc.wrong(flow)
+				refusals = append(refusals, codeOf(err).String()+": "+connectMessage(err))
+			}
+			if refusals[0] != refusals[1] || headers[0] != headers[1] {
+				t.Fatalf("known and unknown differ: refusals %q, cookies %q", refusals, headers)
+			}
+			testenv.NewMail(t, known.Email, tc.subject, seen)
+			if got := testenv.MailSubjects(t, unknown, nil); len(got) != 0 {
+				t.Fatalf("the unknown address got mail: %v", got)
+			}
+		})
+	}
+}
