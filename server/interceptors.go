@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tutorhub/tutorhub"
-	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/accounts"
+	"github.com/tutorhub/tutorhub/internal/ratelimit"
 )
 
 // newInterceptors is the chain every RPC passes, unary or streaming, outermost first, with
@@ -317,7 +317,7 @@ type Caller struct {
 	SessionID string
 	Email     string
 	Roles     []string
-	// EmailVerified is the access token's email_verified claim.
+	// EmailVerified is the access token's email_verified claim: as of the token's minting.
 	EmailVerified bool
 }
 

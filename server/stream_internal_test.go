@@ -18,8 +18,8 @@ import (
 	"connectrpc.com/connect"
 	"golang.org/x/net/http2"
 
-	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/accounts"
+	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 	"github.com/tutorhub/tutorhub/internal/logging"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"

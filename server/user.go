@@ -35,6 +35,7 @@ func (s *UserServer) GetMe(ctx context.Context, _ *tutorhubv1.GetMeRequest) (*tu
 	if err != nil {
 		return nil, err
 	}
+	out.EmailVerified = CallerFrom(ctx).EmailVerified
 	return &tutorhubv1.GetMeResponse{User: out}, nil
 }
 
@@ -52,6 +53,7 @@ func (s *UserServer) UpdateMe(ctx context.Context, req *tutorhubv1.UpdateMeReque
 	if err != nil {
 		return nil, err
 	}
+	out.EmailVerified = CallerFrom(ctx).EmailVerified
 	return &tutorhubv1.UpdateMeResponse{User: out}, nil
 }
 

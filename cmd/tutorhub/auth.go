@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/user"
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
 	"github.com/tutorhub/tutorhub/internal/kratos"
+	"github.com/tutorhub/tutorhub/internal/mail"
 	"github.com/tutorhub/tutorhub/server"
 )
 
@@ -34,6 +34,10 @@ func authOptions(cfg *config.Config) (server.AuthOptions, error) {
 	verifier, err := captcha.New(cfg.Auth.CaptchaProvider, cfg.Auth.CaptchaSecret, nil)
 	if err != nil {
 		return server.AuthOptions{}, err
+	}
+	mailer, err := mail.New(cfg.SMTP.URL, cfg.SMTP.From)
+	if err != nil {
+		return server.AuthOptions{}, fmt.Errorf("mail: %w", err)
 	}
 	return server.AuthOptions{
 		Kratos:           newKratos(cfg),
@@ -59,8 +63,9 @@ func authOptions(cfg *config.Config) (server.AuthOptions, error) {
 			RecoveryAccount: rate(cfg.RateLimit.RecoveryAccount),
 			IPv6Prefix:      cfg.RateLimit.IPv6Prefix,
 		},
-		// Longer than Kratos takes to queue a mail, so known and unknown addresses look alike.
-		UniformResponse: 250 * time.Millisecond,
+		UniformResponse: cfg.Auth.UniformResponse,
+		Mail:            mailer,
+		PublicURL:       cfg.HTTP.PublicURL,
 	}, nil
 }
 

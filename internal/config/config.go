@@ -47,6 +47,8 @@ type Config struct {
 	Auth Auth
 	// Tutors configures tutor profiles.
 	Tutors Tutors
+	// SMTP locates the mail relay for tutorhub's own mail.
+	SMTP SMTP
 	// MigrateOnStart runs pending database migrations before serving.
 	MigrateOnStart bool
 
@@ -207,6 +209,16 @@ type Auth struct {
 	CaptchaAfterFailures int
 	// CaptchaOnRegister requires a captcha to register.
 	CaptchaOnRegister bool
+	// UniformResponse is the least time Register, StartRecovery and StartVerification take.
+	UniformResponse time.Duration
+}
+
+// SMTP locates the mail relay for tutorhub's own mail.
+type SMTP struct {
+	// URL is smtp:// or smtps://, with credentials when the relay needs them. Secret.
+	URL string
+	// From is the sender address.
+	From string
 }
 
 // Error reports every problem found by Load.

@@ -205,6 +205,11 @@ func keys() []keyDef {
 		key(prefix+"KRATOS_TIMEOUT", "5s", func(c *Config) *time.Duration { return &c.Kratos.Timeout },
 			positiveDuration, dur, "Time allowed for each call to Kratos."),
 
+		key(prefix+"SMTP_URL", "smtp://127.0.0.1:1025", func(c *Config) *string { return &c.SMTP.URL },
+			parseSMTPURL, str, "SMTP relay for tutorhub's own mail (the notice to an address that signs up again), as `smtp://[user:password@]host[:port]` (STARTTLS when offered; `?disable_starttls=true`) or `smtps://...`; use the relay Kratos's courier uses.").asSecret(),
+		key(prefix+"SMTP_FROM", "tutorhub <no-reply@tutorhub.local>", func(c *Config) *string { return &c.SMTP.From },
+			parseMailAddress, str, "Sender address of tutorhub's own mail."),
+
 		key(prefix+"AUTH_JWKS_PATH", ".data/kratos/jwks.json", func(c *Config) *string { return &c.Auth.AccessTokenJWKSURL },
 			nonEmpty, str, "JWKS file with the keys of access tokens; only public key material is used."),
 		key(prefix+"AUTH_TOKENIZE_TEMPLATE", "access_token", func(c *Config) *string { return &c.Auth.TokenizeTemplate },
@@ -234,6 +239,8 @@ func keys() []keyDef {
 
 		key(prefix+"TUTORS_REQUIRE_VERIFIED_EMAIL", "true", func(c *Config) *bool { return &c.Tutors.RequireVerifiedEmail },
 			parseBool, boolean, "Lets only users whose email address is verified create a tutor profile."),
+		key(prefix+"AUTH_UNIFORM_RESPONSE", "500ms", func(c *Config) *time.Duration { return &c.Auth.UniformResponse },
+			nonNegativeDuration, dur, "Least time Register, StartRecovery and StartVerification take, so their duration does not tell whether an address has an account; keep it above the slowest of them (Register includes Kratos's password hash)."),
 
 		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
 			parseBool, boolean, "Runs pending database migrations before serving."),
