@@ -59,7 +59,7 @@ web-size: web-build
 
 # Regenerate every generated file: protobuf (Go, TypeScript, OpenAPI) and sqlc.
 gen: tools
-    rm -rf gen/tutorhub gen/ts gen/openapi
+    rm -rf gen/tutorhub gen/ts gen/openapi/*.json
     buf generate
     sqlc generate
     go run ./cmd/tutorhub config docs > .bin/config-table.md

@@ -1,5 +1,7 @@
 // Package tutorhub holds the domain vocabulary every layer shares: error codes, field
-// violations, and the assets (OpenAPI document, web pages) embedded in the binary.
+// violations, and the one implementation of each shared input rule (rules.go: plain text,
+// time zones, languages, field masks). It carries no assets: the web client is embedded by
+// package web, the OpenAPI document by gen/openapi.
 //
 // The domain speaks plain Go errors; the edges (Connect, REST, SQL) translate them at the
 // boundary, in one place each (server/errors.go for the API).

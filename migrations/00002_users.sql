@@ -15,6 +15,3 @@ CREATE TABLE users (
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
-
--- +goose Down
-DROP TABLE users;

@@ -37,7 +37,3 @@ CREATE TRIGGER audit_events_no_update_delete
 CREATE TRIGGER audit_events_no_truncate
     BEFORE TRUNCATE ON audit_events
     FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
-
--- +goose Down
-DROP TABLE audit_events;
-DROP FUNCTION audit_events_append_only();

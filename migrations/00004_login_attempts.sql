@@ -13,6 +13,3 @@ CREATE TABLE login_attempts (
     locked_until      timestamptz,
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
-
--- +goose Down
-DROP TABLE login_attempts;

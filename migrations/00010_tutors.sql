@@ -65,7 +65,3 @@ CREATE INDEX tutors_live_rate_idx ON tutors (hourly_rate_minor, id)
 -- Subject, level, language and lesson mode filters, in any combination.
 CREATE INDEX tutors_search_facets_idx ON tutors USING gin (search_facets)
     WHERE deleted_at IS NULL;
-
--- +goose Down
-DROP TABLE tutors;
-DROP FUNCTION tutor_search_facets(jsonb, text[], text[]);

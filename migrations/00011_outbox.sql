@@ -30,7 +30,3 @@ $$;
 
 CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
     FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
-
--- +goose Down
-DROP TABLE outbox;
-DROP FUNCTION outbox_notify();

@@ -22,8 +22,8 @@ WHERE id = @id AND deleted_at IS NULL
 FOR UPDATE;
 
 -- name: UpdateTutor :one
--- Writes a profile read by LockTutor, only if it is still at @version, and moves it to the
--- next version.
+-- Writes the profile fields of a tutor read by LockTutor, only if it is still at @version,
+-- and moves it to the next version.
 UPDATE tutors
 SET headline = @headline,
     bio = @bio,
@@ -34,11 +34,34 @@ SET headline = @headline,
     lesson_modes = @lesson_modes,
     time_zone = @time_zone,
     availability = CAST(sqlc.arg(availability)::text AS jsonb),
-    published = @published,
     version = version + 1,
     updated_at = now()
 WHERE id = @id AND version = @version AND deleted_at IS NULL
 RETURNING id;
+
+-- name: PublishTutor :one
+-- Makes a tutor read by LockTutor visible to everyone, only if it is still at @version, and
+-- moves it to the next version.
+UPDATE tutors
+SET published = true, version = version + 1, updated_at = now()
+WHERE id = @id AND version = @version AND deleted_at IS NULL
+RETURNING id;
+
+-- name: UnpublishTutor :one
+-- Hides a tutor read by LockTutor from everyone but its owner and admins, only if it is still
+-- at @version, and moves it to the next version.
+UPDATE tutors
+SET published = false, version = version + 1, updated_at = now()
+WHERE id = @id AND version = @version AND deleted_at IS NULL
+RETURNING id;
+
+-- name: TouchTutorOfUser :one
+-- Moves a user's live tutor profile to its next version because something it shows but does
+-- not store (the owner's display name) changed; no row when the user has no live profile.
+UPDATE tutors
+SET version = version + 1, updated_at = now()
+WHERE user_id = @user_id AND deleted_at IS NULL
+RETURNING id, user_id, version, published;
 
 -- name: DeleteTutor :execrows
 -- Soft-deletes a live profile: from this commit on, no reader sees it.
@@ -47,12 +70,14 @@ SET deleted_at = now(), published = false, version = version + 1, updated_at = n
 WHERE id = @id AND deleted_at IS NULL;
 
 -- name: ListTutors :many
--- One page of live tutors in (hourly_rate_minor, id) order after the keyset
--- (@after_rate, @after_id); the first page passes (-1, the nil UUID). Every filter has a
--- neutral value (empty facets, empty currency, the full rate range), so one statement serves
--- every combination and the planner, which sees the values, drops the neutral conditions:
--- published lists use tutors_listed_rate_idx or tutors_listed_currency_rate_idx, admin lists
--- tutors_live_rate_idx, and selective facets tutors_search_facets_idx.
+-- One page of live tutors in (currency, hourly_rate_minor, id) order after the keyset
+-- (@after_currency, @after_rate, @after_id); the first page passes ('', -1, the nil UUID).
+-- Money sorts within one currency: rates are ordered only among tutors of one currency, and
+-- the API accepts a rate range only with a currency. Every filter has a neutral value (empty
+-- facets, empty currency, the full rate range), so one statement serves every combination
+-- and the planner, which sees the values, drops the neutral conditions: published lists use
+-- tutors_listed_currency_rate_idx, admin lists tutors_live_currency_rate_idx, and selective
+-- facets tutors_search_facets_idx.
 SELECT sqlc.embed(t), u.display_name
 FROM tutors t
 JOIN users u ON u.id = t.user_id
@@ -61,8 +86,8 @@ WHERE t.deleted_at IS NULL
   AND (cardinality(@facets::text[]) = 0 OR t.search_facets @> @facets::text[])
   AND (@currency::text = '' OR t.currency = @currency::text)
   AND t.hourly_rate_minor BETWEEN @min_rate::bigint AND @max_rate::bigint
-  AND (t.hourly_rate_minor, t.id) > (@after_rate::bigint, @after_id::uuid)
-ORDER BY t.hourly_rate_minor, t.id
+  AND (t.currency, t.hourly_rate_minor, t.id) > (@after_currency::text, @after_rate::bigint, @after_id::uuid)
+ORDER BY t.currency, t.hourly_rate_minor, t.id
 LIMIT @page_limit::int;
 
 -- name: KnownSubjectIDs :many
@@ -82,6 +107,5 @@ SET roles = array_remove(roles, 'tutor'), updated_at = now()
 WHERE id = @id AND 'tutor' = ANY (roles) AND cardinality(roles) > 1;
 
 -- name: LiveTutorIDOfUser :one
--- The id of a user's live (not deleted) tutor profile, to invalidate its cached copy when
--- the user's own profile changes.
+-- The id of a user's live (not deleted) tutor profile.
 SELECT id FROM tutors WHERE user_id = $1 AND deleted_at IS NULL;

@@ -152,9 +152,9 @@ WHERE t.deleted_at IS NULL
   AND (cardinality($2::text[]) = 0 OR t.search_facets @> $2::text[])
   AND ($3::text = '' OR t.currency = $3::text)
   AND t.hourly_rate_minor BETWEEN $4::bigint AND $5::bigint
-  AND (t.hourly_rate_minor, t.id) > ($6::bigint, $7::uuid)
-ORDER BY t.hourly_rate_minor, t.id
-LIMIT $8::int
+  AND (t.currency, t.hourly_rate_minor, t.id) > ($6::text, $7::bigint, $8::uuid)
+ORDER BY t.currency, t.hourly_rate_minor, t.id
+LIMIT $9::int
 `
 
 type ListTutorsParams struct {
@@ -163,6 +163,7 @@ type ListTutorsParams struct {
 	Currency           string
 	MinRate            int64
 	MaxRate            int64
+	AfterCurrency      string
 	AfterRate          int64
 	AfterID            uuid.UUID
 	PageLimit          int32
@@ -173,12 +174,14 @@ type ListTutorsRow struct {
 	DisplayName string
 }
 
-// One page of live tutors in (hourly_rate_minor, id) order after the keyset
-// (@after_rate, @after_id); the first page passes (-1, the nil UUID). Every filter has a
-// neutral value (empty facets, empty currency, the full rate range), so one statement serves
-// every combination and the planner, which sees the values, drops the neutral conditions:
-// published lists use tutors_listed_rate_idx or tutors_listed_currency_rate_idx, admin lists
-// tutors_live_rate_idx, and selective facets tutors_search_facets_idx.
+// One page of live tutors in (currency, hourly_rate_minor, id) order after the keyset
+// (@after_currency, @after_rate, @after_id); the first page passes (”, -1, the nil UUID).
+// Money sorts within one currency: rates are ordered only among tutors of one currency, and
+// the API accepts a rate range only with a currency. Every filter has a neutral value (empty
+// facets, empty currency, the full rate range), so one statement serves every combination
+// and the planner, which sees the values, drops the neutral conditions: published lists use
+// tutors_listed_currency_rate_idx, admin lists tutors_live_currency_rate_idx, and selective
+// facets tutors_search_facets_idx.
 func (q *Queries) ListTutors(ctx context.Context, arg ListTutorsParams) ([]ListTutorsRow, error) {
 	rows, err := q.db.Query(ctx, listTutors,
 		arg.IncludeUnpublished,
@@ -186,6 +189,7 @@ func (q *Queries) ListTutors(ctx context.Context, arg ListTutorsParams) ([]ListT
 		arg.Currency,
 		arg.MinRate,
 		arg.MaxRate,
+		arg.AfterCurrency,
 		arg.AfterRate,
 		arg.AfterID,
 		arg.PageLimit,
@@ -231,8 +235,7 @@ const liveTutorIDOfUser = `-- name: LiveTutorIDOfUser :one
 SELECT id FROM tutors WHERE user_id = $1 AND deleted_at IS NULL
 `
 
-// The id of a user's live (not deleted) tutor profile, to invalidate its cached copy when
-// the user's own profile changes.
+// The id of a user's live (not deleted) tutor profile.
 func (q *Queries) LiveTutorIDOfUser(ctx context.Context, userID uuid.UUID) (uuid.UUID, error) {
 	row := q.db.QueryRow(ctx, liveTutorIDOfUser, userID)
 	var id uuid.UUID
@@ -273,6 +276,27 @@ func (q *Queries) LockTutor(ctx context.Context, id uuid.UUID) (Tutor, error) {
 	return i, err
 }
 
+const publishTutor = `-- name: PublishTutor :one
+UPDATE tutors
+SET published = true, version = version + 1, updated_at = now()
+WHERE id = $1 AND version = $2 AND deleted_at IS NULL
+RETURNING id
+`
+
+type PublishTutorParams struct {
+	ID      uuid.UUID
+	Version int64
+}
+
+// Makes a tutor read by LockTutor visible to everyone, only if it is still at @version, and
+// moves it to the next version.
+func (q *Queries) PublishTutor(ctx context.Context, arg PublishTutorParams) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, publishTutor, arg.ID, arg.Version)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
+}
+
 const revokeTutorRole = `-- name: RevokeTutorRole :exec
 UPDATE users
 SET roles = array_remove(roles, 'tutor'), updated_at = now()
@@ -283,6 +307,55 @@ WHERE id = $1 AND 'tutor' = ANY (roles) AND cardinality(roles) > 1
 func (q *Queries) RevokeTutorRole(ctx context.Context, id uuid.UUID) error {
 	_, err := q.db.Exec(ctx, revokeTutorRole, id)
 	return err
+}
+
+const touchTutorOfUser = `-- name: TouchTutorOfUser :one
+UPDATE tutors
+SET version = version + 1, updated_at = now()
+WHERE user_id = $1 AND deleted_at IS NULL
+RETURNING id, user_id, version, published
+`
+
+type TouchTutorOfUserRow struct {
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	Version   int64
+	Published bool
+}
+
+// Moves a user's live tutor profile to its next version because something it shows but does
+// not store (the owner's display name) changed; no row when the user has no live profile.
+func (q *Queries) TouchTutorOfUser(ctx context.Context, userID uuid.UUID) (TouchTutorOfUserRow, error) {
+	row := q.db.QueryRow(ctx, touchTutorOfUser, userID)
+	var i TouchTutorOfUserRow
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Version,
+		&i.Published,
+	)
+	return i, err
+}
+
+const unpublishTutor = `-- name: UnpublishTutor :one
+UPDATE tutors
+SET published = false, version = version + 1, updated_at = now()
+WHERE id = $1 AND version = $2 AND deleted_at IS NULL
+RETURNING id
+`
+
+type UnpublishTutorParams struct {
+	ID      uuid.UUID
+	Version int64
+}
+
+// Hides a tutor read by LockTutor from everyone but its owner and admins, only if it is still
+// at @version, and moves it to the next version.
+func (q *Queries) UnpublishTutor(ctx context.Context, arg UnpublishTutorParams) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, unpublishTutor, arg.ID, arg.Version)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
 }
 
 const updateTutor = `-- name: UpdateTutor :one
@@ -296,10 +369,9 @@ SET headline = $1,
     lesson_modes = $7,
     time_zone = $8,
     availability = CAST($9::text AS jsonb),
-    published = $10,
     version = version + 1,
     updated_at = now()
-WHERE id = $11 AND version = $12 AND deleted_at IS NULL
+WHERE id = $10 AND version = $11 AND deleted_at IS NULL
 RETURNING id
 `
 
@@ -313,13 +385,12 @@ type UpdateTutorParams struct {
 	LessonModes     []string
 	TimeZone        string
 	Availability    string
-	Published       bool
 	ID              uuid.UUID
 	Version         int64
 }
 
-// Writes a profile read by LockTutor, only if it is still at @version, and moves it to the
-// next version.
+// Writes the profile fields of a tutor read by LockTutor, only if it is still at @version,
+// and moves it to the next version.
 func (q *Queries) UpdateTutor(ctx context.Context, arg UpdateTutorParams) (uuid.UUID, error) {
 	row := q.db.QueryRow(ctx, updateTutor,
 		arg.Headline,
@@ -331,7 +402,6 @@ func (q *Queries) UpdateTutor(ctx context.Context, arg UpdateTutorParams) (uuid.
 		arg.LessonModes,
 		arg.TimeZone,
 		arg.Availability,
-		arg.Published,
 		arg.ID,
 		arg.Version,
 	)

@@ -65,10 +65,12 @@ func TestListTutorsUsesIndexesForEveryFilterCombination(t *testing.T) {
 	modes := map[string]string{"": "", "online": "m:online", "in person": "m:in_person"}
 	currencies := []string{"", "USD", "CHF"}
 	rates := map[string][2]int64{"any rate": {0, 100000000}, "min rate": {5000, 100000000}, "max rate": {0, 2500}, "rate range": {2000, 3000}}
+	// The first page starts before every row; a later page continues inside a currency.
 	cursors := map[string]struct {
-		rate int64
-		id   uuid.UUID
-	}{"first page": {-1, uuid.Nil}, "later page": {6000, uuid.MustParse("80000000-0000-0000-0000-000000000000")}}
+		currency string
+		rate     int64
+		id       uuid.UUID
+	}{"first page": {"", -1, uuid.Nil}, "later page": {"EUR", 6000, uuid.MustParse("80000000-0000-0000-0000-000000000000")}}
 
 	used := map[string]int{}
 	combos := 0
@@ -77,7 +79,13 @@ func TestListTutorsUsesIndexesForEveryFilterCombination(t *testing.T) {
 			for mName, mFacet := range modes {
 				for _, cur := range currencies {
 					for rName, r := range rates {
+						if cur == "" && rName != "any rate" {
+							continue // a rate range needs a currency: the API refuses it
+						}
 						for cName, c := range cursors {
+							if cur != "" && c.currency != "" {
+								c.currency = cur
+							}
 							for _, unpublished := range []bool{false, true} {
 								facets := append([]string{}, sFacets...)
 								for _, f := range []string{lFacet, mFacet} {
@@ -86,7 +94,7 @@ func TestListTutorsUsesIndexesForEveryFilterCombination(t *testing.T) {
 									}
 								}
 								name := fmt.Sprintf("%s/%s/%s/%s/%s/%s/unpublished=%v", sName, lName, mName, cur, rName, cName, unpublished)
-								raw := explain(listTutors, unpublished, facets, cur, r[0], r[1], c.rate, c.id, int32(21))
+								raw := explain(listTutors, unpublished, facets, cur, r[0], r[1], c.currency, c.rate, c.id, int32(21))
 								var plans []struct {
 									Plan planNode `json:"Plan"`
 								}
@@ -110,7 +118,7 @@ func TestListTutorsUsesIndexesForEveryFilterCombination(t *testing.T) {
 		}
 	}
 	t.Logf("%d filter combinations, index use: %v", combos, used)
-	for _, idx := range []string{"tutors_listed_rate_idx", "tutors_listed_currency_rate_idx", "tutors_live_rate_idx", "tutors_search_facets_idx"} {
+	for _, idx := range []string{"tutors_listed_currency_rate_idx", "tutors_live_currency_rate_idx", "tutors_search_facets_idx"} {
 		if used[idx] == 0 {
 			t.Errorf("no plan used %s: drop it or fix the query", idx)
 		}

@@ -2,20 +2,17 @@ package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
-	"github.com/tutorhub/tutorhub/queries"
 )
 
 // Access is who may call an RPC.
@@ -81,9 +78,9 @@ var AccessRules = map[string]Access{
 
 // Roles a user can hold.
 const (
-	RoleStudent = "student"
-	RoleTutor   = "tutor"
-	RoleAdmin   = "admin"
+	RoleStudent = accounts.RoleStudent
+	RoleTutor   = accounts.RoleTutor
+	RoleAdmin   = accounts.RoleAdmin
 )
 
 // authenticator resolves the caller of a request from its access token and enforces
@@ -96,11 +93,11 @@ const (
 // a token was revoked, protected RPCs answer Unavailable (fail closed: a revoked token must
 // not work during an outage) and public RPCs run as anonymous.
 type authenticator struct {
-	tokens  *accesstoken.Verifier
-	revoked *accesstoken.Revocations
-	q       *queries.Queries
-	rules   map[string]Access
-	log     *slog.Logger
+	tokens   *accesstoken.Verifier
+	revoked  *accesstoken.Revocations
+	accounts *accounts.Service
+	rules    map[string]Access
+	log      *slog.Logger
 }
 
 // errBadToken is the one answer for every refused access token.
@@ -207,17 +204,11 @@ func (a *authenticator) caller(ctx context.Context, authorization string) (*Call
 	if revoked {
 		return nil, errBadToken()
 	}
-	roles, err := a.q.GetUserRoles(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		if err := a.q.EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: claims.Email}); err != nil {
-			return nil, fmt.Errorf("create user %s: %w", id, err)
-		}
-		roles, err = a.q.GetUserRoles(ctx, id)
-	}
+	roles, err := a.accounts.RolesOf(ctx, id, claims.Email)
 	if err != nil {
-		return nil, fmt.Errorf("roles of %s: %w", id, err)
+		return nil, err
 	}
-	return &Caller{UserID: id.String(), SessionID: claims.SessionID, Email: claims.Email, Roles: roles}, nil
+	return &Caller{UserID: id.String(), SessionID: claims.SessionID, Email: claims.Email, Roles: roles, EmailVerified: claims.EmailVerified}, nil
 }
 
 // authenticate is the interceptor around authorize, for unary and streaming RPCs alike.

@@ -2,31 +2,29 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgtype"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/tutorhub/tutorhub/accounts"
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 	"github.com/tutorhub/tutorhub/internal/kratos"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
-	"github.com/tutorhub/tutorhub/queries"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // AdminServer implements tutorhub.v1.AdminService: operator tools, admin role only (see
 // AccessRules).
 type AdminServer struct {
-	q      *queries.Queries
-	tokens *pagetoken.Codec
+	accounts *accounts.Service
+	tokens   *pagetoken.Codec
 }
 
-// NewAdminServer returns the AdminService handler over db.
-func NewAdminServer(db queries.DBTX, tokens *pagetoken.Codec) *AdminServer {
-	return &AdminServer{q: queries.New(db), tokens: tokens}
+// NewAdminServer returns the AdminService handler.
+func NewAdminServer(a *accounts.Service, tokens *pagetoken.Codec) *AdminServer {
+	return &AdminServer{accounts: a, tokens: tokens}
 }
 
 // DisableUser disables a user: the identity can no longer sign in, every session ends, and
@@ -34,7 +32,7 @@ func NewAdminServer(db queries.DBTX, tokens *pagetoken.Codec) *AdminServer {
 // tokens are revoked first, so a failure part-way leaves the user signed out rather than
 // half-disabled with working tokens; calling it again finishes the job. details go to the
 // audit log.
-func DisableUser(ctx context.Context, k *kratos.Client, revocations *accesstoken.Revocations, db queries.DBTX, userID string, details map[string]string) error {
+func DisableUser(ctx context.Context, k *kratos.Client, revocations *accesstoken.Revocations, db accounts.DBTX, userID string, details map[string]string) error {
 	if err := revocations.RevokeUser(ctx, userID, ""); err != nil {
 		return fmt.Errorf("disable user %s: %w", userID, err)
 	}
@@ -44,47 +42,35 @@ func DisableUser(ctx context.Context, k *kratos.Client, revocations *accesstoken
 	if err := k.RevokeAllSessions(ctx, userID); err != nil {
 		return fmt.Errorf("disable user %s: %w", userID, err)
 	}
-	return RecordAudit(ctx, db, AuditEvent{Action: AuditUserDisabled, Subject: userID, Details: details})
-}
-
-// auditPosition is the keyset of the last event on a page.
-type auditPosition struct {
-	Time time.Time `json:"t"`
-	ID   uuid.UUID `json:"i"`
+	return accounts.RecordAudit(ctx, db, AuditEvent{Action: AuditUserDisabled, Subject: userID, Details: details})
 }
 
 // ListAuditEvents returns one page of the audit log, newest first.
 func (s *AdminServer) ListAuditEvents(ctx context.Context, req *tutorhubv1.ListAuditEventsRequest) (*tutorhubv1.ListAuditEventsResponse, error) {
-	size := pageSize(req.GetPageSize(), defaultPageSize)
-	params := queries.ListAuditEventsParams{
-		ActorID:   nullUUID(req.GetActorId()),
-		SubjectID: nullUUID(req.GetSubjectId()),
-	}
-	if req.GetAction() != "" {
-		params.Action = pgtype.Text{String: req.GetAction(), Valid: true}
-	}
+	f := accounts.AuditFilter{ActorID: nullUUID(req.GetActorId()), SubjectID: nullUUID(req.GetSubjectId()), Action: req.GetAction()}
+	var start, end int64
 	if req.StartTime != nil {
-		params.StartTime = pgtype.Timestamptz{Time: req.GetStartTime().AsTime(), Valid: true}
+		t := req.GetStartTime().AsTime()
+		f.Start, start = &t, t.UnixNano()
 	}
 	if req.EndTime != nil {
-		params.EndTime = pgtype.Timestamptz{Time: req.GetEndTime().AsTime(), Valid: true}
+		t := req.GetEndTime().AsTime()
+		f.End, end = &t, t.UnixNano()
 	}
 	scope := fmt.Sprintf("audit|actor=%s|subject=%s|action=%s|start=%v|end=%v", req.GetActorId(), req.GetSubjectId(), req.GetAction(),
-		params.StartTime.Time.UnixNano(), params.EndTime.Time.UnixNano())
-	ks, err := newKeyset[auditPosition](s.tokens, scope, req.GetPageToken(), size)
+		orZeroTime(start), orZeroTime(end))
+	ks, err := newKeyset[accounts.AuditPosition](s.tokens, scope, req.GetPageToken(), pageSize(req.GetPageSize(), defaultPageSize))
 	if err != nil {
 		return nil, err
 	}
-	params.PageLimit = ks.Limit()
-	if ks.After != nil {
-		params.BeforeTime = pgtype.Timestamptz{Time: ks.After.Time, Valid: true}
-		params.BeforeID = uuid.NullUUID{UUID: ks.After.ID, Valid: true}
-	}
-	rows, err := s.q.ListAuditEvents(ctx, params)
+	f.Before, f.Limit = ks.After, ks.Limit()
+	rows, err := s.accounts.ListAuditEvents(ctx, f)
 	if err != nil {
-		return nil, fmt.Errorf("list audit events: %w", err)
+		return nil, err
 	}
-	rows, next, err := page(ks, rows, func(r queries.AuditEvent) auditPosition { return auditPosition{Time: r.OccurredAt, ID: r.ID} })
+	rows, next, err := page(ks, rows, func(r accounts.AuditRecord) accounts.AuditPosition {
+		return accounts.AuditPosition{Time: r.OccurredAt, ID: r.ID}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -95,10 +81,19 @@ func (s *AdminServer) ListAuditEvents(ctx context.Context, req *tutorhubv1.ListA
 	return res, nil
 }
 
-func auditEventProto(r queries.AuditEvent) *tutorhubv1.AuditEvent {
+// orZeroTime keeps the page-token scope of an unset bound as it always was (the zero time's
+// UnixNano).
+func orZeroTime(n int64) int64 {
+	if n == 0 {
+		return time.Time{}.UnixNano()
+	}
+	return n
+}
+
+func auditEventProto(r accounts.AuditRecord) *tutorhubv1.AuditEvent {
 	e := &tutorhubv1.AuditEvent{
 		Id: r.ID.String(), OccurTime: timestamppb.New(r.OccurredAt), Action: r.Action,
-		Ip: r.Ip, UserAgent: r.UserAgent, RequestId: r.RequestID,
+		Ip: r.IP, UserAgent: r.UserAgent, RequestId: r.RequestID, Details: r.Details,
 	}
 	if r.ActorID.Valid {
 		e.ActorId = r.ActorID.UUID.String()
@@ -106,6 +101,10 @@ func auditEventProto(r queries.AuditEvent) *tutorhubv1.AuditEvent {
 	if r.SubjectID.Valid {
 		e.SubjectId = r.SubjectID.UUID.String()
 	}
-	_ = json.Unmarshal(r.Details, &e.Details)
 	return e
+}
+
+func nullUUID(s string) uuid.NullUUID {
+	id, err := uuid.Parse(s)
+	return uuid.NullUUID{UUID: id, Valid: err == nil}
 }

@@ -15,17 +15,17 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/accounts"
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 	"github.com/tutorhub/tutorhub/internal/captcha"
 	"github.com/tutorhub/tutorhub/internal/kratos"
+	"github.com/tutorhub/tutorhub/internal/mail"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
-	"github.com/tutorhub/tutorhub/queries"
 )
 
 // Cookie and header names of browser sessions. The session cookie is HttpOnly and
@@ -79,9 +79,14 @@ type AuthOptions struct {
 	CaptchaOnRegister bool
 	// Limits are the rate-limit tiers of credential RPCs.
 	Limits AuthRateLimits
-	// UniformResponse is the least time StartRecovery and StartVerification take, so their
-	// duration does not tell whether an address has an account.
+	// UniformResponse is the least time Register, StartRecovery and StartVerification take,
+	// so their duration does not tell whether an address has an account. It must exceed the
+	// slowest of them (Register's includes Kratos's password hash).
 	UniformResponse time.Duration
+	// Mail sends the notice to an address that is registered again; nil sends nothing.
+	Mail *mail.Sender
+	// PublicURL is where the web client is served, for links in mail; may be empty.
+	PublicURL string
 }
 
 // AuthRateLimits are the budgets of credential RPCs (sign-up, sign-in, verification,
@@ -108,27 +113,35 @@ type AuthRateLimits struct {
 
 // AuthServer implements tutorhub.v1.AuthService over Kratos's API flows.
 type AuthServer struct {
-	db      *pgxpool.Pool
-	o       AuthOptions
-	limiter *ratelimit.Limiter
-	lockout *lockout
-	log     *slog.Logger
+	db       *pgxpool.Pool
+	o        AuthOptions
+	limiter  *ratelimit.Limiter
+	accounts *accounts.Service
+	log      *slog.Logger
 }
 
-// NewAuthServer returns the AuthService handler.
-func NewAuthServer(db *pgxpool.Pool, limiter *ratelimit.Limiter, o AuthOptions, log *slog.Logger) *AuthServer {
-	return &AuthServer{db: db, o: o, limiter: limiter, lockout: &lockout{db: db, policy: o.Lockout, now: time.Now}, log: log}
+// NewAuthServer returns the AuthService handler; a holds users, the lockout and the audit log.
+func NewAuthServer(db *pgxpool.Pool, a *accounts.Service, limiter *ratelimit.Limiter, o AuthOptions, log *slog.Logger) *AuthServer {
+	return &AuthServer{db: db, o: o, limiter: limiter, accounts: a, log: log}
 }
 
 // normalizeEmail is the one spelling of an address: Kratos lower-cases identifiers, and the
 // trait must agree with them.
-func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+func normalizeEmail(s string) string { return accounts.NormalizeEmail(s) }
 
-// Register creates the identity in Kratos and the user's row in the same call.
+// Register creates the identity in Kratos and the user's row in the same call, and signs
+// nobody in: the answer (a verification flow id, no user id, no tokens) and its duration are
+// the same whether or not the address already has an account. An existing account's owner
+// is mailed that someone tried to sign up with the address; a new account's owner gets the
+// verification code, and signs in with Login.
 func (s *AuthServer) Register(ctx context.Context, req *tutorhubv1.RegisterRequest) (*tutorhubv1.RegisterResponse, error) {
+	defer s.uniform(time.Now())
 	email := normalizeEmail(req.GetEmail())
 	busy, err := s.limitOrCaptcha(ctx, "email:"+email)
 	if err != nil {
+		return nil, err
+	}
+	if err := accounts.ValidateDisplayName("display_name", req.GetDisplayName()); err != nil {
 		return nil, err
 	}
 	if (busy || s.o.CaptchaOnRegister) && s.o.Captcha != nil {
@@ -137,6 +150,9 @@ func (s *AuthServer) Register(ctx context.Context, req *tutorhubv1.RegisterReque
 		}
 	}
 	reg, err := s.o.Kratos.Register(ctx, email, req.GetPassword(), req.GetDisplayName())
+	if tutorhub.ErrorCode(err) == tutorhub.EEXISTS {
+		return s.registerExisting(ctx, email)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -144,20 +160,53 @@ func (s *AuthServer) Register(ctx context.Context, req *tutorhubv1.RegisterReque
 	if err != nil {
 		return nil, fmt.Errorf("register: identity id: %w", err)
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := queries.New(tx).EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: email, DisplayName: req.GetDisplayName()}); err != nil {
-			return err
-		}
-		return recordAudit(ctx, tx, AuditEvent{Action: AuditRegister, Actor: id.String(), Subject: id.String()})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("register %s: %w", id, err)
+	// Kratos opened a session; an existing address gets none, so neither does a new one.
+	if err := s.o.Kratos.Logout(context.WithoutCancel(ctx), reg.Session.Token); err != nil {
+		s.log.WarnContext(ctx, "register: ending the registration session failed", "error", err.Error())
 	}
-	tokens, err := s.issue(ctx, reg.Session.Token, req.GetUseCookie())
+	if err := s.accounts.EnsureUser(auditContext(ctx), id, email, req.GetDisplayName(), AuditRegister); err != nil {
+		return nil, err
+	}
+	return &tutorhubv1.RegisterResponse{VerificationFlowId: reg.VerificationFlowID}, nil
+}
+
+// registerExisting answers a sign-up for an address that has an account as a new account's
+// is answered (a verification flow, which no code will complete), and mails the owner in
+// the background, so neither the answer nor its time depends on the mail relay.
+func (s *AuthServer) registerExisting(ctx context.Context, email string) (*tutorhubv1.RegisterResponse, error) {
+	flow, err := s.o.Kratos.NewVerificationFlow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &tutorhubv1.RegisterResponse{UserId: id.String(), Tokens: tokens, VerificationFlowId: reg.VerificationFlowID}, nil
+	if s.o.Mail != nil {
+		bg, log := context.WithoutCancel(ctx), s.log
+		go func() {
+			ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+			defer cancel()
+			if err := s.o.Mail.Send(ctx, email, accountExistsSubject, accountExistsBody(s.o.PublicURL)); err != nil {
+				log.WarnContext(ctx, "register: mailing the account-exists notice failed", "error", err.Error())
+			}
+		}()
+	}
+	return &tutorhubv1.RegisterResponse{VerificationFlowId: flow}, nil
+}
+
+// accountExistsSubject is the subject of the mail to an address that is signed up again.
+const accountExistsSubject = "You already have a tutorhub account"
+
+// accountExistsBody is the text of that mail, pointing at sign-in and recovery on the web
+// client at publicURL (when known).
+func accountExistsBody(publicURL string) string {
+	login, recover := "the sign-in page", "the password recovery page"
+	if publicURL != "" {
+		base := strings.TrimSuffix(publicURL, "/")
+		login, recover = base+"/login", base+"/recover"
+	}
+	return "Someone, probably you, tried to create a tutorhub account with this email address.\n" +
+		"This address already has an account, so no new one was created.\n\n" +
+		"To sign in, go to " + login + ".\n" +
+		"Forgot your password? Set a new one at " + recover + ".\n\n" +
+		"If it was not you, ignore this mail: nothing about your account has changed.\n"
 }
 
 // Login checks the password through Kratos behind the account lockout and captcha.
@@ -177,14 +226,8 @@ func (s *AuthServer) Login(ctx context.Context, req *tutorhubv1.LoginRequest) (*
 	if err != nil {
 		return nil, fmt.Errorf("login: identity id: %w", err)
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := queries.New(tx).EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: email, DisplayName: sess.Identity.Name}); err != nil {
-			return err
-		}
-		return recordAudit(ctx, tx, AuditEvent{Action: AuditLogin, Actor: id.String(), Subject: id.String()})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("login %s: %w", id, err)
+	if err := s.accounts.EnsureUser(auditContext(ctx), id, email, sess.Identity.Name, AuditLogin); err != nil {
+		return nil, err
 	}
 	tokens, err := s.issue(ctx, sess.Token, req.GetUseCookie())
 	if err != nil {
@@ -198,7 +241,7 @@ func (s *AuthServer) Login(ctx context.Context, req *tutorhubv1.LoginRequest) (*
 // failures or when busy (a spent account-wide or global budget), and counted as a failure
 // when Kratos refuses the credentials.
 func (s *AuthServer) checkPassword(ctx context.Context, email, captchaToken string, busy bool, check func(context.Context) (*kratos.Session, error)) (*kratos.Session, error) {
-	verdict, err := s.lockout.claim(ctx, email)
+	verdict, err := s.accounts.ClaimSignIn(ctx, email)
 	if err != nil {
 		return nil, err
 	}
@@ -209,19 +252,19 @@ func (s *AuthServer) checkPassword(ctx context.Context, email, captchaToken stri
 			RetryAfterSeconds: int((verdict.RetryAfter + time.Second - 1) / time.Second),
 		}
 	}
-	if (verdict.CaptchaRequired || busy) && s.o.Captcha != nil {
+	if (verdict.CaptchaRequired || busy) && s.o.Captcha != nil && ctx.Value(signedInCheck{}) == nil {
 		if err := s.checkCaptcha(ctx, captchaToken); err != nil {
-			return nil, errors.Join(err, s.lockout.release(context.WithoutCancel(ctx), email))
+			return nil, errors.Join(err, s.accounts.ReleaseSignIn(context.WithoutCancel(ctx), email))
 		}
 	}
 	sess, err := check(ctx)
 	switch {
 	case err == nil:
-		return sess, s.lockout.clear(ctx, email)
+		return sess, s.accounts.ClearSignIns(ctx, email)
 	case tutorhub.ErrorCode(err) == tutorhub.EUNAUTHENTICATED:
 		// Record the failure even if the client has gone: the attempt was made.
 		bg := context.WithoutCancel(ctx)
-		locked, lerr := s.lockout.failed(bg, email)
+		locked, lerr := s.accounts.SignInFailed(bg, email)
 		if lerr != nil {
 			return nil, lerr
 		}
@@ -236,9 +279,13 @@ func (s *AuthServer) checkPassword(ctx context.Context, email, captchaToken stri
 		}
 		return nil, tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "the email or password is wrong")
 	default:
-		return nil, errors.Join(err, s.lockout.release(context.WithoutCancel(ctx), email))
+		return nil, errors.Join(err, s.accounts.ReleaseSignIn(context.WithoutCancel(ctx), email))
 	}
 }
+
+// signedInCheck marks the context of a password check made by a caller holding a live
+// session of the account (ChangePassword): no captcha is asked of it.
+type signedInCheck struct{}
 
 // checkCaptcha verifies a captcha answer; a missing or wrong one is FAILED_PRECONDITION
 // with a violation on captcha_token.
@@ -390,17 +437,11 @@ func (s *AuthServer) CompleteRecovery(ctx context.Context, req *tutorhubv1.Compl
 		return nil, fmt.Errorf("recovery: identity id: %w", err)
 	}
 	email := normalizeEmail(sess.Identity.Email)
-	if err := s.lockout.clear(ctx, email); err != nil {
+	if err := s.accounts.ClearSignIns(ctx, email); err != nil {
 		return nil, err
 	}
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := queries.New(tx).EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: email, DisplayName: sess.Identity.Name}); err != nil {
-			return err
-		}
-		return recordAudit(ctx, tx, AuditEvent{Action: AuditPasswordRecovered, Actor: id.String(), Subject: id.String()})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("recovery %s: %w", id, err)
+	if err := s.accounts.EnsureUser(auditContext(ctx), id, email, sess.Identity.Name, AuditPasswordRecovered); err != nil {
+		return nil, err
 	}
 	return &tutorhubv1.CompleteRecoveryResponse{UserId: id.String(), Tokens: s.tokens(ctx, sess, req.GetUseCookie())}, nil
 }
@@ -450,7 +491,11 @@ func (s *AuthServer) ChangePassword(ctx context.Context, req *tutorhubv1.ChangeP
 		return nil, tutorhub.Errorf(tutorhub.EFORBIDDEN, "the session token belongs to another user")
 	}
 	email := normalizeEmail(current.Identity.Email)
-	_, err = s.checkPassword(ctx, email, "", false, func(ctx context.Context) (*kratos.Session, error) {
+	// The caller proved a live session of this account, so the captcha that strangers'
+	// failed sign-ins put in front of it does not apply; the check still counts toward the
+	// lockout.
+	checkCtx := context.WithValue(ctx, signedInCheck{}, true)
+	_, err = s.checkPassword(checkCtx, email, "", false, func(ctx context.Context) (*kratos.Session, error) {
 		return &kratos.Session{}, s.o.Kratos.Reauthenticate(ctx, token, email, req.GetCurrentPassword())
 	})
 	if err != nil {

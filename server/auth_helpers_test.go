@@ -16,6 +16,7 @@ import (
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 	"github.com/tutorhub/tutorhub/internal/kratos"
+	"github.com/tutorhub/tutorhub/internal/mail"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 	"github.com/tutorhub/tutorhub/queries"
@@ -48,7 +49,19 @@ func testAuthOptions(t testing.TB, rdb redis.UniversalClient, prefix string) ser
 		TokenizeTemplate: "access_token",
 		Lockout:          server.LockoutPolicy{Threshold: 5, Window: 15 * time.Minute, Base: time.Minute, Max: time.Hour, CaptchaAfter: 3},
 		Limits:           server.AuthRateLimits{Enabled: true, IP: roomy, Account: roomy, Global: roomy, Recovery: roomy, RecoveryAccount: roomy},
+		Mail:             testMailSender(t),
+		PublicURL:        "http://tutorhub.test",
 	}
+}
+
+// testMailSender sends tutorhub's own mail to the local stack's Mailpit.
+func testMailSender(t testing.TB) *mail.Sender {
+	t.Helper()
+	s, err := mail.New(testenv.SMTPURL(), "tutorhub <no-reply@tutorhub.local>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // testUser is a user registered through the real AuthService.
@@ -70,20 +83,26 @@ func (api *testAPI) authClient() tutorhubv1connect.AuthServiceClient {
 	return tutorhubv1connect.NewAuthServiceClient(http.DefaultClient, api.URL)
 }
 
-// signUp registers a fresh, unique user through the real AuthService and returns it signed in.
+// signUp registers a fresh, unique user through the real AuthService and signs it in with
+// Login (Register itself signs nobody in).
 func (api *testAPI) signUp(t testing.TB) *testUser {
 	t.Helper()
 	email := testenv.UniqueEmail("user")
+	api.noteSecrets(t, testPassword)
 	res, err := api.authClient().Register(context.Background(), &tutorhubv1.RegisterRequest{
 		Email: email, Password: testPassword, DisplayName: "Test User",
 	})
 	if err != nil {
 		t.Fatalf("register %s: %v", email, err)
 	}
-	api.noteSecrets(t, testPassword, res.GetTokens().GetAccessToken(), res.GetTokens().GetSessionToken())
+	login, err := api.authClient().Login(context.Background(), &tutorhubv1.LoginRequest{Email: email, Password: testPassword})
+	if err != nil {
+		t.Fatalf("login %s after registering: %v", email, err)
+	}
+	api.noteSecrets(t, login.GetTokens().GetAccessToken(), login.GetTokens().GetSessionToken())
 	return &testUser{
-		ID: res.GetUserId(), Email: email, Password: testPassword,
-		AccessToken: res.GetTokens().GetAccessToken(), SessionToken: res.GetTokens().GetSessionToken(),
+		ID: login.GetUserId(), Email: email, Password: testPassword,
+		AccessToken: login.GetTokens().GetAccessToken(), SessionToken: login.GetTokens().GetSessionToken(),
 		VerificationFlowID: res.GetVerificationFlowId(),
 	}
 }
@@ -116,9 +135,11 @@ func bearer(token string) connect.UnaryInterceptorFunc {
 }
 
 // noteSecrets makes the test fail if any of secrets (passwords, tokens, codes) appears in
-// the API's log by the time the test ends.
+// the API's log by the time the test ends, and adds them to the suite's registry, which
+// TestMain checks against every log of the run.
 func (api *testAPI) noteSecrets(t testing.TB, secrets ...string) {
 	t.Helper()
+	suiteSecrets.add(secrets...)
 	t.Cleanup(func() {
 		logs := api.Logs.String()
 		for _, s := range secrets {

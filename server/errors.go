@@ -145,32 +145,59 @@ func writeJSONErrorStatus(w http.ResponseWriter, status int, code connect.Code, 
 	_, _ = w.Write([]byte(`{"code":` + strconv.Quote(code.String()) + `,"message":` + strconv.Quote(message) + "}\n"))
 }
 
-// connectHTTPStatus is the HTTP status the Connect protocol assigns to code.
+// httpStatuses is the one table between Connect codes and HTTP statuses, as the Connect
+// protocol assigns them. Where codes share a status, the first listed is the one that status
+// maps back to.
+var httpStatuses = []struct {
+	code   connect.Code
+	status int
+}{
+	{connect.CodeCanceled, 499},
+	{connect.CodeInvalidArgument, http.StatusBadRequest},
+	{connect.CodeOutOfRange, http.StatusBadRequest},
+	{connect.CodeFailedPrecondition, http.StatusBadRequest},
+	{connect.CodeDeadlineExceeded, http.StatusGatewayTimeout},
+	{connect.CodeNotFound, http.StatusNotFound},
+	{connect.CodeAborted, http.StatusConflict},
+	{connect.CodeAlreadyExists, http.StatusConflict},
+	{connect.CodePermissionDenied, http.StatusForbidden},
+	{connect.CodeResourceExhausted, http.StatusTooManyRequests},
+	{connect.CodeUnimplemented, http.StatusNotImplemented},
+	{connect.CodeUnavailable, http.StatusServiceUnavailable},
+	{connect.CodeUnauthenticated, http.StatusUnauthorized},
+}
+
+// httpStatusAliases are error statuses HTTP routers produce that the table has no code for,
+// with the status of the nearest code.
+var httpStatusAliases = map[int]int{
+	http.StatusUnsupportedMediaType:  http.StatusBadRequest,
+	http.StatusMethodNotAllowed:      http.StatusNotImplemented,
+	http.StatusRequestEntityTooLarge: http.StatusTooManyRequests,
+}
+
+// connectHTTPStatus is the HTTP status the Connect protocol assigns to code; 500 for any code
+// the table does not list.
 func connectHTTPStatus(code connect.Code) int {
-	switch code {
-	case connect.CodeCanceled:
-		return 499
-	case connect.CodeInvalidArgument, connect.CodeOutOfRange, connect.CodeFailedPrecondition:
-		return http.StatusBadRequest
-	case connect.CodeDeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case connect.CodeNotFound:
-		return http.StatusNotFound
-	case connect.CodeAlreadyExists, connect.CodeAborted:
-		return http.StatusConflict
-	case connect.CodePermissionDenied:
-		return http.StatusForbidden
-	case connect.CodeResourceExhausted:
-		return http.StatusTooManyRequests
-	case connect.CodeUnimplemented:
-		return http.StatusNotImplemented
-	case connect.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	case connect.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	default:
-		return http.StatusInternalServerError
+	for _, e := range httpStatuses {
+		if e.code == code {
+			return e.status
+		}
 	}
+	return http.StatusInternalServerError
+}
+
+// codeForHTTPStatus is the Connect code closest to an HTTP error status (connectHTTPStatus
+// read backwards); Internal for any other status.
+func codeForHTTPStatus(status int) connect.Code {
+	if alias, ok := httpStatusAliases[status]; ok {
+		status = alias
+	}
+	for _, e := range httpStatuses {
+		if e.status == status {
+			return e.code
+		}
+	}
+	return connect.CodeInternal
 }
 
 func secondsDuration(s int) time.Duration { return time.Duration(s) * time.Second }

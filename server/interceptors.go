@@ -15,18 +15,18 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
-	"github.com/tutorhub/tutorhub/queries"
 )
 
 // newInterceptors is the chain every RPC passes, unary or streaming, outermost first, with
 // rules as the access rules.
-func newInterceptors(o Options, rules map[string]Access) ([]connect.Interceptor, error) {
+func newInterceptors(o Options, rules map[string]Access, users *accounts.Service) ([]connect.Interceptor, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, fmt.Errorf("protovalidate: %w", err)
 	}
-	auth := &authenticator{tokens: o.Auth.Tokens, revoked: o.Auth.Revocations, q: queries.New(o.DB), rules: rules, log: o.Logger}
+	auth := &authenticator{tokens: o.Auth.Tokens, revoked: o.Auth.Revocations, accounts: users, rules: rules, log: o.Logger}
 	// The address budget comes before authentication, so bad tokens are paid for before
 	// they are verified; the user budget after it (see limitClients).
 	interceptors := []connect.Interceptor{
@@ -318,6 +318,8 @@ type Caller struct {
 	SessionID string
 	Email     string
 	Roles     []string
+	// EmailVerified is the access token's email_verified claim: as of the token's minting.
+	EmailVerified bool
 }
 
 // HasRole reports whether the caller holds role.

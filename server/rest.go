@@ -190,29 +190,3 @@ func (e *errorRewriter) finish() {
 	e.ResponseWriter.WriteHeader(e.status)
 	_, _ = e.ResponseWriter.Write(body)
 }
-
-// codeForHTTPStatus is the Connect code closest to an HTTP error status.
-func codeForHTTPStatus(status int) connect.Code {
-	switch status {
-	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
-		return connect.CodeInvalidArgument
-	case http.StatusUnauthorized:
-		return connect.CodeUnauthenticated
-	case http.StatusForbidden:
-		return connect.CodePermissionDenied
-	case http.StatusNotFound:
-		return connect.CodeNotFound
-	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
-		return connect.CodeUnimplemented
-	case http.StatusConflict:
-		return connect.CodeAborted
-	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
-		return connect.CodeResourceExhausted
-	case http.StatusServiceUnavailable:
-		return connect.CodeUnavailable
-	case http.StatusGatewayTimeout:
-		return connect.CodeDeadlineExceeded
-	default:
-		return connect.CodeInternal
-	}
-}

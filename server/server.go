@@ -17,12 +17,16 @@ import (
 	"connectrpc.com/vanguard"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/accounts"
+	"github.com/tutorhub/tutorhub/gen/openapi"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
+	"github.com/tutorhub/tutorhub/subjects"
+	"github.com/tutorhub/tutorhub/tutors"
+	"github.com/tutorhub/tutorhub/web"
 )
 
 // Options are the API's dependencies and edge policies.
@@ -36,7 +40,10 @@ type Options struct {
 	// Auth is authentication: Kratos, access-token verification, lockout, captcha, limits.
 	Auth AuthOptions
 	// Cache holds hot reads (tutor profiles) in Redis; nil reads PostgreSQL every time.
-	Cache          *cache.Cache
+	Cache *cache.Cache
+	// Tutors are the policies of tutor profiles.
+	Tutors TutorOptions
+
 	CORSOrigins    []string
 	TrustedProxies []netip.Prefix
 	MaxBodyBytes   int64
@@ -59,6 +66,13 @@ type Handlers struct {
 	// Internal, set only with Options.Internal, serves /metrics, gRPC reflection, /health,
 	// /ready and grpc.health.v1, for a listener kept off the public ingress.
 	Internal http.Handler
+}
+
+// TutorOptions are the policies of tutor profiles.
+type TutorOptions struct {
+	// AllowUnverifiedEmail lets callers whose email is not verified create a tutor profile;
+	// the zero value requires a verified email.
+	AllowUnverifiedEmail bool
 }
 
 // ServiceNames lists the protobuf services the API serves (for reflection and health).
@@ -89,7 +103,9 @@ func NewHandlers(o Options) (Handlers, error) {
 	if len(o.Auth.CSRFKey) < 32 {
 		return Handlers{}, errors.New("auth: a CSRF key of at least 32 bytes is required")
 	}
-	interceptors, err := newInterceptors(o, AccessRules)
+	users := accounts.New(o.DB, accounts.Options{Lockout: o.Auth.Lockout, Cache: o.Cache, DisplayNameChanged: tutors.RecordOwnerChanged})
+	profiles := tutors.New(o.DB, tutors.Options{Cache: o.Cache, AllowUnverifiedEmail: o.Tutors.AllowUnverifiedEmail})
+	interceptors, err := newInterceptors(o, AccessRules, users)
 	if err != nil {
 		return Handlers{}, err
 	}
@@ -111,11 +127,11 @@ func NewHandlers(o Options) (Handlers, error) {
 		mux.Handle(path, h)
 		services = append(services, vanguard.NewService(path, h))
 	}
-	mount(tutorhubv1connect.NewSubjectServiceHandler(NewSubjectServer(o.DB, o.PageTokens), handlerOpts...))
-	mount(tutorhubv1connect.NewAuthServiceHandler(NewAuthServer(o.DB, o.Limiter, o.Auth, o.Logger), handlerOpts...))
-	mount(tutorhubv1connect.NewUserServiceHandler(NewUserServer(o.DB, o.Cache), handlerOpts...))
-	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(o.DB, o.PageTokens), handlerOpts...))
-	mount(tutorhubv1connect.NewTutorServiceHandler(NewTutorServer(o.DB, o.Cache, o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewSubjectServiceHandler(NewSubjectServer(subjects.New(o.DB), o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewAuthServiceHandler(NewAuthServer(o.DB, users, o.Limiter, o.Auth, o.Logger), handlerOpts...))
+	mount(tutorhubv1connect.NewUserServiceHandler(NewUserServer(users, profiles), handlerOpts...))
+	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(users, o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewTutorServiceHandler(NewTutorServer(profiles, o.PageTokens), handlerOpts...))
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, connect.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
@@ -128,7 +144,7 @@ func NewHandlers(o Options) (Handlers, error) {
 	}
 	mux.Handle("/api/v1/", restRequests(o.MaxBodyBytes, restErrors(rest)))
 
-	docs, err := newAPIDocs(tutorhub.OpenAPI)
+	docs, err := newAPIDocs(openapi.Document)
 	if err != nil {
 		return Handlers{}, err
 	}
@@ -170,7 +186,7 @@ func NewHandlers(o Options) (Handlers, error) {
 	mux.HandleFunc("GET /ready", o.Health.serveReady)
 	pageFiles := o.Pages
 	if pageFiles == nil {
-		pageFiles = tutorhub.Pages()
+		pageFiles = web.Dist()
 	}
 	site, err := newPages(pageFiles, notFound)
 	if err != nil {

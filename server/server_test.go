@@ -53,6 +53,8 @@ type testAPI struct {
 	DB     *pgxpool.Pool
 	Logs   *syncBuffer
 	Health *server.Health
+	// Handler is the production handler chain (server.New) the server runs.
+	Handler http.Handler
 }
 
 type apiOption func(*server.Options)
@@ -74,6 +76,7 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 	db := testenv.Postgres(t)
 	rdb, prefix := testenv.Redis(t)
 	logs := &syncBuffer{}
+	registerLog(logs)
 	log := logging.New(logs, slog.LevelDebug, "json", nil)
 	health := server.NewHealth([]server.Check{
 		{Name: "postgres", Check: db.Ping},
@@ -103,7 +106,7 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 	srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testAPI{URL: srv.URL, DB: db, Logs: logs, Health: health}
+	return &testAPI{URL: srv.URL, DB: db, Logs: logs, Health: health, Handler: h}
 }
 
 // h2cClient speaks HTTP/2 without TLS, as gRPC clients do against a plaintext port.

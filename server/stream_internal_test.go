@@ -18,6 +18,7 @@ import (
 	"connectrpc.com/connect"
 	"golang.org/x/net/http2"
 
+	"github.com/tutorhub/tutorhub/accounts"
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 	"github.com/tutorhub/tutorhub/internal/logging"
@@ -66,7 +67,7 @@ func newStreamServer(t *testing.T, anonymous ratelimit.Rate) (string, *lockedBuf
 		RateLimits: RateLimits{Enabled: true, Anonymous: anonymous, Authenticated: anonymous},
 		Auth:       AuthOptions{Tokens: tokens, Revocations: accesstoken.NewRevocations(rdb, prefix, time.Minute, nil)},
 	}
-	interceptors, err := newInterceptors(o, map[string]Access{streamPublic: Public, streamProtected: Authenticated})
+	interceptors, err := newInterceptors(o, map[string]Access{streamPublic: Public, streamProtected: Authenticated}, accounts.New(nil, accounts.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}

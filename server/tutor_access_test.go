@@ -19,7 +19,7 @@ func TestTutorServiceThroughRealAuth(t *testing.T) {
 	t.Parallel()
 	api := newTestAPI(t)
 	ctx := context.Background()
-	owner, other, admin := api.signUp(t), api.signUp(t), api.admin(t)
+	owner, other, admin := api.signUpVerified(t), api.signUp(t), api.admin(t)
 	client := func(u *testUser) tutorhubv1connect.TutorServiceClient {
 		if u == nil {
 			return tutorhubv1connect.NewTutorServiceClient(http.DefaultClient, api.URL)
@@ -29,6 +29,10 @@ func TestTutorServiceThroughRealAuth(t *testing.T) {
 
 	_, err := client(nil).CreateTutorProfile(ctx, &tutorhubv1.CreateTutorProfileRequest{Profile: &tutorhubv1.TutorProfile{Headline: "x"}})
 	wantCode(t, err, connect.CodeUnauthenticated)
+
+	// Becoming a tutor needs a verified email: the access token's email_verified claim.
+	_, err = client(other).CreateTutorProfile(ctx, &tutorhubv1.CreateTutorProfileRequest{Profile: &tutorhubv1.TutorProfile{Headline: "x"}})
+	wantCode(t, err, connect.CodeFailedPrecondition)
 
 	created, err := client(owner).CreateTutorProfile(ctx, &tutorhubv1.CreateTutorProfileRequest{Profile: &tutorhubv1.TutorProfile{Headline: "Maths tutor"}})
 	if err != nil {

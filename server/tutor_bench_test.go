@@ -14,6 +14,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/seed"
 	"github.com/tutorhub/tutorhub/internal/testenv"
+	"github.com/tutorhub/tutorhub/tutors"
 )
 
 // tutorBenchDB is a database of n seeded tutors, analysed, dropped when b ends, and the ids
@@ -51,8 +52,8 @@ func BenchmarkGetTutor(b *testing.B) {
 	tokens := pagetoken.NewCodec([]byte("bench-cursor-secret-0123456789abcdef"))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for name, s := range map[string]*TutorServer{
-		"cached":   NewTutorServer(db, cache.New(rdb, cache.Options{Prefix: prefix, Logger: quiet}), tokens),
-		"uncached": NewTutorServer(db, nil, tokens),
+		"cached":   NewTutorServer(tutors.New(db, tutors.Options{Cache: cache.New(rdb, cache.Options{Prefix: prefix, Logger: quiet})}), tokens),
+		"uncached": NewTutorServer(tutors.New(db, tutors.Options{}), tokens),
 	} {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
@@ -74,7 +75,7 @@ func BenchmarkGetTutor(b *testing.B) {
 // BenchmarkListTutors lists the first page (20) of 100,000 tutors under typical filters.
 func BenchmarkListTutors(b *testing.B) {
 	db, _ := tutorBenchDB(b, 100_000)
-	s := NewTutorServer(db, nil, pagetoken.NewCodec([]byte("bench-cursor-secret-0123456789abcdef")))
+	s := NewTutorServer(tutors.New(db, tutors.Options{}), pagetoken.NewCodec([]byte("bench-cursor-secret-0123456789abcdef")))
 	for _, bc := range []struct {
 		name string
 		req  *tutorhubv1.ListTutorsRequest

@@ -12,12 +12,14 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
 	"github.com/tutorhub/tutorhub/internal/cache/redistest"
 	"github.com/tutorhub/tutorhub/queries"
+	"github.com/tutorhub/tutorhub/tutors"
 )
 
 func TestTutorLifecycle(t *testing.T) {
@@ -226,11 +228,7 @@ func TestUpdateTutorProfileConflicts(t *testing.T) {
 	})
 }
 
-func sameRow(a, b queries.Tutor) bool {
-	return a.Version == b.Version && a.UpdatedAt.Equal(b.UpdatedAt) && a.Bio == b.Bio && a.Headline == b.Headline &&
-		string(a.Availability) == string(b.Availability) && string(a.Subjects) == string(b.Subjects) &&
-		a.HourlyRateMinor == b.HourlyRateMinor && a.Currency == b.Currency && a.TimeZone == b.TimeZone
-}
+func sameRow(a, b storedTutor) bool { return a == b }
 
 func TestTutorBadInputIsRefusedAndStoresNothing(t *testing.T) {
 	t.Parallel()
@@ -329,7 +327,7 @@ func TestTutorAuthorization(t *testing.T) {
 			if _, err := e.db.Exec(ctx, `UPDATE tutors SET published = $2 WHERE id = $1`, target.GetId(), target == published); err != nil {
 				t.Fatal(err)
 			}
-			e.cache.Invalidate(ctx, TutorCacheKey(uuid.MustParse(target.GetId())))
+			e.cache.Invalidate(ctx, tutors.CacheKey(uuid.MustParse(target.GetId())))
 		}
 	}
 	callers := map[string]*Caller{"anonymous": nil, "other user": other, "admin": admin}
@@ -427,7 +425,7 @@ func TestListTutorsFilters(t *testing.T) {
 	cases := []struct {
 		name string
 		req  *tutorhubv1.ListTutorsRequest
-		want []int // indexes into specs, in rate then id order
+		want []int // indexes into specs, in currency, rate then id order
 	}{
 		{"no filter", &tutorhubv1.ListTutorsRequest{}, []int{0, 1, 4, 2, 3}},
 		{"subject", &tutorhubv1.ListTutorsRequest{SubjectId: mathsID}, []int{0, 1, 4}},
@@ -436,8 +434,8 @@ func TestListTutorsFilters(t *testing.T) {
 		{"regional language", &tutorhubv1.ListTutorsRequest{Language: "en-gb"}, []int{1}},
 		{"lesson mode", &tutorhubv1.ListTutorsRequest{LessonMode: inPerson}, []int{1, 2}},
 		{"currency", &tutorhubv1.ListTutorsRequest{Currency: "USD"}, []int{2, 3}},
-		{"minimum rate", &tutorhubv1.ListTutorsRequest{MinHourlyRateMinor: 3000}, []int{1, 4, 2, 3}},
-		{"maximum rate", &tutorhubv1.ListTutorsRequest{MaxHourlyRateMinor: 3000}, []int{0, 1, 4}},
+		{"minimum rate in a currency", &tutorhubv1.ListTutorsRequest{MinHourlyRateMinor: 3000, Currency: "EUR"}, []int{1}},
+		{"maximum rate in a currency", &tutorhubv1.ListTutorsRequest{MaxHourlyRateMinor: 4000, Currency: "USD"}, []int{2}},
 		{"rate range and currency", &tutorhubv1.ListTutorsRequest{MinHourlyRateMinor: 2500, MaxHourlyRateMinor: 4500, Currency: "EUR"}, []int{1}},
 		{"every filter", &tutorhubv1.ListTutorsRequest{SubjectId: mathsID, Level: tutorhubv1.Level_LEVEL_UNDERGRADUATE, Language: "en", LessonMode: online, Currency: "GBP", MinHourlyRateMinor: 1000, MaxHourlyRateMinor: 9000}, []int{4}},
 		{"nothing matches", &tutorhubv1.ListTutorsRequest{SubjectId: physicsID, Language: "de"}, nil},
@@ -452,7 +450,9 @@ func TestListTutorsFilters(t *testing.T) {
 					got = append(got, byName[tu.GetId()])
 				}
 				// Tutors at one rate come in id order, which the test does not control.
-				if !sameMultiset(got, tc.want) || !slices.IsSortedFunc(got, func(a, b int) int { return cmp.Compare(specs[a].rate, specs[b].rate) }) {
+				if !sameMultiset(got, tc.want) || !slices.IsSortedFunc(got, func(a, b int) int {
+					return cmp.Or(cmp.Compare(specs[a].currency, specs[b].currency), cmp.Compare(specs[a].rate, specs[b].rate))
+				}) {
 					t.Fatalf("page size %d: got %v, want %v", size, got, tc.want)
 				}
 			}
@@ -465,6 +465,15 @@ func TestListTutorsFilters(t *testing.T) {
 		} {
 			_, err := e.as(nil).ListTutors(context.Background(), req)
 			wantCode(t, err, connect.CodeInvalidArgument)
+		}
+	})
+	t.Run("a price filter needs a currency", func(t *testing.T) {
+		for _, req := range []*tutorhubv1.ListTutorsRequest{{MinHourlyRateMinor: 3000}, {MaxHourlyRateMinor: 3000}, {MinHourlyRateMinor: 1, MaxHourlyRateMinor: 9000}} {
+			_, err := e.as(nil).ListTutors(context.Background(), req)
+			wantCode(t, err, connect.CodeInvalidArgument)
+			if f := violationFields(t, err); !slices.Equal(f, []string{"currency"}) {
+				t.Fatalf("%v: violations on %v, want currency", req, f)
+			}
 		}
 	})
 	t.Run("a page token only works with its own filters", func(t *testing.T) {
@@ -546,8 +555,9 @@ func TestListTutorsPaginationUnderConcurrentWrites(t *testing.T) {
 		seen[tu.GetId()] = true
 		if i > 0 {
 			prev := got[i-1]
-			if prev.GetProfile().GetHourlyRateMinor() > tu.GetProfile().GetHourlyRateMinor() ||
-				prev.GetProfile().GetHourlyRateMinor() == tu.GetProfile().GetHourlyRateMinor() && prev.GetId() >= tu.GetId() {
+			pp, tp := prev.GetProfile(), tu.GetProfile()
+			if c := cmp.Or(cmp.Compare(pp.GetCurrency(), tp.GetCurrency()), cmp.Compare(pp.GetHourlyRateMinor(), tp.GetHourlyRateMinor()),
+				cmp.Compare(prev.GetId(), tu.GetId())); c >= 0 {
 				t.Fatalf("out of order at %d", i)
 			}
 		}
@@ -655,7 +665,7 @@ func TestOutboxRowCommitsOrRollsBackWithTheChange(t *testing.T) {
 		t.Fatalf("events after create: %v", got)
 	}
 	var payload map[string]any
-	if err := e.db.QueryRow(ctx, `SELECT payload FROM outbox WHERE aggregate_id = $1`, tutor.GetId()).Scan(&payload); err != nil || payload["tutor_id"] != tutor.GetId() {
+	if err := e.db.QueryRow(ctx, `SELECT payload FROM outbox WHERE aggregate_id = $1`, tutor.GetId()).Scan(&payload); err != nil || payload["tutor_id"] != tutor.GetId() || payload["schema"] != float64(tutors.EventSchema) {
 		t.Fatalf("payload %v, %v", payload, err)
 	}
 
@@ -691,5 +701,64 @@ func TestOutboxRowCommitsOrRollsBackWithTheChange(t *testing.T) {
 	wantCode(t, err, connect.CodeInternal)
 	if got := e.outboxEvents(t, tutor.GetId()); !slices.Equal(got, []string{"tutor.created"}) {
 		t.Fatalf("events after refused changes: %v", got)
+	}
+}
+
+func TestCreateTutorProfileNeedsAVerifiedEmail(t *testing.T) {
+	t.Parallel()
+	e := newTutorEnv(t, nil, "")
+	ctx := context.Background()
+	unverified := e.unverifiedUser(t)
+	_, err := e.as(unverified).CreateTutorProfile(ctx, &tutorhubv1.CreateTutorProfileRequest{Profile: fullProfile()})
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	if f := violationFields(t, err); !slices.Equal(f, []string{"email"}) {
+		t.Fatalf("violations on %v, want email", f)
+	}
+	if roles := rolesOf(t, e.db, unverified.UserID); slices.Contains(roles, "tutor") {
+		t.Fatal("a refused profile granted the tutor role")
+	}
+	e.create(t, e.user(t), fullProfile(), false) // verified: allowed
+
+	// With the policy off, an unverified user may become a tutor.
+	relaxed := NewTutorServer(tutors.New(e.db, tutors.Options{AllowUnverifiedEmail: true}), nil)
+	if _, err := relaxed.CreateTutorProfile(WithCaller(ctx, unverified), &tutorhubv1.CreateTutorProfileRequest{Profile: fullProfile()}); err != nil {
+		t.Fatalf("with the policy off: %v", err)
+	}
+}
+
+func TestTutorWritesAreAuditedWithTheirOutboxEvents(t *testing.T) {
+	t.Parallel()
+	e := newTutorEnv(t, nil, "")
+	ctx := context.Background()
+	owner, admin := e.user(t), e.user(t, RoleAdmin)
+	tutor := e.create(t, owner, fullProfile(), false)
+	if _, err := e.as(admin).PublishTutorProfile(ctx, &tutorhubv1.PublishTutorProfileRequest{TutorId: tutor.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.as(owner).PublishTutorProfile(ctx, &tutorhubv1.PublishTutorProfileRequest{TutorId: tutor.GetId()}); err != nil {
+		t.Fatal(err) // already published: no change, nothing recorded
+	}
+	if _, err := e.as(admin).DeleteTutorProfile(ctx, &tutorhubv1.DeleteTutorProfileRequest{TutorId: tutor.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := e.db.Query(ctx, `SELECT action || ' by ' || actor_id || ' of ' || subject_id || ' v' || (details->>'version')
+		FROM audit_events WHERE details->>'tutor_id' = $1 ORDER BY occurred_at, action`, tutor.GetId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"tutor.created by " + owner.UserID + " of " + owner.UserID + " v1",
+		"tutor.published by " + admin.UserID + " of " + owner.UserID + " v2",
+		"tutor.deleted by " + admin.UserID + " of " + owner.UserID + " v3",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit log %v, want %v", got, want)
+	}
+	if events := e.outboxEvents(t, tutor.GetId()); !slices.Equal(events, []string{"tutor.created", "tutor.published", "tutor.deleted"}) {
+		t.Fatalf("outbox %v", events)
 	}
 }

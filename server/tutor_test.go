@@ -22,7 +22,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/testenv"
-	"github.com/tutorhub/tutorhub/queries"
+	"github.com/tutorhub/tutorhub/tutors"
 )
 
 // tutorEnv serves TutorService over HTTP with the API's own interceptors, real PostgreSQL and
@@ -51,14 +51,15 @@ func newTutorEnv(t testing.TB, rdb redis.UniversalClient, prefix string) *tutorE
 	callers := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			if h := req.Header().Get(testCallerHeader); h != "" {
-				id, roles, _ := strings.Cut(h, ";")
-				ctx = WithCaller(ctx, &Caller{UserID: id, Roles: strings.Split(roles, ",")})
+				id, rest, _ := strings.Cut(h, ";")
+				roles, verified, _ := strings.Cut(rest, ";")
+				ctx = WithCaller(ctx, &Caller{UserID: id, Roles: strings.Split(roles, ","), EmailVerified: verified == "verified"})
 			}
 			return next(ctx, req)
 		}
 	})
 	path, h := tutorhubv1connect.NewTutorServiceHandler(
-		NewTutorServer(db, c, pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef"))),
+		NewTutorServer(tutors.New(db, tutors.Options{Cache: c}), pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef"))),
 		connect.WithInterceptors(observe(log), callers, validateRequests(v)))
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
@@ -67,8 +68,16 @@ func newTutorEnv(t testing.TB, rdb redis.UniversalClient, prefix string) *tutorE
 	return &tutorEnv{db: db, cache: c, url: srv.URL}
 }
 
-// user inserts a users row and returns the caller it signs in as.
+// user inserts a users row and returns the caller it signs in as, with a verified email.
 func (e *tutorEnv) user(t testing.TB, roles ...string) *Caller {
+	t.Helper()
+	c := e.unverifiedUser(t, roles...)
+	c.EmailVerified = true
+	return c
+}
+
+// unverifiedUser is user whose email is not verified.
+func (e *tutorEnv) unverifiedUser(t testing.TB, roles ...string) *Caller {
 	t.Helper()
 	id := uuid.New()
 	if _, err := e.db.Exec(context.Background(), `INSERT INTO users (id, email, display_name, roles) VALUES ($1, $2, 'Test '||$2, $3)`,
@@ -83,7 +92,11 @@ func as(c *Caller) connect.ClientOption {
 	return connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			if c != nil {
-				req.Header().Set(testCallerHeader, c.UserID+";"+strings.Join(c.Roles, ","))
+				verified := ""
+				if c.EmailVerified {
+					verified = "verified"
+				}
+				req.Header().Set(testCallerHeader, c.UserID+";"+strings.Join(c.Roles, ",")+";"+verified)
 			}
 			return next(ctx, req)
 		}
@@ -192,14 +205,21 @@ func (e *tutorEnv) outboxEvents(t testing.TB, id string) []string {
 	return out
 }
 
-// storedRow is the tutor row as stored, for asserting that a refused write changed nothing.
-func (e *tutorEnv) storedRow(t testing.TB, id string) queries.Tutor {
+// storedRow is the tutor row as stored (as JSON), for asserting that a refused write changed
+// nothing.
+func (e *tutorEnv) storedRow(t testing.TB, id string) storedTutor {
 	t.Helper()
-	row, err := queries.New(e.db).LockTutor(context.Background(), uuid.MustParse(id))
-	if err != nil {
+	var row storedTutor
+	if err := e.db.QueryRow(context.Background(), `SELECT version, to_jsonb(t)::text FROM tutors t WHERE id = $1 AND deleted_at IS NULL`, uuid.MustParse(id)).Scan(&row.Version, &row.JSON); err != nil {
 		t.Fatal(err)
 	}
 	return row
+}
+
+// storedTutor is a stored row: its version and every column as JSON.
+type storedTutor struct {
+	Version int64
+	JSON    string
 }
 
 func rolesOf(t testing.TB, db *pgxpool.Pool, userID string) []string {

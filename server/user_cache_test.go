@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
@@ -17,7 +19,7 @@ func TestProfileReadsAfterUpdateMeAreFresh(t *testing.T) {
 	t.Parallel()
 	api := newTestAPI(t)
 	ctx := context.Background()
-	u := api.signUp(t)
+	u := api.signUpVerified(t)
 	users := tutorhubv1connect.NewUserServiceClient(http.DefaultClient, api.URL, u.opt())
 	tutors := tutorhubv1connect.NewTutorServiceClient(http.DefaultClient, api.URL, u.opt())
 	created, err := tutors.CreateTutorProfile(ctx, &tutorhubv1.CreateTutorProfileRequest{Profile: &tutorhubv1.TutorProfile{Headline: "Physics tutor"}})
@@ -52,5 +54,52 @@ func TestProfileReadsAfterUpdateMeAreFresh(t *testing.T) {
 		if err != nil || tr.GetTutor().GetDisplayName() != name {
 			t.Fatalf("update %d: tutor profile shows %q (%v), want %q", i, tr.GetTutor().GetDisplayName(), err, name)
 		}
+	}
+}
+
+// UpdateMe changes what a tutor profile shows when it changes the display name: the tutor's
+// outbox event is written with the user's change, and nothing is written for other fields.
+func TestUpdateMeRecordsATutorEventWhenTheDisplayNameChanges(t *testing.T) {
+	t.Parallel()
+	api := newTestAPI(t)
+	ctx := context.Background()
+	u := api.signUpVerified(t)
+	users := tutorhubv1connect.NewUserServiceClient(http.DefaultClient, api.URL, u.opt())
+	created, err := tutorhubv1connect.NewTutorServiceClient(http.DefaultClient, api.URL, u.opt()).
+		CreateTutorProfile(ctx, &tutorhubv1.CreateTutorProfileRequest{Profile: &tutorhubv1.TutorProfile{Headline: "Chemistry"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetTutor().GetId()
+	events := func() []string {
+		t.Helper()
+		rows, err := api.DB.Query(ctx, `SELECT event_type || '@' || (payload->>'version') FROM outbox WHERE aggregate_type = 'tutor' AND aggregate_id = $1 ORDER BY seq`, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		update *tutorhubv1.ProfileUpdate
+		paths  []string
+		want   []string
+	}{
+		{"bio only: the tutor profile does not show it", &tutorhubv1.ProfileUpdate{Bio: "hi"}, []string{"bio"}, []string{"tutor.created@1"}},
+		{"display name: the tutor profile shows it", &tutorhubv1.ProfileUpdate{DisplayName: "Marie"}, []string{"display_name"}, []string{"tutor.created@1", "tutor.profile_changed@2"}},
+		{"the same display name again: nothing changed", &tutorhubv1.ProfileUpdate{DisplayName: "Marie"}, []string{"display_name"}, []string{"tutor.created@1", "tutor.profile_changed@2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := users.UpdateMe(ctx, &tutorhubv1.UpdateMeRequest{Profile: tc.update, UpdateMask: &fieldmaskpb.FieldMask{Paths: tc.paths}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := events(); !slices.Equal(got, tc.want) {
+				t.Fatalf("events %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -354,8 +354,9 @@ func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, 
 	return []scenario{
 		{name: "GetTutor, cache warm (1,000 hot tutors)", setup: getTutor(hot, true)},
 		{name: fmt.Sprintf("GetTutor, cache cold (%d distinct tutors, each read about once)", len(cold)), setup: getTutor(cold, false)},
-		{name: fmt.Sprintf("ListTutors over %d tutors: subject + price range", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
-			return &tutorhubv1.ListTutorsRequest{PageSize: pageSize, SubjectId: subjects[i%len(subjects)], MinHourlyRateMinor: 2000, MaxHourlyRateMinor: 6000}
+		// A price range needs a currency: prices compare only within one.
+		{name: fmt.Sprintf("ListTutors over %d tutors: subject + currency + price range", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
+			return &tutorhubv1.ListTutorsRequest{PageSize: pageSize, SubjectId: subjects[i%len(subjects)], Currency: "EUR", MinHourlyRateMinor: 2000, MaxHourlyRateMinor: 6000}
 		})},
 		{name: fmt.Sprintf("ListTutors over %d tutors: subject + level + language + online", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
 			return &tutorhubv1.ListTutorsRequest{PageSize: pageSize, SubjectId: subjects[i%len(subjects)], Level: tutorhubv1.Level(1 + i%3), Language: languages[i%len(languages)], LessonMode: tutorhubv1.LessonMode_LESSON_MODE_ONLINE}

@@ -40,7 +40,7 @@ func TestAdminGrantRole(t *testing.T) {
 		t.Fatalf("roles = %v", roles)
 	}
 	var audited int
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = 'user.role_granted' AND subject_id = $1 AND details->>'role' = 'tutor'", reg.Session.Identity.ID).Scan(&audited); err != nil || audited != 1 {
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM audit_events WHERE action = 'user.role_granted' AND subject_id = $1 AND details->>'role' = 'tutor' AND details->>'via' = 'cli' AND details->>'operator' <> ''", reg.Session.Identity.ID).Scan(&audited); err != nil || audited != 1 {
 		t.Fatalf("audit events = %d (%v)", audited, err)
 	}
 

@@ -11,15 +11,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 	"github.com/tutorhub/tutorhub/internal/captcha"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
 	"github.com/tutorhub/tutorhub/internal/kratos"
-	"github.com/tutorhub/tutorhub/queries"
+	"github.com/tutorhub/tutorhub/internal/mail"
 	"github.com/tutorhub/tutorhub/server"
 )
 
@@ -43,6 +43,10 @@ func authOptions(cfg *config.Config, rdb redis.UniversalClient) (server.AuthOpti
 	verifier, err := captcha.New(cfg.Auth.CaptchaProvider, cfg.Auth.CaptchaSecret, nil)
 	if err != nil {
 		return server.AuthOptions{}, err
+	}
+	mailer, err := mail.New(cfg.SMTP.URL, cfg.SMTP.From)
+	if err != nil {
+		return server.AuthOptions{}, fmt.Errorf("mail: %w", err)
 	}
 	return server.AuthOptions{
 		Kratos: newKratos(cfg),
@@ -71,8 +75,9 @@ func authOptions(cfg *config.Config, rdb redis.UniversalClient) (server.AuthOpti
 			RecoveryAccount: rate(cfg.RateLimit.RecoveryAccount),
 			IPv6Prefix:      cfg.RateLimit.IPv6Prefix,
 		},
-		// Longer than Kratos takes to queue a mail, so known and unknown addresses look alike.
-		UniformResponse: 250 * time.Millisecond,
+		UniformResponse: cfg.Auth.UniformResponse,
+		Mail:            mailer,
+		PublicURL:       cfg.HTTP.PublicURL,
 	}, nil
 }
 
@@ -104,7 +109,7 @@ func admin(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return exitCode(2)
 	}
 	email, role := fs.Arg(0), fs.Arg(1)
-	if !slices.Contains([]string{server.RoleStudent, server.RoleTutor, server.RoleAdmin}, role) {
+	if !slices.Contains(accounts.Roles, role) {
 		fmt.Fprintf(stderr, "tutorhub: unknown role %q (student, tutor or admin)\n", role)
 		return exitCode(2)
 	}
@@ -122,19 +127,10 @@ func admin(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	defer pool.Close()
 	id := uuid.MustParse(identity.ID)
-	var roles []string
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if roles, err = queries.New(tx).GrantUserRole(ctx, queries.GrantUserRoleParams{ID: id, Email: identity.Email, Role: role}); err != nil {
-			return err
-		}
-		return server.RecordAudit(ctx, tx, server.AuditEvent{
-			Action:  server.AuditRoleGranted,
-			Subject: id.String(),
-			Details: map[string]string{"role": role, "via": "cli", "operator": operator()},
-		})
-	})
+	roles, err := accounts.New(pool, accounts.Options{}).GrantRole(ctx, id, identity.Email, role,
+		map[string]string{"via": "cli", "operator": operator()})
 	if err != nil {
-		return fmt.Errorf("grant %s to %s: %w", role, id, err)
+		return err
 	}
 	fmt.Fprintf(stdout, "granted %s to %s (%s); roles now %v\n", role, email, id, roles)
 	return nil

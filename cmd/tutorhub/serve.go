@@ -110,6 +110,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		},
 		PageTokens:     pagetoken.NewCodec(cfg.Cursor.Secret),
 		Cache:          cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:", Logger: log}),
+		Tutors:         server.TutorOptions{AllowUnverifiedEmail: !cfg.Tutors.RequireVerifiedEmail},
 		CORSOrigins:    cfg.CORS.AllowedOrigins,
 		TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,

@@ -45,6 +45,10 @@ type Config struct {
 	Kratos Kratos
 	// Auth configures authentication and brute-force protection.
 	Auth Auth
+	// Tutors configures tutor profiles.
+	Tutors Tutors
+	// SMTP locates the mail relay for tutorhub's own mail.
+	SMTP SMTP
 	// MigrateOnStart runs pending database migrations before serving.
 	MigrateOnStart bool
 
@@ -53,6 +57,12 @@ type Config struct {
 	// configFile is the YAML file the values were read from, if any.
 	configFile string
 	warnings   []string
+}
+
+// Tutors configures tutor profiles.
+type Tutors struct {
+	// RequireVerifiedEmail lets only users with a verified email create a tutor profile.
+	RequireVerifiedEmail bool
 }
 
 // HTTP configures the API listener.
@@ -208,6 +218,16 @@ type Auth struct {
 	CaptchaAfterFailures int
 	// CaptchaOnRegister requires a captcha to register.
 	CaptchaOnRegister bool
+	// UniformResponse is the least time Register, StartRecovery and StartVerification take.
+	UniformResponse time.Duration
+}
+
+// SMTP locates the mail relay for tutorhub's own mail.
+type SMTP struct {
+	// URL is smtp:// or smtps://, with credentials when the relay needs them. Secret.
+	URL string
+	// From is the sender address.
+	From string
 }
 
 // Error reports every problem found by Load.

@@ -129,6 +129,10 @@ func TestLoadDefaults(t *testing.T) {
 		{"Auth.CaptchaSecret", c.Auth.CaptchaSecret, ""},
 		{"Auth.CaptchaAfterFailures", c.Auth.CaptchaAfterFailures, 3},
 		{"Auth.CaptchaOnRegister", c.Auth.CaptchaOnRegister, false},
+		{"Tutors.RequireVerifiedEmail", c.Tutors.RequireVerifiedEmail, true},
+		{"Auth.UniformResponse", c.Auth.UniformResponse, 500 * time.Millisecond},
+		{"SMTP.URL", c.SMTP.URL, "smtp://127.0.0.1:1025"},
+		{"SMTP.From", c.SMTP.From, "tutorhub <no-reply@tutorhub.local>"},
 		{"MigrateOnStart", c.MigrateOnStart, false},
 	}
 	for _, tt := range tests {
@@ -234,7 +238,12 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_AUTH_CAPTCHA_SECRET", "", []string{"TUTORHUB_AUTH_CAPTCHA_PROVIDER=turnstile"}},
 		{"TUTORHUB_AUTH_CAPTCHA_AFTER_FAILURES", "-1", nil},
 		{"TUTORHUB_AUTH_CAPTCHA_ON_REGISTER", "2", nil},
+		{"TUTORHUB_AUTH_UNIFORM_RESPONSE", "-1s", nil},
+		{"TUTORHUB_SMTP_URL", "http://127.0.0.1:1025", nil},
+		{"TUTORHUB_SMTP_URL", "smtp://", nil},
+		{"TUTORHUB_SMTP_FROM", "not an address", nil},
 		{"TUTORHUB_MIGRATE_ON_START", "yes", nil},
+		{"TUTORHUB_TUTORS_REQUIRE_VERIFIED_EMAIL", "maybe", nil},
 	}
 }
 

@@ -205,6 +205,11 @@ func keys() []keyDef {
 		key(prefix+"KRATOS_TIMEOUT", "5s", func(c *Config) *time.Duration { return &c.Kratos.Timeout },
 			positiveDuration, dur, "Time allowed for each call to Kratos."),
 
+		key(prefix+"SMTP_URL", "smtp://127.0.0.1:1025", func(c *Config) *string { return &c.SMTP.URL },
+			parseSMTPURL, str, "SMTP relay for tutorhub's own mail (the notice to an address that signs up again), as `smtp://[user:password@]host[:port]` (STARTTLS when offered; `?disable_starttls=true`) or `smtps://...`; use the relay Kratos's courier uses.").asSecret(),
+		key(prefix+"SMTP_FROM", "tutorhub <no-reply@tutorhub.local>", func(c *Config) *string { return &c.SMTP.From },
+			parseMailAddress, str, "Sender address of tutorhub's own mail."),
+
 		key(prefix+"AUTH_JWKS_PATH", ".data/kratos/jwks.public.json", func(c *Config) *string { return &c.Auth.AccessTokenJWKSURL },
 			nonEmpty, str, "JWKS file with the public keys of access tokens (`jwksgen`'s `*.public.json`); a file holding private keys is refused."),
 		key(prefix+"AUTH_TOKEN_ISSUER", "http://127.0.0.1:4433/", func(c *Config) *string { return &c.Auth.TokenIssuer },
@@ -237,6 +242,11 @@ func keys() []keyDef {
 			integer[int](0, 1000), formatInt[int], "Failed sign-ins after which a captcha is required (0 to 1000)."),
 		key(prefix+"AUTH_CAPTCHA_ON_REGISTER", "false", func(c *Config) *bool { return &c.Auth.CaptchaOnRegister },
 			parseBool, boolean, "Requires a captcha to register."),
+
+		key(prefix+"TUTORS_REQUIRE_VERIFIED_EMAIL", "true", func(c *Config) *bool { return &c.Tutors.RequireVerifiedEmail },
+			parseBool, boolean, "Lets only users whose email address is verified create a tutor profile."),
+		key(prefix+"AUTH_UNIFORM_RESPONSE", "500ms", func(c *Config) *time.Duration { return &c.Auth.UniformResponse },
+			nonNegativeDuration, dur, "Least time Register, StartRecovery and StartVerification take, so their duration does not tell whether an address has an account; keep it above the slowest of them (Register includes Kratos's password hash)."),
 
 		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
 			parseBool, boolean, "Runs pending database migrations before serving."),

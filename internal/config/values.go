@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -149,6 +150,25 @@ func parseHTTPURL(s string) (string, error) {
 		return "", errors.New(form + "; it must not carry credentials, a query or a fragment")
 	}
 	return strings.TrimRight(s, "/"), nil
+}
+
+// parseSMTPURL accepts smtp://[user:password@]host[:port][?disable_starttls=true] or
+// smtps://..., the forms internal/mail dials.
+func parseSMTPURL(s string) (string, error) {
+	const form = "must be an SMTP URL such as smtp://host:587 or smtps://user:password@host:465"
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Opaque != "" || u.Hostname() == "" || !validHost(u.Hostname()) {
+		return "", errors.New(form)
+	}
+	return s, nil
+}
+
+// parseMailAddress accepts an RFC 5322 address, optionally with a display name.
+func parseMailAddress(s string) (string, error) {
+	if _, err := mail.ParseAddress(s); err != nil {
+		return "", errors.New("must be an email address such as no-reply@example.com or \"tutorhub <no-reply@example.com>\"")
+	}
+	return s, nil
 }
 
 // parseOrigins accepts a comma-separated list of browser origins and

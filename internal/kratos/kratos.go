@@ -358,6 +358,19 @@ func (c *Client) StartVerification(ctx context.Context, email string) (flowID st
 	return flow.Id, nil
 }
 
+// NewVerificationFlow starts a verification flow and mails nothing: a flow id that looks
+// like one StartVerification returns, for answers that must not tell whether an address has
+// an account. Any code submitted to it is refused like a wrong code.
+func (c *Client) NewVerificationFlow(ctx context.Context) (flowID string, err error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	flow, res, err := c.public.FrontendAPI.CreateNativeVerificationFlow(ctx).Execute()
+	if err != nil {
+		return "", translate("create verification flow", res, err)
+	}
+	return flow.Id, nil
+}
+
 // CompleteVerification submits a verification code. A wrong or used code is EINVALID on
 // field "code"; a burnt or finished flow is EPRECONDITION.
 func (c *Client) CompleteVerification(ctx context.Context, flowID, code string) error {

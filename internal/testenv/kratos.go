@@ -47,6 +47,91 @@ func MailpitURL() string {
 	return "http://127.0.0.1:8025"
 }
 
+// SMTPURL is the SMTP side of the local mail sink (TUTORHUB_TEST_SMTP_URL), where tutorhub's
+// own mail goes in tests.
+func SMTPURL() string {
+	if u := os.Getenv("TUTORHUB_TEST_SMTP_URL"); u != "" {
+		return u
+	}
+	return "smtp://127.0.0.1:1025"
+}
+
+// MailIDs lists the ids of the mail to `to` in Mailpit now, for NewMail to ignore.
+func MailIDs(t testing.TB, to string) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, m := range searchMail(t, to) {
+		ids[m.ID] = true
+	}
+	return ids
+}
+
+// NewMail waits (up to 15 s) for a mail to `to` whose subject starts with subjectPrefix and
+// whose id is not in seen, and returns its plain text and the six-digit code in it ("" when
+// it has none).
+func NewMail(t testing.TB, to, subjectPrefix string, seen map[string]bool) (text, code string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range searchMail(t, to) {
+			if seen[m.ID] || !strings.HasPrefix(m.Subject, subjectPrefix) || !m.exactlyTo(to) {
+				continue
+			}
+			var msg struct{ Text string }
+			if err := getJSON(MailpitURL()+"/api/v1/message/"+m.ID, &msg); err != nil {
+				t.Fatal(err)
+			}
+			if c := mailCode.FindStringSubmatch(msg.Text); c != nil {
+				return msg.Text, c[1]
+			}
+			return msg.Text, ""
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no new %q mail to %s arrived in Mailpit within 15s", subjectPrefix, to)
+	return "", ""
+}
+
+// MailSubjects lists the subjects of the mail to `to` whose ids are not in seen.
+func MailSubjects(t testing.TB, to string, seen map[string]bool) []string {
+	t.Helper()
+	var out []string
+	for _, m := range searchMail(t, to) {
+		if !seen[m.ID] && m.exactlyTo(to) {
+			out = append(out, m.Subject)
+		}
+	}
+	return out
+}
+
+type mailSummary struct {
+	ID      string
+	Subject string
+	Created time.Time
+	To      []struct{ Address string }
+}
+
+func (m mailSummary) exactlyTo(to string) bool {
+	for _, a := range m.To {
+		if strings.EqualFold(a.Address, to) {
+			return true
+		}
+	}
+	return false
+}
+
+func searchMail(t testing.TB, to string) []mailSummary {
+	t.Helper()
+	var list struct {
+		Messages []mailSummary `json:"messages"`
+	}
+	q := url.QueryEscape(fmt.Sprintf("to:%q", to))
+	if err := getJSON(MailpitURL()+"/api/v1/search?query="+q, &list); err != nil {
+		t.Fatalf("Mailpit is not reachable at %s (start the stack with deploy/local/up.sh): %v", MailpitURL(), err)
+	}
+	return list.Messages
+}
+
 // RepoRoot is the directory holding go.mod, found upwards from the working directory.
 func RepoRoot(t testing.TB) string {
 	t.Helper()

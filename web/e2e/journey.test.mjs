@@ -212,7 +212,7 @@ step("the list of tutors pages on with its cursor", async () => {
   assert.equal(new Set(hrefs).size, listed, "every tutor once");
 });
 
-step("register: bad input shows each field's error, good input signs up", async () => {
+step("register: bad input shows each field's error, good input creates the account", async () => {
   const context = await browser.newContext();
   tutor = await openPage("tutor", context);
   await tutor.goto(`${base}/`);
@@ -244,6 +244,15 @@ step("verify email: a malformed code is refused, the mailed code verifies", asyn
   await tutor.getByLabel("Verification code").fill(code);
   await tutor.getByRole("button", { name: "Verify", exact: true }).click();
   await tutor.getByRole("heading", { name: "Email verified" }).waitFor();
+});
+
+step("registering signs nobody in: the new account logs in with its password", async () => {
+  await tutor.getByRole("link", { name: "Log in", exact: true }).first().click();
+  await tutor.getByRole("heading", { name: "Log in" }).waitFor();
+  await tutor.getByLabel("Email").fill(email);
+  await tutor.getByLabel("Password").fill(firstPassword);
+  await tutor.getByRole("button", { name: "Log in" }).click();
+  await tutor.getByRole("heading", { name: "My profile" }).waitFor();
 });
 
 step("a reload keeps the session (refresh cookie, access token in memory only)", async () => {
@@ -382,7 +391,12 @@ step("a second user signs up in a browser of their own", async () => {
   await visitor.getByLabel("Password", { exact: true }).fill(visitorPassword);
   await visitor.getByRole("button", { name: "Create account" }).click();
   await visitor.getByRole("heading", { name: "Verify your email" }).waitFor();
+  // Not signed in yet: the profile asks for a login first.
   await visitor.goto(`${base}/me`);
+  await visitor.getByRole("heading", { name: "Log in" }).waitFor();
+  await visitor.getByLabel("Email").fill(visitorEmail);
+  await visitor.getByLabel("Password").fill(visitorPassword);
+  await visitor.getByRole("button", { name: "Log in" }).click();
   await visitor.getByTestId("email").getByText(visitorEmail).waitFor();
 });
 

@@ -170,10 +170,13 @@ export async function login(email: string, password: string) {
   signIn(res.userId, res.tokens);
 }
 
-/** Creates an account and signs it in; returns the verification flow of the mailed code. */
+/**
+ * Creates an account; returns the verification flow of the mailed code. It signs nobody in:
+ * the API answers alike whether or not the address already has an account, so the new
+ * account logs in with its password afterwards.
+ */
 export async function register(email: string, password: string, displayName: string): Promise<string> {
   const res = await auth.register({ email, password, displayName, useCookie: true });
-  signIn(res.userId, res.tokens);
   return res.verificationFlowId;
 }
 

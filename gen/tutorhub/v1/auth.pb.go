@@ -100,7 +100,7 @@ type RegisterRequest struct {
 	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// Captcha answer from the configured provider's widget, when a captcha is required.
 	CaptchaToken string `protobuf:"bytes,4,opt,name=captcha_token,json=captchaToken,proto3" json:"captcha_token,omitempty"`
-	// Browsers: deliver the session token as HttpOnly cookie rather than in the response.
+	// No effect: Register opens no session. (Kept so older clients still encode.)
 	UseCookie     bool `protobuf:"varint,5,opt,name=use_cookie,json=useCookie,proto3" json:"use_cookie,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -171,12 +171,13 @@ func (x *RegisterRequest) GetUseCookie() bool {
 	return false
 }
 
-// RegisterResponse is the new account's identity and credentials.
+// RegisterResponse is the same for a new account and for an address that already has one.
 type RegisterResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The new user's id (UUID).
+	// Always empty: the user id comes with Login. (Kept so older clients still decode.)
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// Credentials of the session the registration opened.
+	// Never set: Register opens no session; sign in with Login. (Kept so older clients still
+	// decode.)
 	Tokens *Tokens `protobuf:"bytes,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
 	// The flow the mailed verification code belongs to, for CompleteVerification.
 	VerificationFlowId string `protobuf:"bytes,3,opt,name=verification_flow_id,json=verificationFlowId,proto3" json:"verification_flow_id,omitempty"`

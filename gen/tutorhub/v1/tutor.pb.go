@@ -885,11 +885,15 @@ type ListTutorsRequest struct {
 	SubjectId string `protobuf:"bytes,3,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
 	// Only tutors teaching subject_id at this level.
 	Level Level `protobuf:"varint,4,opt,name=level,proto3,enum=tutorhub.v1.Level" json:"level,omitempty"`
-	// Only tutors charging at least this much per hour (minor units).
+	// Only tutors charging at least this much per hour (minor units of currency, which is then
+	// required: prices compare only within one currency).
 	MinHourlyRateMinor int64 `protobuf:"varint,5,opt,name=min_hourly_rate_minor,json=minHourlyRateMinor,proto3" json:"min_hourly_rate_minor,omitempty"`
-	// Only tutors charging at most this much per hour (minor units); 0 means no maximum.
+	// Only tutors charging at most this much per hour (minor units of currency, which is then
+	// required); 0 means no maximum.
 	MaxHourlyRateMinor int64 `protobuf:"varint,6,opt,name=max_hourly_rate_minor,json=maxHourlyRateMinor,proto3" json:"max_hourly_rate_minor,omitempty"`
-	// Only tutors charging in this ISO 4217 currency.
+	// Only tutors charging in this ISO 4217 currency. Required with a rate filter; without a
+	// rate filter and without a currency, tutors of every currency are listed, grouped by
+	// currency.
 	Currency string `protobuf:"bytes,7,opt,name=currency,proto3" json:"currency,omitempty"`
 	// Only tutors speaking this language (BCP 47). "en" also matches "en-GB".
 	Language string `protobuf:"bytes,8,opt,name=language,proto3" json:"language,omitempty"`
@@ -1004,7 +1008,8 @@ func (x *ListTutorsRequest) GetIncludeUnpublished() bool {
 // ListTutorsResponse is one page of tutors.
 type ListTutorsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The tutors of this page, ordered by hourly rate then id.
+	// The tutors of this page, ordered by currency, then hourly rate, then id: money sorts
+	// within one currency.
 	Tutors []*Tutor `protobuf:"bytes,1,rep,name=tutors,proto3" json:"tutors,omitempty"`
 	// Token for the next page; empty when this is the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`

@@ -47,7 +47,10 @@ type User struct {
 	// When the profile last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// The user's tutor profile id (UUID), empty when the user has none. Private.
-	TutorId       string `protobuf:"bytes,10,opt,name=tutor_id,json=tutorId,proto3" json:"tutor_id,omitempty"`
+	TutorId string `protobuf:"bytes,10,opt,name=tutor_id,json=tutorId,proto3" json:"tutor_id,omitempty"`
+	// Whether the sign-in address is verified, as of the caller's access token (Refresh after
+	// CompleteVerification to see it change). Private.
+	EmailVerified bool `protobuf:"varint,11,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +153,13 @@ func (x *User) GetTutorId() string {
 		return x.TutorId
 	}
 	return ""
+}
+
+func (x *User) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
 }
 
 // PublicProfile is what any caller may see of a user.
@@ -578,7 +588,7 @@ var File_tutorhub_v1_user_proto protoreflect.FileDescriptor
 
 const file_tutorhub_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x16tutorhub/v1/user.proto\x12\vtutorhub.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc0\x02\n" +
+	"\x16tutorhub/v1/user.proto\x12\vtutorhub.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x02\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12!\n" +
@@ -592,7 +602,8 @@ const file_tutorhub_v1_user_proto_rawDesc = "" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x19\n" +
 	"\btutor_id\x18\n" +
-	" \x01(\tR\atutorId\"\x91\x01\n" +
+	" \x01(\tR\atutorId\x12%\n" +
+	"\x0eemail_verified\x18\v \x01(\bR\remailVerified\"\x91\x01\n" +
 	"\rPublicProfile\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x10\n" +

@@ -3,7 +3,11 @@ import { Link, navigate } from "../router";
 import { register } from "../session";
 import { SubmitError, TextField, useSubmit, useTitle } from "../ui";
 
-/** Creating an account; the verification code is mailed, and the next page asks for it. */
+/**
+ * Creating an account; the verification code is mailed, and the next page asks for it. The
+ * account then logs in (registering signs nobody in, so it cannot tell whether an address
+ * already had an account).
+ */
 export function RegisterPage() {
   useTitle("Create an account");
   const [displayName, setDisplayName] = useState("");

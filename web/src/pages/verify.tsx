@@ -12,6 +12,7 @@ export function VerifyPage() {
   const flow = loc.searchParams.get("flow") ?? "";
   const [code, setCode] = useState("");
   const [verified, setVerified] = useState(false);
+  const session = useSession();
   const verify = useSubmit(async () => {
     await publicAuth.completeVerification({ flowId: flow, code: code.trim() });
     setVerified(true);
@@ -24,9 +25,15 @@ export function VerifyPage() {
         <Notice kind="success">
           <p>Your email address is verified.</p>
         </Notice>
-        <p>
-          <Link href="/me">Go to your profile</Link> or <Link href="/me/tutor">become a tutor</Link>.
-        </p>
+        {session.status === "signed-in" ? (
+          <p>
+            <Link href="/me">Go to your profile</Link> or <Link href="/me/tutor">become a tutor</Link>.
+          </p>
+        ) : (
+          <p>
+            <Link href="/login?next=%2Fme">Log in</Link> with your email and password.
+          </p>
+        )}
       </>
     );
   }
@@ -37,7 +44,7 @@ export function VerifyPage() {
         <>
           {loc.searchParams.get("sent") && (
             <Notice kind="info">
-              <p>We have mailed a six-digit code to your address (if it has an account). Enter it below.</p>
+              <p>A mail is on its way to your address: enter the six-digit code from it below.</p>
             </Notice>
           )}
           <form onSubmit={verify.onSubmit} noValidate aria-busy={verify.busy} class="narrow">

@@ -87,7 +87,7 @@ export type RegisterRequest = Message<"tutorhub.v1.RegisterRequest"> & {
   captchaToken: string;
 
   /**
-   * Browsers: deliver the session token as HttpOnly cookie rather than in the response.
+   * No effect: Register opens no session. (Kept so older clients still encode.)
    *
    * @generated from field: bool use_cookie = 5;
    */
@@ -102,20 +102,21 @@ export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
   messageDesc(file_tutorhub_v1_auth, 1);
 
 /**
- * RegisterResponse is the new account's identity and credentials.
+ * RegisterResponse is the same for a new account and for an address that already has one.
  *
  * @generated from message tutorhub.v1.RegisterResponse
  */
 export type RegisterResponse = Message<"tutorhub.v1.RegisterResponse"> & {
   /**
-   * The new user's id (UUID).
+   * Always empty: the user id comes with Login. (Kept so older clients still decode.)
    *
    * @generated from field: string user_id = 1;
    */
   userId: string;
 
   /**
-   * Credentials of the session the registration opened.
+   * Never set: Register opens no session; sign in with Login. (Kept so older clients still
+   * decode.)
    *
    * @generated from field: tutorhub.v1.Tokens tokens = 2;
    */
@@ -597,15 +598,19 @@ export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = 
  *   - the access token: a JWT valid for minutes, sent as "Authorization: Bearer <token>" on
  *     every other call and verified without a network round trip.
  *
- * Answers never reveal whether an email address has an account, except Register's
- * already-exists answer, which sign-up cannot avoid and which is rate-limited.
+ * Answers never reveal whether an email address has an account: Register, StartRecovery
+ * and StartVerification answer the same, in the same time, for known and unknown addresses.
  *
  * @generated from service tutorhub.v1.AuthService
  */
 export const AuthService: GenService<{
   /**
-   * Register creates an account and signs it in. A verification code is mailed to the
-   * address; complete it with CompleteVerification and the returned verification_flow_id.
+   * Register creates an account; it signs nobody in. A verification code is mailed to the
+   * address; complete it with CompleteVerification and the returned verification_flow_id,
+   * then sign in with Login. When the address already has an account, nothing is created and
+   * its owner is mailed that someone tried to sign up with it; the answer (a verification
+   * flow id that no code completes) and its duration are the same as for a new account, so
+   * Register does not tell whether an address has an account.
    *
    * @generated from rpc tutorhub.v1.AuthService.Register
    */

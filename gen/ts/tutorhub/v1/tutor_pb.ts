@@ -413,21 +413,25 @@ export type ListTutorsRequest = Message<"tutorhub.v1.ListTutorsRequest"> & {
   level: Level;
 
   /**
-   * Only tutors charging at least this much per hour (minor units).
+   * Only tutors charging at least this much per hour (minor units of currency, which is then
+   * required: prices compare only within one currency).
    *
    * @generated from field: int64 min_hourly_rate_minor = 5;
    */
   minHourlyRateMinor: bigint;
 
   /**
-   * Only tutors charging at most this much per hour (minor units); 0 means no maximum.
+   * Only tutors charging at most this much per hour (minor units of currency, which is then
+   * required); 0 means no maximum.
    *
    * @generated from field: int64 max_hourly_rate_minor = 6;
    */
   maxHourlyRateMinor: bigint;
 
   /**
-   * Only tutors charging in this ISO 4217 currency.
+   * Only tutors charging in this ISO 4217 currency. Required with a rate filter; without a
+   * rate filter and without a currency, tutors of every currency are listed, grouped by
+   * currency.
    *
    * @generated from field: string currency = 7;
    */
@@ -469,7 +473,8 @@ export const ListTutorsRequestSchema: GenMessage<ListTutorsRequest> = /*@__PURE_
  */
 export type ListTutorsResponse = Message<"tutorhub.v1.ListTutorsResponse"> & {
   /**
-   * The tutors of this page, ordered by hourly rate then id.
+   * The tutors of this page, ordered by currency, then hourly rate, then id: money sorts
+   * within one currency.
    *
    * @generated from field: repeated tutorhub.v1.Tutor tutors = 1;
    */

@@ -62,8 +62,12 @@ const (
 
 // AuthServiceClient is a client for the tutorhub.v1.AuthService service.
 type AuthServiceClient interface {
-	// Register creates an account and signs it in. A verification code is mailed to the
-	// address; complete it with CompleteVerification and the returned verification_flow_id.
+	// Register creates an account; it signs nobody in. A verification code is mailed to the
+	// address; complete it with CompleteVerification and the returned verification_flow_id,
+	// then sign in with Login. When the address already has an account, nothing is created and
+	// its owner is mailed that someone tried to sign up with it; the answer (a verification
+	// flow id that no code completes) and its duration are the same as for a new account, so
+	// Register does not tell whether an address has an account.
 	Register(context.Context, *v1.RegisterRequest) (*v1.RegisterResponse, error)
 	// Login signs in with email and password. Repeated failures lock the address for a
 	// growing period and then require a captcha, whether or not the address has an account.
@@ -273,8 +277,12 @@ func (c *authServiceClient) ChangePassword(ctx context.Context, req *v1.ChangePa
 
 // AuthServiceHandler is an implementation of the tutorhub.v1.AuthService service.
 type AuthServiceHandler interface {
-	// Register creates an account and signs it in. A verification code is mailed to the
-	// address; complete it with CompleteVerification and the returned verification_flow_id.
+	// Register creates an account; it signs nobody in. A verification code is mailed to the
+	// address; complete it with CompleteVerification and the returned verification_flow_id,
+	// then sign in with Login. When the address already has an account, nothing is created and
+	// its owner is mailed that someone tried to sign up with it; the answer (a verification
+	// flow id that no code completes) and its duration are the same as for a new account, so
+	// Register does not tell whether an address has an account.
 	Register(context.Context, *v1.RegisterRequest) (*v1.RegisterResponse, error)
 	// Login signs in with email and password. Repeated failures lock the address for a
 	// growing period and then require a captcha, whether or not the address has an account.

@@ -1,4 +1,4 @@
-package server
+package accounts
 
 import (
 	"testing"
@@ -12,7 +12,7 @@ func TestLockoutPolicy(t *testing.T) {
 
 	// Three counted attempts; the third needs a captcha; a fourth waits for their outcome.
 	for i := 0; i < 3; i++ {
-		var v lockVerdict
+		var v SignInVerdict
 		s, v = p.claim(s, t0)
 		if !v.Allowed || v.CaptchaRequired != (i >= 2) {
 			t.Fatalf("attempt %d: %+v", i+1, v)
@@ -33,7 +33,7 @@ func TestLockoutPolicy(t *testing.T) {
 	for i, want := range []time.Duration{2 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute} {
 		now := s.LockedUntil
 		for j := 0; j < 3; j++ {
-			var v lockVerdict
+			var v SignInVerdict
 			if s, v = p.claim(s, now); !v.Allowed {
 				t.Fatalf("lock %d attempt %d refused after the lock ended", i+2, j+1)
 			}

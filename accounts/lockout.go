@@ -1,4 +1,4 @@
-package server
+package accounts
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tutorhub/tutorhub/queries"
 )
@@ -34,8 +33,8 @@ type lockState struct {
 	LockedUntil time.Time // zero when never locked
 }
 
-// lockVerdict is the decision on one sign-in attempt.
-type lockVerdict struct {
+// SignInVerdict is the decision on one password sign-in attempt.
+type SignInVerdict struct {
 	Allowed         bool
 	CaptchaRequired bool
 	// RetryAfter is how long a refused attempt must wait.
@@ -43,9 +42,9 @@ type lockVerdict struct {
 }
 
 // claim decides an attempt and, when allowed, counts it.
-func (p LockoutPolicy) claim(s lockState, now time.Time) (lockState, lockVerdict) {
+func (p LockoutPolicy) claim(s lockState, now time.Time) (lockState, SignInVerdict) {
 	if now.Before(s.LockedUntil) {
-		return s, lockVerdict{RetryAfter: s.LockedUntil.Sub(now)}
+		return s, SignInVerdict{RetryAfter: s.LockedUntil.Sub(now)}
 	}
 	if !s.LockedUntil.IsZero() && now.Sub(s.LockedUntil) > p.Max {
 		// A long quiet spell after the last lock: the next lock starts short again.
@@ -56,9 +55,9 @@ func (p LockoutPolicy) claim(s lockState, now time.Time) (lockState, lockVerdict
 	}
 	if s.Failures >= p.Threshold {
 		// The threshold's worth of attempts are in flight: refuse until they end.
-		return s, lockVerdict{RetryAfter: p.lockPeriod(s.LockCount)}
+		return s, SignInVerdict{RetryAfter: p.lockPeriod(s.LockCount)}
 	}
-	v := lockVerdict{Allowed: true, CaptchaRequired: p.CaptchaAfter > 0 && s.Failures >= p.CaptchaAfter}
+	v := SignInVerdict{Allowed: true, CaptchaRequired: p.CaptchaAfter > 0 && s.Failures >= p.CaptchaAfter}
 	s.Failures++
 	return s, v
 }
@@ -84,24 +83,12 @@ func (p LockoutPolicy) lockPeriod(n int) time.Duration {
 	return min(d, p.Max)
 }
 
-// lockout keeps lockState in PostgreSQL, one row per account, changed under the row's lock
-// so that concurrent attempts on one account (across API replicas) are decided one at a time.
-type lockout struct {
-	db     *pgxpool.Pool
-	policy LockoutPolicy
-	now    func() time.Time
-}
-
-// accountKey identifies an account by its normalized email without storing the address.
-func accountKey(email string) []byte {
-	h := sha256.Sum256([]byte("tutorhub/login/" + email))
-	return h[:]
-}
-
-// update runs f on the account's state inside one transaction holding the row lock.
-func (l *lockout) update(ctx context.Context, email string, f func(lockState, time.Time) lockState) error {
+// lockState round-trips through the account's login_attempts row, inside one transaction
+// holding the row's lock, so concurrent attempts on one account (across API replicas) are
+// decided one at a time.
+func (s *Service) updateSignIns(ctx context.Context, email string, f func(lockState, time.Time) lockState) error {
 	key := accountKey(email)
-	return pgx.BeginFunc(ctx, l.db, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		q := queries.New(tx)
 		if err := q.EnsureLoginAttempts(ctx, key); err != nil {
 			return err
@@ -110,11 +97,11 @@ func (l *lockout) update(ctx context.Context, email string, f func(lockState, ti
 		if err != nil {
 			return err
 		}
-		s := lockState{Failures: int(row.Failures), WindowStart: row.WindowStartedAt, LockCount: int(row.LockCount)}
+		st := lockState{Failures: int(row.Failures), WindowStart: row.WindowStartedAt, LockCount: int(row.LockCount)}
 		if row.LockedUntil.Valid {
-			s.LockedUntil = row.LockedUntil.Time
+			st.LockedUntil = row.LockedUntil.Time
 		}
-		n := f(s, l.now())
+		n := f(st, s.now())
 		return q.SaveLoginAttempts(ctx, queries.SaveLoginAttemptsParams{
 			AccountKey:      key,
 			Failures:        int32(n.Failures),
@@ -125,26 +112,34 @@ func (l *lockout) update(ctx context.Context, email string, f func(lockState, ti
 	})
 }
 
-// claim decides and counts one attempt.
-func (l *lockout) claim(ctx context.Context, email string) (lockVerdict, error) {
-	var v lockVerdict
-	err := l.update(ctx, email, func(s lockState, now time.Time) lockState {
-		s, v = l.policy.claim(s, now)
-		return s
+// accountKey identifies an account by its normalized email without storing the address.
+func accountKey(email string) []byte {
+	h := sha256.Sum256([]byte("tutorhub/login/" + email))
+	return h[:]
+}
+
+// ClaimSignIn decides one password sign-in attempt on the account of email under the lockout
+// policy and, when it is allowed, counts it until SignInFailed, ReleaseSignIn or
+// ClearSignIns settles it.
+func (s *Service) ClaimSignIn(ctx context.Context, email string) (SignInVerdict, error) {
+	var v SignInVerdict
+	err := s.updateSignIns(ctx, email, func(st lockState, now time.Time) lockState {
+		st, v = s.lockout.claim(st, now)
+		return st
 	})
 	if err != nil {
-		return lockVerdict{}, fmt.Errorf("lockout claim: %w", err)
+		return SignInVerdict{}, fmt.Errorf("lockout claim: %w", err)
 	}
 	return v, nil
 }
 
-// failed records a wrong password for a claimed attempt and reports whether it locked the
-// account.
-func (l *lockout) failed(ctx context.Context, email string) (bool, error) {
+// SignInFailed records a wrong password for a claimed attempt and reports whether it locked
+// the account.
+func (s *Service) SignInFailed(ctx context.Context, email string) (bool, error) {
 	var locked bool
-	err := l.update(ctx, email, func(s lockState, now time.Time) lockState {
-		s, locked = l.policy.failed(s, now)
-		return s
+	err := s.updateSignIns(ctx, email, func(st lockState, now time.Time) lockState {
+		st, locked = s.lockout.failed(st, now)
+		return st
 	})
 	if err != nil {
 		return false, fmt.Errorf("lockout failure: %w", err)
@@ -152,18 +147,19 @@ func (l *lockout) failed(ctx context.Context, email string) (bool, error) {
 	return locked, nil
 }
 
-// release uncounts a claimed attempt whose password was never checked (identity service
+// ReleaseSignIn uncounts a claimed attempt whose password was never checked (identity service
 // down, captcha refused).
-func (l *lockout) release(ctx context.Context, email string) error {
-	return l.update(ctx, email, func(s lockState, _ time.Time) lockState {
-		s.Failures = max(0, s.Failures-1)
-		return s
+func (s *Service) ReleaseSignIn(ctx context.Context, email string) error {
+	return s.updateSignIns(ctx, email, func(st lockState, _ time.Time) lockState {
+		st.Failures = max(0, st.Failures-1)
+		return st
 	})
 }
 
-// clear forgets an account's failures and locks: after a successful sign-in or recovery.
-func (l *lockout) clear(ctx context.Context, email string) error {
-	if err := queries.New(l.db).DeleteLoginAttempts(ctx, accountKey(email)); err != nil {
+// ClearSignIns forgets an account's failures and locks: after a successful sign-in or
+// recovery.
+func (s *Service) ClearSignIns(ctx context.Context, email string) error {
+	if err := queries.New(s.db).DeleteLoginAttempts(ctx, accountKey(email)); err != nil {
 		return fmt.Errorf("lockout clear: %w", err)
 	}
 	return nil

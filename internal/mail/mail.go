@@ -1,0 +1,152 @@
+// Package mail sends tutorhub's own notification mail (the mail Kratos's courier has no
+// template for) over SMTP, to the same relay Kratos uses.
+//
+// A Sender is safe for concurrent use; each Send opens one connection, honours the
+// context's deadline, and never puts the message body or credentials in its errors.
+package mail
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"net/mail"
+	"net/smtp"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Sender delivers plain-text mail through one SMTP relay.
+type Sender struct {
+	addr, host     string
+	implicitTLS    bool
+	disableTLS     bool
+	user, password string
+	from           mail.Address
+}
+
+// New returns a Sender for an SMTP URL: smtp://[user:password@]host[:port] (STARTTLS when
+// the relay offers it, unless ?disable_starttls=true) or smtps://... (TLS from the first
+// byte). from is the sender address, optionally with a name ("tutorhub <no-reply@x>").
+func New(rawURL, from string) (*Sender, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, errors.New("smtp url: not a URL")
+	}
+	s := &Sender{}
+	switch u.Scheme {
+	case "smtp":
+		s.disableTLS = u.Query().Get("disable_starttls") == "true"
+	case "smtps":
+		s.implicitTLS = true
+	default:
+		return nil, fmt.Errorf("smtp url: scheme %q is not smtp or smtps", u.Scheme)
+	}
+	s.host = u.Hostname()
+	if s.host == "" {
+		return nil, errors.New("smtp url: no host")
+	}
+	port := u.Port()
+	if port == "" {
+		port = "25"
+		if s.implicitTLS {
+			port = "465"
+		}
+	}
+	s.addr = net.JoinHostPort(s.host, port)
+	if u.User != nil {
+		s.user = u.User.Username()
+		s.password, _ = u.User.Password()
+	}
+	addr, err := mail.ParseAddress(from)
+	if err != nil {
+		return nil, fmt.Errorf("sender address %q: %w", from, err)
+	}
+	s.from = *addr
+	return s, nil
+}
+
+// Send delivers one plain-text message to one recipient, within ctx's deadline.
+func (s *Sender) Send(ctx context.Context, to, subject, body string) error {
+	rcpt, err := mail.ParseAddress(to)
+	if err != nil {
+		return fmt.Errorf("recipient: %w", err)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("smtp dial %s: %w", s.addr, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	// Closing the connection ends a call stuck past a cancelled context.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if s.implicitTLS {
+		conn = tls.Client(conn, &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12})
+	}
+	c, err := smtp.NewClient(conn, s.host)
+	if err != nil {
+		return fmt.Errorf("smtp greeting from %s: %w", s.addr, err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); ok && !s.implicitTLS && !s.disableTLS {
+		if err := c.StartTLS(&tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}); err != nil {
+			return fmt.Errorf("smtp starttls with %s: %w", s.addr, err)
+		}
+	}
+	if s.user != "" {
+		if err := c.Auth(smtp.PlainAuth("", s.user, s.password, s.host)); err != nil {
+			return fmt.Errorf("smtp auth with %s failed", s.addr)
+		}
+	}
+	if err := c.Mail(s.from.Address); err != nil {
+		return fmt.Errorf("smtp MAIL FROM: %w", err)
+	}
+	if err := c.Rcpt(rcpt.Address); err != nil {
+		return fmt.Errorf("smtp RCPT TO: %w", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("smtp DATA: %w", err)
+	}
+	if _, err := w.Write(s.message(rcpt, subject, body)); err != nil {
+		return fmt.Errorf("smtp write message: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("smtp end of message: %w", err)
+	}
+	return c.Quit()
+}
+
+// message renders the RFC 5322 message with CRLF line ends.
+func (s *Sender) message(to *mail.Address, subject, body string) []byte {
+	var id [12]byte
+	_, _ = rand.Read(id[:])
+	domain := s.from.Address[strings.LastIndexByte(s.from.Address, '@')+1:]
+	var b strings.Builder
+	for _, h := range [][2]string{
+		{"From", s.from.String()},
+		{"To", to.String()},
+		{"Subject", mime.QEncoding.Encode("utf-8", subject)},
+		{"Date", time.Now().UTC().Format(time.RFC1123Z)},
+		{"Message-ID", "<" + hex.EncodeToString(id[:]) + "@" + domain + ">"},
+		{"MIME-Version", "1.0"},
+		{"Content-Type", "text/plain; charset=utf-8"},
+		{"Content-Transfer-Encoding", "8bit"},
+	} {
+		b.WriteString(h[0] + ": " + h[1] + "\r\n")
+	}
+	b.WriteString("\r\n")
+	for line := range strings.Lines(body) {
+		b.WriteString(strings.TrimRight(line, "\r\n") + "\r\n")
+	}
+	return []byte(b.String())
+}
