@@ -118,11 +118,11 @@ func TestSpentGlobalCredentialBudgetAsksForACaptcha(t *testing.T) {
 	api := newTestAPI(t, func(o *server.Options) {
 		o.Auth.Captcha = captcha.Static(captcha.TestToken)
 		o.Auth.Lockout.CaptchaAfter = 0
-		o.Auth.Limits = server.AuthRateLimits{Enabled: true, IP: roomy, Account: roomy, Global: ratelimit.Rate{Limit: 2, Period: time.Hour}, Recovery: roomy, RecoveryAccount: roomy}
+		o.Auth.Limits = server.AuthRateLimits{Enabled: true, IP: roomy, Account: roomy, Global: ratelimit.Rate{Limit: 3, Period: time.Hour}, Recovery: roomy, RecoveryAccount: roomy}
 	})
 	ctx := context.Background()
 	auth := api.authClient()
-	u := api.signUp(t) // spends one of the two
+	u := api.signUp(t) // Register and Login: spends two of the three
 	if _, err := auth.Login(ctx, &tutorhubv1.LoginRequest{Email: u.Email, Password: u.Password}); err != nil {
 		t.Fatalf("login within the global budget: %v", err)
 	}
@@ -162,7 +162,7 @@ func TestLockedOutAccountCanStillRecover(t *testing.T) {
 		o.Auth.Lockout.CaptchaAfter = 0
 		o.Auth.Limits = server.AuthRateLimits{
 			Enabled: true, IP: roomy, Global: roomy,
-			Account:         ratelimit.Rate{Limit: 3, Period: time.Hour}, // sign-up and two failures
+			Account:         ratelimit.Rate{Limit: 4, Period: time.Hour}, // sign-up (Register and Login) and two failures
 			Recovery:        roomy,
 			RecoveryAccount: ratelimit.Rate{Limit: 2, Period: time.Hour},
 		}
