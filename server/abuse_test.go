@@ -122,7 +122,7 @@ func TestSpentGlobalCredentialBudgetAsksForACaptcha(t *testing.T) {
 	})
 	ctx := context.Background()
 	auth := api.authClient()
-	u := api.signUp(t) // registers and signs in: spends two of the three
+	u := api.signUp(t) // Register and Login: spends two of the three
 	if _, err := auth.Login(ctx, &tutorhubv1.LoginRequest{Email: u.Email, Password: u.Password}); err != nil {
 		t.Fatalf("login within the global budget: %v", err)
 	}
@@ -162,7 +162,7 @@ func TestLockedOutAccountCanStillRecover(t *testing.T) {
 		o.Auth.Lockout.CaptchaAfter = 0
 		o.Auth.Limits = server.AuthRateLimits{
 			Enabled: true, IP: roomy, Global: roomy,
-			Account:         ratelimit.Rate{Limit: 4, Period: time.Hour}, // sign-up (register, sign-in) and two failures
+			Account:         ratelimit.Rate{Limit: 4, Period: time.Hour}, // sign-up (Register and Login) and two failures
 			Recovery:        roomy,
 			RecoveryAccount: ratelimit.Rate{Limit: 2, Period: time.Hour},
 		}
