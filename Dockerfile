@@ -29,6 +29,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin tutorhub
 COPY --from=build /out/tutorhub /usr/local/bin/tutorhub
+# Production rules by default: secure cookies, no development keys, no test captcha or
+# wildcard CORS (the server refuses to start otherwise). Override only for a local try-out.
+ENV TUTORHUB_ENV=production
 USER tutorhub
 EXPOSE 8080
 ENTRYPOINT ["tutorhub"]

@@ -3,10 +3,17 @@ package tutorhub_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	"gopkg.in/yaml.v3"
 
 	"github.com/tutorhub/tutorhub/internal/config"
 )
@@ -64,18 +71,114 @@ func TestComposeDescribesTheStack(t *testing.T) {
 			t.Errorf("api does not wait for a healthy %s", dep)
 		}
 	}
-	// The API's environment must be exactly what its configuration accepts.
+	// The API's environment must be exactly what its configuration accepts. Files named by
+	// KEY_FILE come from a volume at run time; a stand-in with a valid value replaces each.
 	known := config.Keys()
 	var environ []string
 	for k, v := range api.Environment {
-		if !slices.Contains(known, k) {
+		base := strings.TrimSuffix(k, "_FILE")
+		if !slices.Contains(known, k) && !slices.Contains(known, base) {
 			t.Errorf("api sets %s, which the configuration does not know", k)
 		}
-		if v != nil {
-			environ = append(environ, fmt.Sprintf("%s=%s", k, *v))
+		if v == nil {
+			continue
 		}
+		value := *v
+		if base != k {
+			value = filepath.Join(t.TempDir(), "secret")
+			if err := os.WriteFile(value, []byte(strings.Repeat("0123456789abcdef", 4)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		environ = append(environ, fmt.Sprintf("%s=%s", k, value))
 	}
-	if _, err := config.Load(environ); err != nil {
-		t.Errorf("the api service's environment is not a valid configuration:\n%v", err)
+	cfg, err := config.Load(environ)
+	if err != nil {
+		t.Fatalf("the api service's environment is not a valid configuration:\n%v", err)
+	}
+	if cfg.Env != config.EnvProduction {
+		t.Errorf("api runs with TUTORHUB_ENV=%s, want production", cfg.Env)
+	}
+	checkTokensAgree(t, project.Services["kratos"], cfg)
+}
+
+// checkTokensAgree checks that the access tokens compose's Kratos mints are ones its API
+// accepts: iss is Kratos's public base_url (whatever name the API reaches Kratos by), aud
+// is what the claims template sets, their lifetime is within the API's bound, and the API
+// reads the public half of the key set Kratos signs with.
+func checkTokensAgree(t *testing.T, kratos types.ServiceConfig, cfg *config.Config) {
+	t.Helper()
+	var kc struct {
+		Serve struct {
+			Public struct {
+				BaseURL string `yaml:"base_url"`
+			} `yaml:"public"`
+		} `yaml:"serve"`
+		Session struct {
+			Whoami struct {
+				Tokenizer struct {
+					Templates map[string]struct {
+						TTL             string `yaml:"ttl"`
+						JWKSURL         string `yaml:"jwks_url"`
+						ClaimsMapperURL string `yaml:"claims_mapper_url"`
+					} `yaml:"templates"`
+				} `yaml:"tokenizer"`
+			} `yaml:"whoami"`
+		} `yaml:"session"`
+	}
+	raw, err := os.ReadFile("deploy/kratos/kratos.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &kc); err != nil {
+		t.Fatalf("deploy/kratos/kratos.yml: %v", err)
+	}
+	// Kratos lets its environment override the file.
+	baseURL := kc.Serve.Public.BaseURL
+	if v := kratos.Environment["SERVE_PUBLIC_BASE_URL"]; v != nil {
+		baseURL = *v
+	}
+	if strings.TrimSuffix(baseURL, "/") != strings.TrimSuffix(cfg.Auth.TokenIssuer, "/") {
+		t.Errorf("api expects issuer %q, Kratos signs with its public base_url %q", cfg.Auth.TokenIssuer, baseURL)
+	}
+	tpl, ok := kc.Session.Whoami.Tokenizer.Templates[cfg.Auth.TokenizeTemplate]
+	if !ok {
+		t.Fatalf("kratos.yml has no tokenizer template %q", cfg.Auth.TokenizeTemplate)
+	}
+	if ttl, err := time.ParseDuration(tpl.TTL); err != nil || ttl > cfg.Auth.TokenLifetime {
+		t.Errorf("template ttl %q exceeds the api's TUTORHUB_AUTH_TOKEN_LIFETIME %s", tpl.TTL, cfg.Auth.TokenLifetime)
+	}
+	// The mapper is mounted from deploy/kratos at /etc/config/kratos.
+	mapper, ok := strings.CutPrefix(tpl.ClaimsMapperURL, "file:///etc/config/kratos/")
+	if !ok {
+		t.Fatalf("claims mapper %q is not under deploy/kratos", tpl.ClaimsMapperURL)
+	}
+	jsonnet, err := os.ReadFile(filepath.Join("deploy/kratos", mapper))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*aud:\s*'([^']*)'`).FindSubmatch(jsonnet)
+	if m == nil {
+		t.Fatalf("%s sets no aud", mapper)
+	}
+	if string(m[1]) != cfg.Auth.TokenAudience {
+		t.Errorf("api expects audience %q, the template sets %q", cfg.Auth.TokenAudience, m[1])
+	}
+	private := strings.TrimPrefix(tpl.JWKSURL, "file://")
+	if want := strings.TrimSuffix(private, ".json") + ".public.json"; cfg.Auth.AccessTokenJWKSURL != want {
+		t.Errorf("api reads keys from %s, want %s (the public half of Kratos's %s)", cfg.Auth.AccessTokenJWKSURL, want, private)
+	}
+}
+
+// The image defaults to production rules, so a deployment that forgets TUTORHUB_ENV is not
+// a development server.
+func TestDockerfileDefaultsToProduction(t *testing.T) {
+	raw, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := strings.Split(string(raw), "\nFROM ")
+	if !regexp.MustCompile(`(?m)^ENV TUTORHUB_ENV=production$`).MatchString(stages[len(stages)-1]) {
+		t.Error("the final stage of the Dockerfile does not set ENV TUTORHUB_ENV=production")
 	}
 }

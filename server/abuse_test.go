@@ -220,9 +220,10 @@ func TestBadTokensSpendTheAddressBudgetBeforeVerification(t *testing.T) {
 		t.Parallel()
 		api := newTestAPI(t, withRateLimits(server.RateLimits{Enabled: true, Anonymous: three, Authenticated: roomy}))
 		api.noteSecrets(t, u.AccessToken)
+		// A protected RPC: a public one would run as anonymous, ignoring the bad token.
 		withToken := func(token string) error {
 			c := tutorhubv1connect.NewUserServiceClient(http.DefaultClient, api.URL, connect.WithInterceptors(bearer(token)))
-			_, err := c.GetUser(context.Background(), &tutorhubv1.GetUserRequest{Id: u.ID})
+			_, err := c.GetMe(context.Background(), &tutorhubv1.GetMeRequest{})
 			return err
 		}
 		for i := 0; i < 3; i++ {
@@ -232,6 +233,19 @@ func TestBadTokensSpendTheAddressBudgetBeforeVerification(t *testing.T) {
 		// The address is spent: even a valid token is not looked at, nor is anonymous traffic.
 		wantCode(t, withToken(u.AccessToken), connect.CodeResourceExhausted)
 		_, err := tutorhubv1connect.NewSubjectServiceClient(http.DefaultClient, api.URL).ListSubjects(context.Background(), &tutorhubv1.ListSubjectsRequest{PageSize: 1})
+		wantCode(t, err, connect.CodeResourceExhausted)
+	})
+
+	t.Run("a bad token a public RPC ignores is charged to the address", func(t *testing.T) {
+		t.Parallel()
+		api := newTestAPI(t, withRateLimits(server.RateLimits{Enabled: true, Anonymous: three, Authenticated: roomy}))
+		subjects := tutorhubv1connect.NewSubjectServiceClient(http.DefaultClient, api.URL, connect.WithInterceptors(bearer("forged.public.token")))
+		for i := 0; i < 3; i++ {
+			if _, err := subjects.ListSubjects(context.Background(), &tutorhubv1.ListSubjectsRequest{PageSize: 1}); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+		_, err := subjects.ListSubjects(context.Background(), &tutorhubv1.ListSubjectsRequest{PageSize: 1})
 		wantCode(t, err, connect.CodeResourceExhausted)
 	})
 

@@ -21,7 +21,8 @@ type Access int
 // Access levels, from the most open.
 const (
 	// Public RPCs take anonymous callers; a valid access token, when sent, still
-	// identifies the caller (and an invalid one is refused).
+	// identifies the caller, and an invalid, expired or revoked one is ignored (the call
+	// runs as anonymous).
 	Public Access = iota + 1
 	// Authenticated RPCs need a valid access token.
 	Authenticated
@@ -85,8 +86,15 @@ const (
 // authenticator resolves the caller of a request from its access token and enforces
 // AccessRules. It runs between the address budget and the per-user budget (limitClients,
 // limitUsers): a refused token is charged to the address, a caller to the user.
+//
+// A token that is malformed, badly signed, expired or revoked identifies nobody: protected
+// RPCs answer Unauthenticated, public RPCs run as anonymous (so a client whose token went
+// stale during a laptop sleep can still sign out or browse). When Redis cannot say whether
+// a token was revoked, protected RPCs answer Unavailable (fail closed: a revoked token must
+// not work during an outage) and public RPCs run as anonymous.
 type authenticator struct {
 	tokens   *accesstoken.Verifier
+	revoked  *accesstoken.Revocations
 	accounts *accounts.Service
 	rules    map[string]Access
 	log      *slog.Logger
@@ -97,6 +105,41 @@ func errBadToken() error {
 	return tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "access token is invalid or expired; refresh it")
 }
 
+// errRevocationUnknown answers a protected RPC whose token could not be checked against the
+// revocations.
+func errRevocationUnknown() error {
+	return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "cannot check the access token right now; retry"}
+}
+
+// maxBearerBytes bounds the Authorization header's token, as Verify does.
+const maxBearerBytes = 8192
+
+// bearerToken extracts the token of an "Authorization: Bearer <token>" header value (the
+// scheme is case-insensitive). ok is false for any other scheme, an empty or oversized
+// token, or one holding anything but visible ASCII.
+func bearerToken(authorization string) (token string, ok bool) {
+	scheme, token, found := strings.Cut(authorization, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	if token == "" || len(token) > maxBearerBytes || !visibleASCII(token) {
+		return "", false
+	}
+	return token, true
+}
+
+// visibleASCII reports whether s holds only printable ASCII other than space: every
+// credential tutorhub accepts (JWTs, Kratos session tokens, CSRF tokens) is of that form,
+// and control characters must never reach a header sent on to Kratos.
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // authorize returns ctx carrying the caller, or the error that refuses the request.
 func (a *authenticator) authorize(ctx context.Context, procedure, authorization string) (context.Context, error) {
 	level, ok := a.rules[procedure]
@@ -104,19 +147,19 @@ func (a *authenticator) authorize(ctx context.Context, procedure, authorization 
 		return ctx, tutorhub.Errorf(tutorhub.EFORBIDDEN, "procedure %s has no access rule", procedure)
 	}
 	if authorization != "" {
-		token, found := strings.CutPrefix(authorization, "Bearer ")
-		if !found || token == "" {
-			return ctx, errBadToken()
-		}
-		caller, err := a.caller(ctx, token)
-		if err != nil {
+		caller, err := a.caller(ctx, authorization)
+		switch {
+		case err == nil:
+			ctx = WithCaller(ctx, caller)
+			if ri := infoFrom(ctx); ri != nil {
+				ri.mu.Lock()
+				ri.userID = caller.UserID
+				ri.mu.Unlock()
+			}
+		case level == Public && isCredentialError(err):
+			// A stale or bad token does not stop a public call: it runs as anonymous.
+		default:
 			return ctx, err
-		}
-		ctx = WithCaller(ctx, caller)
-		if ri := infoFrom(ctx); ri != nil {
-			ri.mu.Lock()
-			ri.userID = caller.UserID
-			ri.mu.Unlock()
 		}
 	}
 	c := CallerFrom(ctx)
@@ -130,15 +173,35 @@ func (a *authenticator) authorize(ctx context.Context, procedure, authorization 
 	return ctx, nil
 }
 
-// caller verifies the token locally and reads the user's roles, creating the user's row on
-// the first authenticated request of an identity tutorhub has not seen yet.
-func (a *authenticator) caller(ctx context.Context, token string) (*Caller, error) {
+// isCredentialError reports whether err says only that the presented token identifies
+// nobody (bad, expired, revoked, or not checkable against the revocations).
+func isCredentialError(err error) bool {
+	code := tutorhub.ErrorCode(err)
+	return code == tutorhub.EUNAUTHENTICATED || code == tutorhub.EUNAVAILABLE
+}
+
+// caller verifies the Authorization header's token locally, checks it against the
+// revocations and reads the user's roles, creating the user's row on the first
+// authenticated request of an identity tutorhub has not seen yet.
+func (a *authenticator) caller(ctx context.Context, authorization string) (*Caller, error) {
+	token, ok := bearerToken(authorization)
+	if !ok {
+		return nil, errBadToken()
+	}
 	claims, err := a.tokens.Verify(token)
 	if err != nil {
 		return nil, errBadToken()
 	}
 	id, err := uuid.Parse(claims.Subject)
 	if err != nil {
+		return nil, errBadToken()
+	}
+	revoked, err := a.revoked.Revoked(ctx, claims)
+	if err != nil {
+		a.log.WarnContext(ctx, "access token revocation check failed", "error", err.Error())
+		return nil, errRevocationUnknown()
+	}
+	if revoked {
 		return nil, errBadToken()
 	}
 	roles, err := a.accounts.RolesOf(ctx, id, claims.Email)

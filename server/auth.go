@@ -2,7 +2,8 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -31,14 +32,30 @@ import (
 // SameSite=Strict; the CSRF cookie is readable by the page, which echoes it in the CSRF
 // header whenever the session cookie stands in for a session_token field (double submit: a
 // cross-site page can neither read the cookie nor send a custom header without a CORS
-// preflight the API refuses).
+// preflight the API refuses). The CSRF token is an HMAC of the session token under a server
+// key, so a cookie pair planted by someone else (a sibling subdomain, a plain-HTTP hop) is
+// refused. With secure cookies both names carry the SecureCookiePrefix, which browsers only
+// accept from HTTPS, for the API's own host, on path /.
 const (
-	SessionCookie = "tutorhub_session"
-	CSRFCookie    = "tutorhub_csrf"
-	CSRFHeader    = "X-CSRF-Token"
+	SessionCookie      = "tutorhub_session"
+	CSRFCookie         = "tutorhub_csrf"
+	SecureCookiePrefix = "__Host-"
+	CSRFHeader         = "X-CSRF-Token"
 	// sessionCookieMaxAge matches Kratos's session lifespan (720h).
 	sessionCookieMaxAge = 720 * time.Hour
+	// maxSessionTokenBytes bounds a session token from a field or cookie (the field's
+	// protovalidate limit too); Kratos's are 39 bytes.
+	maxSessionTokenBytes = 512
 )
+
+// CookieNames are the session and CSRF cookie names used with secure (HTTPS-only) cookies
+// or without.
+func CookieNames(secure bool) (session, csrf string) {
+	if secure {
+		return SecureCookiePrefix + SessionCookie, SecureCookiePrefix + CSRFCookie
+	}
+	return SessionCookie, CSRFCookie
+}
 
 // AuthOptions are the dependencies and policies of authentication.
 type AuthOptions struct {
@@ -46,6 +63,10 @@ type AuthOptions struct {
 	Kratos *kratos.Client
 	// Tokens verifies access tokens and publishes their keys.
 	Tokens *accesstoken.Verifier
+	// Revocations ends the access tokens of ended sessions before they expire. Required.
+	Revocations *accesstoken.Revocations
+	// CSRFKey binds CSRF tokens to their session (HMAC-SHA256 key). Required.
+	CSRFKey []byte
 	// TokenizeTemplate is the Kratos tokenizer template that mints access tokens.
 	TokenizeTemplate string
 	// CookieSecure marks session cookies Secure.
@@ -287,7 +308,7 @@ func (s *AuthServer) checkCaptcha(ctx context.Context, token string) error {
 
 // Refresh mints a new access token from the session.
 func (s *AuthServer) Refresh(ctx context.Context, req *tutorhubv1.RefreshRequest) (*tutorhubv1.RefreshResponse, error) {
-	token, err := sessionToken(ctx, req.GetSessionToken())
+	token, err := s.sessionToken(ctx, req.GetSessionToken())
 	if err != nil {
 		return nil, err
 	}
@@ -298,14 +319,19 @@ func (s *AuthServer) Refresh(ctx context.Context, req *tutorhubv1.RefreshRequest
 	return &tutorhubv1.RefreshResponse{AccessToken: sess.AccessToken, AccessTokenExpiresAt: timestamppb.New(sess.AccessTokenExpiresAt)}, nil
 }
 
-// Logout revokes one session: the session token's, or else the access token's.
+// Logout revokes one session: the session token's, or else the access token's. The
+// session's access tokens are refused from then on; if that cannot be recorded the call
+// fails (Unavailable) before the session is ended, so a retry does it all.
 func (s *AuthServer) Logout(ctx context.Context, req *tutorhubv1.LogoutRequest) (*tutorhubv1.LogoutResponse, error) {
-	token, err := sessionToken(ctx, req.GetSessionToken())
+	token, err := s.sessionToken(ctx, req.GetSessionToken())
 	switch {
 	case err == nil:
-		err = s.o.Kratos.Logout(ctx, token)
+		err = s.endSession(ctx, token)
 	case CallerFrom(ctx) != nil && CallerFrom(ctx).SessionID != "":
-		err = s.o.Kratos.RevokeSession(ctx, CallerFrom(ctx).SessionID)
+		sid := CallerFrom(ctx).SessionID
+		if err = s.revokeSessionTokens(ctx, sid); err == nil {
+			err = s.o.Kratos.RevokeSession(ctx, sid)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -314,9 +340,49 @@ func (s *AuthServer) Logout(ctx context.Context, req *tutorhubv1.LogoutRequest) 
 	return &tutorhubv1.LogoutResponse{}, nil
 }
 
-// LogoutAll revokes every session of the caller.
+// endSession revokes the access tokens of the session of token, then the session.
+func (s *AuthServer) endSession(ctx context.Context, token string) error {
+	sess, err := s.o.Kratos.Session(ctx, token)
+	switch {
+	case err == nil:
+		if err := s.revokeSessionTokens(ctx, sess.ID); err != nil {
+			return err
+		}
+	case tutorhub.ErrorCode(err) != tutorhub.EUNAUTHENTICATED:
+		return err
+	}
+	// A session Kratos no longer knows as active has nothing to revoke here; Kratos says
+	// whether the token ever existed.
+	return s.o.Kratos.Logout(ctx, token)
+}
+
+// revokeSessionTokens records that the session's access tokens are refused.
+func (s *AuthServer) revokeSessionTokens(ctx context.Context, sessionID string) error {
+	if err := s.o.Revocations.RevokeSession(ctx, sessionID); err != nil {
+		s.log.ErrorContext(ctx, "cannot record session revocation", "error", err.Error())
+		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "cannot sign out right now; retry"}
+	}
+	return nil
+}
+
+// revokeUserTokens records that the user's access tokens issued until now are refused,
+// except those of keepSessionID. It follows a change Kratos has already made (a password
+// set, a recovery), so a failure is logged rather than undoing it: while Redis is
+// unreachable protected RPCs refuse every token anyway.
+func (s *AuthServer) revokeUserTokens(ctx context.Context, userID, keepSessionID string) {
+	if err := s.o.Revocations.RevokeUser(context.WithoutCancel(ctx), userID, keepSessionID); err != nil {
+		s.log.ErrorContext(ctx, "cannot record revocation of a user's access tokens", "user_id", userID, "error", err.Error())
+	}
+}
+
+// LogoutAll revokes every session of the caller and refuses every access token issued to
+// the caller until now; if that cannot be recorded the call fails (Unavailable) first.
 func (s *AuthServer) LogoutAll(ctx context.Context, _ *tutorhubv1.LogoutAllRequest) (*tutorhubv1.LogoutAllResponse, error) {
 	c := CallerFrom(ctx)
+	if err := s.o.Revocations.RevokeUser(ctx, c.UserID, ""); err != nil {
+		s.log.ErrorContext(ctx, "cannot record revocation of a user's access tokens", "error", err.Error())
+		return nil, &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "cannot sign out right now; retry"}
+	}
 	if err := s.o.Kratos.RevokeAllSessions(ctx, c.UserID); err != nil {
 		return nil, err
 	}
@@ -342,6 +408,8 @@ func (s *AuthServer) StartRecovery(ctx context.Context, req *tutorhubv1.StartRec
 }
 
 // CompleteRecovery checks the code, sets the new password, lifts the lockout and signs in.
+// Kratos ends every other session of the account once the code is accepted; their access
+// tokens are refused from then on too.
 func (s *AuthServer) CompleteRecovery(ctx context.Context, req *tutorhubv1.CompleteRecoveryRequest) (*tutorhubv1.CompleteRecoveryResponse, error) {
 	if err := s.limitRecovery(ctx, "flow:"+req.GetFlowId()); err != nil {
 		return nil, err
@@ -350,6 +418,11 @@ func (s *AuthServer) CompleteRecovery(ctx context.Context, req *tutorhubv1.Compl
 	if err != nil {
 		return nil, err
 	}
+	recovering, err := s.o.Kratos.Session(ctx, rec.Session.Token)
+	if err != nil {
+		return nil, err
+	}
+	s.revokeUserTokens(ctx, recovering.Identity.ID, recovering.ID)
 	if err := s.o.Kratos.SetPassword(ctx, rec.Session.Token, rec.SettingsFlowID, req.GetNewPassword()); err != nil {
 		// The code is spent: end its session, so a refused password leaves nothing behind.
 		_ = s.o.Kratos.Logout(context.WithoutCancel(ctx), rec.Session.Token)
@@ -399,13 +472,14 @@ func (s *AuthServer) CompleteVerification(ctx context.Context, req *tutorhubv1.C
 }
 
 // ChangePassword checks the current password (a counted sign-in attempt), then sets the new
-// one; Kratos ends every other session of the account.
+// one; Kratos ends every other session of the account, and their access tokens are refused
+// from then on.
 func (s *AuthServer) ChangePassword(ctx context.Context, req *tutorhubv1.ChangePasswordRequest) (*tutorhubv1.ChangePasswordResponse, error) {
 	c := CallerFrom(ctx)
 	if err := s.limit(ctx, "user:"+c.UserID); err != nil {
 		return nil, err
 	}
-	token, err := sessionToken(ctx, req.GetSessionToken())
+	token, err := s.sessionToken(ctx, req.GetSessionToken())
 	if err != nil {
 		return nil, err
 	}
@@ -433,6 +507,7 @@ func (s *AuthServer) ChangePassword(ctx context.Context, req *tutorhubv1.ChangeP
 	if err := s.o.Kratos.SetPassword(ctx, token, "", req.GetNewPassword()); err != nil {
 		return nil, renameField(err, "password", "new_password")
 	}
+	s.revokeUserTokens(ctx, c.UserID, current.ID)
 	if err := recordAudit(ctx, s.db, AuditEvent{Action: AuditPasswordChanged, Actor: c.UserID, Subject: c.UserID}); err != nil {
 		return nil, err
 	}
@@ -456,7 +531,7 @@ func (s *AuthServer) issue(ctx context.Context, sessionToken string, useCookie b
 func (s *AuthServer) tokens(ctx context.Context, sess *kratos.Session, useCookie bool) *tutorhubv1.Tokens {
 	t := &tutorhubv1.Tokens{AccessToken: sess.AccessToken, AccessTokenExpiresAt: timestamppb.New(sess.AccessTokenExpiresAt)}
 	if useCookie {
-		setSessionCookies(ctx, sess.Token, s.o.CookieSecure)
+		setSessionCookies(ctx, sess.Token, s.csrfToken(sess.Token), s.o.CookieSecure)
 	} else {
 		t.SessionToken = sess.Token
 	}
@@ -553,26 +628,45 @@ func renameField(err error, from, to string) error {
 }
 
 // sessionToken is the request's session token: the field when set, else the session cookie,
-// which counts only with a CSRF header matching the CSRF cookie.
-func sessionToken(ctx context.Context, field string) (string, error) {
+// which counts only with a CSRF header equal to the CSRF cookie and to the session's CSRF
+// token.
+func (s *AuthServer) sessionToken(ctx context.Context, field string) (string, error) {
+	var header http.Header
+	if ci, ok := connect.CallInfoForHandlerContext(ctx); ok {
+		header = ci.RequestHeader()
+	}
+	return parseSessionCredential(field, header, s.o.CookieSecure, s.o.CSRFKey)
+}
+
+// errBadSessionToken is the answer for a session token that cannot be one.
+func errBadSessionToken() error {
+	return tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "the session token is malformed")
+}
+
+// parseSessionCredential picks the session token of a request from its session_token field
+// or, when that is empty, its cookies. It never calls out: a token that cannot be a session
+// token (empty, oversized, holding control characters or anything but visible ASCII) is
+// Unauthenticated here rather than sent on to Kratos, and a session cookie without the
+// matching CSRF proof is PermissionDenied.
+func parseSessionCredential(field string, header http.Header, secure bool, csrfKey []byte) (string, error) {
 	if field != "" {
+		if len(field) > maxSessionTokenBytes || !visibleASCII(field) {
+			return "", errBadSessionToken()
+		}
 		return field, nil
 	}
-	ci, ok := connect.CallInfoForHandlerContext(ctx)
-	if !ok {
-		return "", tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "no session token")
-	}
+	sessionName, csrfName := CookieNames(secure)
 	var session, csrf string
-	for _, line := range ci.RequestHeader().Values("Cookie") {
+	for _, line := range header.Values("Cookie") {
 		cookies, err := http.ParseCookie(line)
 		if err != nil {
 			continue
 		}
 		for _, c := range cookies {
 			switch c.Name {
-			case SessionCookie:
+			case sessionName:
 				session = c.Value
-			case CSRFCookie:
+			case csrfName:
 				csrf = c.Value
 			}
 		}
@@ -580,24 +674,51 @@ func sessionToken(ctx context.Context, field string) (string, error) {
 	if session == "" {
 		return "", tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "no session token: send session_token or the session cookie")
 	}
-	header := ci.RequestHeader().Get(CSRFHeader)
-	if csrf == "" || header == "" || subtle.ConstantTimeCompare([]byte(csrf), []byte(header)) != 1 {
-		return "", tutorhub.Errorf(tutorhub.EFORBIDDEN, "the session cookie needs the %s header equal to the %s cookie", CSRFHeader, CSRFCookie)
+	if len(session) > maxSessionTokenBytes || !visibleASCII(session) {
+		return "", errBadSessionToken()
+	}
+	sent := header.Get(CSRFHeader)
+	want := csrfTokenOf(csrfKey, session)
+	if csrf == "" || sent == "" ||
+		subtle.ConstantTimeCompare([]byte(csrf), []byte(sent)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(sent), []byte(want)) != 1 {
+		return "", tutorhub.Errorf(tutorhub.EFORBIDDEN, "the session cookie needs the %s header equal to the %s cookie of this session", CSRFHeader, csrfName)
 	}
 	return session, nil
 }
 
-// setSessionCookies hands a browser its session token and a fresh CSRF token.
-func setSessionCookies(ctx context.Context, token string, secure bool) {
+// DeriveKey derives a key for one purpose from a secret used for another: HMAC-SHA256 of
+// label under secret. Keys of different labels are independent.
+func DeriveKey(secret []byte, label string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+// csrfToken is the CSRF token of a session token.
+func (s *AuthServer) csrfToken(sessionToken string) string {
+	return csrfTokenOf(s.o.CSRFKey, sessionToken)
+}
+
+// csrfTokenOf is HMAC-SHA256(key, label || session token), base64url: the CSRF token only
+// the server can compute for a session.
+func csrfTokenOf(key []byte, sessionToken string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("tutorhub csrf v1\x00"))
+	m.Write([]byte(sessionToken))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// setSessionCookies hands a browser its session token and the session's CSRF token.
+func setSessionCookies(ctx context.Context, token, csrfToken string, secure bool) {
 	ci, ok := connect.CallInfoForHandlerContext(ctx)
 	if !ok {
 		return
 	}
-	var b [24]byte
-	_, _ = rand.Read(b[:])
+	sessionName, csrfName := CookieNames(secure)
 	maxAge := int(sessionCookieMaxAge / time.Second)
-	session := &http.Cookie{Name: SessionCookie, Value: token, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode}
-	csrf := &http.Cookie{Name: CSRFCookie, Value: base64.RawURLEncoding.EncodeToString(b[:]), Path: "/", MaxAge: maxAge, Secure: secure, SameSite: http.SameSiteStrictMode}
+	session := &http.Cookie{Name: sessionName, Value: token, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode}
+	csrf := &http.Cookie{Name: csrfName, Value: csrfToken, Path: "/", MaxAge: maxAge, Secure: secure, SameSite: http.SameSiteStrictMode}
 	ci.ResponseHeader().Add("Set-Cookie", session.String())
 	ci.ResponseHeader().Add("Set-Cookie", csrf.String())
 }
@@ -608,8 +729,9 @@ func clearSessionCookies(ctx context.Context, secure bool) {
 	if !ok {
 		return
 	}
-	for _, name := range []string{SessionCookie, CSRFCookie} {
-		c := &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: name == SessionCookie, Secure: secure, SameSite: http.SameSiteStrictMode}
+	sessionName, csrfName := CookieNames(secure)
+	for _, name := range []string{sessionName, csrfName} {
+		c := &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: name == sessionName, Secure: secure, SameSite: http.SameSiteStrictMode}
 		ci.ResponseHeader().Add("Set-Cookie", c.String())
 	}
 }

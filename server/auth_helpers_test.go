@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
@@ -22,13 +23,19 @@ import (
 	"github.com/tutorhub/tutorhub/server"
 )
 
+// testTokenAudience is the aud deploy/kratos/access_token.jsonnet sets.
+const testTokenAudience = "tutorhub"
+
 // testAuthOptions is authentication against the local stack's Kratos, with budgets and
-// lockout far enough away that ordinary tests never meet them.
-func testAuthOptions(t testing.TB) server.AuthOptions {
+// lockout far enough away that ordinary tests never meet them, and revocations under the
+// test's Redis prefix.
+func testAuthOptions(t testing.TB, rdb redis.UniversalClient, prefix string) server.AuthOptions {
 	t.Helper()
 	verifier, err := accesstoken.NewVerifier(accesstoken.Options{
-		JWKSPath: testenv.KratosJWKSPath(t),
-		Issuer:   testenv.KratosIssuer(),
+		JWKSPath:    testenv.KratosJWKSPath(t),
+		Issuer:      testenv.KratosIssuer(),
+		Audience:    testTokenAudience,
+		MaxLifetime: 10 * time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +44,8 @@ func testAuthOptions(t testing.TB) server.AuthOptions {
 	return server.AuthOptions{
 		Kratos:           kratos.New(kratos.Options{PublicURL: testenv.KratosPublicURL(), AdminURL: testenv.KratosAdminURL(), Timeout: 10 * time.Second}),
 		Tokens:           verifier,
+		Revocations:      accesstoken.NewRevocations(rdb, prefix, 11*time.Minute, nil),
+		CSRFKey:          server.DeriveKey([]byte("test-cursor-secret-0123456789abcdef"), "tutorhub csrf key v1"),
 		TokenizeTemplate: "access_token",
 		Lockout:          server.LockoutPolicy{Threshold: 5, Window: 15 * time.Minute, Base: time.Minute, Max: time.Hour, CaptchaAfter: 3},
 		Limits:           server.AuthRateLimits{Enabled: true, IP: roomy, Account: roomy, Global: roomy, Recovery: roomy, RecoveryAccount: roomy},

@@ -338,7 +338,7 @@ func TestExpiredOrTamperedAccessTokenIsUnauthenticated(t *testing.T) {
 	u := api.signUp(t)
 	now := time.Now()
 	expired := signedToken(t, map[string]any{
-		"iss": testenv.KratosIssuer(), "sub": u.ID, "sid": "x", "iat": now.Add(-time.Hour).Unix(),
+		"iss": testenv.KratosIssuer(), "aud": testTokenAudience, "sub": u.ID, "sid": "x", "iat": now.Add(-time.Hour).Unix(),
 		"nbf": now.Add(-time.Hour).Unix(), "exp": now.Add(-50 * time.Minute).Unix(),
 	})
 	parts := strings.Split(u.AccessToken, ".")
@@ -353,14 +353,18 @@ func TestExpiredOrTamperedAccessTokenIsUnauthenticated(t *testing.T) {
 		"session token": "Bearer " + u.SessionToken,
 		"not bearer":    "Basic " + u.AccessToken,
 		"empty bearer":  "Bearer ",
+		"garbage":       "Bearer " + strings.Repeat("%", 40),
+		"oversized":     "Bearer " + strings.Repeat("A", 9000),
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := tutorhubv1connect.NewUserServiceClient(http.DefaultClient, api.URL, connect.WithInterceptors(headers(map[string]string{"Authorization": header})))
 			_, err := c.GetMe(context.Background(), &tutorhubv1.GetMeRequest{})
 			wantCode(t, err, connect.CodeUnauthenticated)
-			// A bad token is refused on public RPCs too, rather than silently ignored.
-			_, err = c.GetUser(context.Background(), &tutorhubv1.GetUserRequest{Id: u.ID})
-			wantCode(t, err, connect.CodeUnauthenticated)
+			// A public RPC ignores the bad token and runs as anonymous, so a client whose
+			// token went stale (a laptop sleep) can still browse and sign out.
+			if _, err = c.GetUser(context.Background(), &tutorhubv1.GetUserRequest{Id: u.ID}); err != nil {
+				t.Fatalf("public RPC with a bad token: %v", err)
+			}
 		})
 	}
 }

@@ -86,8 +86,11 @@ func TestTutorRPCsThroughTheProductionChain(t *testing.T) {
 
 			_, err := anonymous.CreateTutorProfile(ctx, &tutorhubv1.CreateTutorProfileRequest{Profile: chainProfile(headline)})
 			wantCode(t, err, connect.CodeUnauthenticated)
-			_, err = as("not-a-token").GetTutor(ctx, &tutorhubv1.GetTutorRequest{TutorId: "6a2f1a0e-9b4e-4b43-9c43-2c3e0f0b7e11"})
+			_, err = as("not-a-token").CreateTutorProfile(ctx, &tutorhubv1.CreateTutorProfileRequest{Profile: chainProfile(headline)})
 			wantCode(t, err, connect.CodeUnauthenticated)
+			// A public RPC ignores the bad token and runs as anonymous.
+			_, err = as("not-a-token").GetTutor(ctx, &tutorhubv1.GetTutorRequest{TutorId: "6a2f1a0e-9b4e-4b43-9c43-2c3e0f0b7e11"})
+			wantCode(t, err, connect.CodeNotFound)
 			_, err = mine.CreateTutorProfile(ctx, &tutorhubv1.CreateTutorProfileRequest{Profile: chainProfile(strings.Repeat("h", 121))})
 			wantViolation(t, err, "profile.headline")
 

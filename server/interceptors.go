@@ -26,7 +26,7 @@ func newInterceptors(o Options, rules map[string]Access, users *accounts.Service
 	if err != nil {
 		return nil, fmt.Errorf("protovalidate: %w", err)
 	}
-	auth := &authenticator{tokens: o.Auth.Tokens, accounts: users, rules: rules, log: o.Logger}
+	auth := &authenticator{tokens: o.Auth.Tokens, revoked: o.Auth.Revocations, accounts: users, rules: rules, log: o.Logger}
 	// The address budget comes before authentication, so bad tokens are paid for before
 	// they are verified; the user budget after it (see limitClients).
 	interceptors := []connect.Interceptor{
@@ -281,10 +281,11 @@ func (i userLimiter) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 }
 
 func (i userLimiter) spend(ctx context.Context) error {
-	if passed, ok := ctx.Value(authPassedKey{}).(*atomic.Bool); ok {
+	c := CallerFrom(ctx)
+	// A public RPC runs with a refused token as anonymous: the address still pays for it.
+	if passed, ok := ctx.Value(authPassedKey{}).(*atomic.Bool); ok && c != nil {
 		passed.Store(true)
 	}
-	c := CallerFrom(ctx)
 	if !i.limits.Enabled || c == nil {
 		return nil
 	}

@@ -97,8 +97,11 @@ func New(o Options) (http.Handler, error) {
 
 // NewHandlers assembles the API's public handler and, with Options.Internal, its internal one.
 func NewHandlers(o Options) (Handlers, error) {
-	if o.Auth.Kratos == nil || o.Auth.Tokens == nil {
-		return Handlers{}, errors.New("auth: Kratos client and access-token verifier are required")
+	if o.Auth.Kratos == nil || o.Auth.Tokens == nil || o.Auth.Revocations == nil {
+		return Handlers{}, errors.New("auth: Kratos client, access-token verifier and revocations are required")
+	}
+	if len(o.Auth.CSRFKey) < 32 {
+		return Handlers{}, errors.New("auth: a CSRF key of at least 32 bytes is required")
 	}
 	users := accounts.New(o.DB, accounts.Options{Lockout: o.Auth.Lockout, Cache: o.Cache, DisplayNameChanged: tutors.RecordOwnerChanged})
 	profiles := tutors.New(o.DB, tutors.Options{Cache: o.Cache, AllowUnverifiedEmail: o.Tutors.AllowUnverifiedEmail})

@@ -91,7 +91,7 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 		PageTokens:   pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef")),
 		Cache:        cache.New(rdb, cache.Options{Prefix: prefix + "cache:", Logger: log}),
 		MaxBodyBytes: 64 << 10,
-		Auth:         testAuthOptions(t),
+		Auth:         testAuthOptions(t, rdb, prefix),
 	}
 	for _, opt := range opts {
 		opt(&o)

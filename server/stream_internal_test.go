@@ -57,7 +57,7 @@ func newStreamServer(t *testing.T, anonymous ratelimit.Rate) (string, *lockedBuf
 	logs := &lockedBuffer{}
 	log := logging.New(logs, slog.LevelDebug, "json", nil)
 	rdb, prefix := testenv.Redis(t)
-	tokens, err := accesstoken.NewVerifier(accesstoken.Options{JWKSPath: testenv.KratosJWKSPath(t), Issuer: testenv.KratosIssuer()})
+	tokens, err := accesstoken.NewVerifier(accesstoken.Options{JWKSPath: testenv.KratosJWKSPath(t), Issuer: testenv.KratosIssuer(), Audience: "tutorhub"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func newStreamServer(t *testing.T, anonymous ratelimit.Rate) (string, *lockedBuf
 		Logger:     log,
 		Limiter:    ratelimit.New(rdb, prefix, false, log),
 		RateLimits: RateLimits{Enabled: true, Anonymous: anonymous, Authenticated: anonymous},
-		Auth:       AuthOptions{Tokens: tokens},
+		Auth:       AuthOptions{Tokens: tokens, Revocations: accesstoken.NewRevocations(rdb, prefix, time.Minute, nil)},
 	}
 	interceptors, err := newInterceptors(o, map[string]Access{streamPublic: Public, streamProtected: Authenticated}, accounts.New(nil, accounts.Options{}))
 	if err != nil {
@@ -165,7 +165,8 @@ func TestInterceptorsApplyToStreams(t *testing.T) {
 			}{
 				{name: "a valid anonymous stream to a public procedure flows", anonymous: roomy, proc: streamPublic, id: id},
 				{name: "an unauthenticated stream to a protected procedure is refused", anonymous: roomy, proc: streamProtected, id: id, want: connect.CodeUnauthenticated},
-				{name: "a bad access token is refused on a stream", anonymous: roomy, proc: streamPublic, id: id, header: "Bearer not-a-token", want: connect.CodeUnauthenticated},
+				{name: "a bad access token is refused on a protected stream", anonymous: roomy, proc: streamProtected, id: id, header: "Bearer not-a-token", want: connect.CodeUnauthenticated},
+				{name: "a bad access token on a public stream runs as anonymous", anonymous: roomy, proc: streamPublic, id: id, header: "Bearer not-a-token"},
 				{name: "an invalid message ends the stream with InvalidArgument", anonymous: roomy, proc: streamPublic, id: "not-a-uuid", want: connect.CodeInvalidArgument},
 				{name: "a spent address budget refuses the stream", anonymous: ratelimit.Rate{Limit: 2, Period: time.Minute}, proc: streamPublic, id: id, before: 2, want: connect.CodeResourceExhausted},
 			} {

@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/user"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
@@ -21,12 +23,19 @@ import (
 	"github.com/tutorhub/tutorhub/server"
 )
 
-// authOptions builds the API's authentication from the configuration.
-func authOptions(cfg *config.Config) (server.AuthOptions, error) {
+// tokenLeeway is the clock skew tolerated on access-token times.
+const tokenLeeway = 30 * time.Second
+
+// authOptions builds the API's authentication from the configuration; revocations of
+// access tokens live in rdb.
+func authOptions(cfg *config.Config, rdb redis.UniversalClient) (server.AuthOptions, error) {
 	tokens, err := accesstoken.NewVerifier(accesstoken.Options{
 		JWKSPath: cfg.Auth.AccessTokenJWKSURL,
-		// Kratos signs with its public base URL, which is where the API reaches it.
-		Issuer: cfg.Kratos.PublicURL + "/",
+		// Kratos signs with its configured public base_url, whatever URL the API reaches it at.
+		Issuer:      cfg.Auth.TokenIssuer,
+		Audience:    cfg.Auth.TokenAudience,
+		MaxLifetime: cfg.Auth.TokenLifetime,
+		Leeway:      tokenLeeway,
 	})
 	if err != nil {
 		return server.AuthOptions{}, fmt.Errorf("access tokens: %w", err)
@@ -40,8 +49,11 @@ func authOptions(cfg *config.Config) (server.AuthOptions, error) {
 		return server.AuthOptions{}, fmt.Errorf("mail: %w", err)
 	}
 	return server.AuthOptions{
-		Kratos:           newKratos(cfg),
-		Tokens:           tokens,
+		Kratos: newKratos(cfg),
+		Tokens: tokens,
+		// Kept until every token a revocation covers has expired, leeway included.
+		Revocations:      accesstoken.NewRevocations(rdb, cfg.Redis.KeyPrefix, cfg.Auth.TokenLifetime+tokenLeeway+time.Second, nil),
+		CSRFKey:          server.DeriveKey(cfg.Cursor.Secret, "tutorhub csrf key v1"),
 		TokenizeTemplate: cfg.Auth.TokenizeTemplate,
 		CookieSecure:     cfg.Auth.CookieSecure,
 		Lockout: server.LockoutPolicy{
@@ -74,13 +86,18 @@ func newKratos(cfg *config.Config) *kratos.Client {
 }
 
 const adminUsage = `usage: tutorhub admin grant-role EMAIL ROLE
+       tutorhub admin disable-user EMAIL
 
-Grants ROLE (student, tutor or admin) to the user whose sign-in email is EMAIL, looked up in
-Kratos. The grant is recorded in the audit log.
+grant-role grants ROLE (student, tutor or admin) to the user whose sign-in email is EMAIL,
+looked up in Kratos. disable-user stops that user from signing in, ends every session and
+refuses the user's access tokens at once. Both are recorded in the audit log.
 `
 
 // admin runs operator commands.
 func admin(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "disable-user" {
+		return disableUser(ctx, args[1:], environ, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "grant-role" {
 		fmt.Fprint(stderr, adminUsage)
 		return exitCode(2)
@@ -116,6 +133,42 @@ func admin(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return err
 	}
 	fmt.Fprintf(stdout, "granted %s to %s (%s); roles now %v\n", role, email, id, roles)
+	return nil
+}
+
+// disableUser runs `admin disable-user EMAIL`.
+func disableUser(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin disable-user", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprint(stderr, adminUsage)
+		return exitCode(2)
+	}
+	email := fs.Arg(0)
+	cfg, err := loadConfig(environ, stderr)
+	if err != nil {
+		return err
+	}
+	k := newKratos(cfg)
+	identity, err := k.FindIdentityByEmail(ctx, email)
+	if err != nil {
+		return fmt.Errorf("find %s in kratos: %w", email, err)
+	}
+	rdb, err := openRedis(cfg.Redis.URL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	pool, err := database.Open(ctx, cfg.Database.URL, database.PoolOptions{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	revocations := accesstoken.NewRevocations(rdb, cfg.Redis.KeyPrefix, cfg.Auth.TokenLifetime+tokenLeeway+time.Second, nil)
+	if err := server.DisableUser(ctx, k, revocations, pool, identity.ID, map[string]string{"via": "cli", "operator": operator()}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "disabled %s (%s): signed out everywhere\n", email, identity.ID)
 	return nil
 }
 

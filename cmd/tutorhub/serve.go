@@ -92,7 +92,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		}},
 	}, server.ServiceNames...)
 
-	auth, err := authOptions(cfg)
+	auth, err := authOptions(cfg, rdb)
 	if err != nil {
 		return err
 	}

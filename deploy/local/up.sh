@@ -55,7 +55,7 @@ spawn() {
   local name=$1 logfile=$2
   shift 2
   mkdir -p "$(dirname "$logfile")"
-  "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
+  "$@" >>"$logfile" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$(pidfile "$name")"
 }
 
@@ -227,11 +227,17 @@ kratos_serve() {
 # The Kratos on this machine's port is shared by every clone; its token-signing keys live in
 # the data directory of the clone that started it, recorded here so other clones (a second
 # checkout, a CI-style fresh clone) verify tokens with the same keys.
+# A Kratos on other ports (a private one beside the shared) has a pointer of its own.
 kratos_pointer=${TUTORHUB_CACHE:-$HOME/.cache/tutorhub}/run/kratos-data-dir
+[ "$KRATOS_PUBLIC_PORT" = 4433 ] || kratos_pointer+=-$KRATOS_PUBLIC_PORT
 
 start_kratos() {
   local dir=$data/kratos
-  mkdir -p "$dir"
+  mkdir -p "$dir" "$(dirname "$kratos_pointer")"
+  # Clones share the port: one machine-wide lock, or two clones both see it free, both start,
+  # and the loser (which failed to bind) records its data dir as the owner's.
+  exec 8>"$kratos_pointer.lock"
+  flock 8
   if kratos_ready; then
     local owner
     owner=$(cat "$kratos_pointer" 2>/dev/null || true)
@@ -240,6 +246,7 @@ start_kratos() {
       ln -sfn "$owner/jwks.public.json" "$dir/jwks.public.json"
     fi
     log "kratos: using 127.0.0.1:$KRATOS_PUBLIC_PORT (admin $KRATOS_ADMIN_PORT)"
+    exec 8>&-
     return
   fi
   tool kratos
@@ -255,8 +262,8 @@ start_kratos() {
     fail_with_log kratos "$dir/kratos.log" "migration failed"
   spawn kratos "$dir/kratos.log" kratos_serve
   wait_ready kratos "$dir/kratos.log" kratos_ready
-  mkdir -p "$(dirname "$kratos_pointer")"
   echo "$dir" > "$kratos_pointer"
+  exec 8>&-
 }
 
 # --- main -------------------------------------------------------------------------------

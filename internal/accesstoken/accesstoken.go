@@ -20,7 +20,8 @@ import (
 )
 
 // ErrInvalid is returned for every token that must be refused: malformed, badly signed,
-// unknown key, wrong issuer, expired or not yet valid. Callers answer Unauthenticated.
+// unknown key, wrong issuer or audience, expired, not yet valid or living longer than
+// allowed. Callers answer Unauthenticated.
 var ErrInvalid = errors.New("invalid access token")
 
 // Claims are what tutorhub reads from a verified access token.
@@ -31,15 +32,24 @@ type Claims struct {
 	SessionID     string
 	Email         string
 	EmailVerified bool
-	Expiry        time.Time
+	// IssuedAt is when Kratos minted the token (whole seconds, Kratos's clock).
+	IssuedAt time.Time
+	Expiry   time.Time
 }
 
 // Options configure a Verifier.
 type Options struct {
-	// JWKSPath is the key set file; private parts, if present, are ignored.
+	// JWKSPath is the public key set file. A file holding private key material is refused:
+	// the API needs only public keys, and must not be handed the key Kratos signs with.
 	JWKSPath string
-	// Issuer is the expected iss claim; a trailing slash is not significant.
+	// Issuer is the expected iss claim (Kratos's public base_url); a trailing slash is not
+	// significant. Required.
 	Issuer string
+	// Audience is a value the aud claim must hold. Required.
+	Audience string
+	// MaxLifetime, when positive, refuses tokens whose exp is more than MaxLifetime after
+	// their iat, so a revocation kept for MaxLifetime outlives every token it covers.
+	MaxLifetime time.Duration
 	// Leeway tolerates clock skew on exp, nbf and iat (default 30s).
 	Leeway time.Duration
 	// MinReloadInterval spaces reloads caused by unknown kids (default 10s).
@@ -58,8 +68,12 @@ type Verifier struct {
 	lastReload time.Time
 }
 
-// NewVerifier loads the key set; it fails when the file is unreadable or holds no usable key.
+// NewVerifier loads the key set; it fails when the issuer or audience is missing, or the
+// file is unreadable, holds private key material or holds no usable key.
 func NewVerifier(o Options) (*Verifier, error) {
+	if o.Issuer == "" || o.Audience == "" {
+		return nil, errors.New("access tokens: issuer and audience are required")
+	}
 	if o.Leeway <= 0 {
 		o.Leeway = 30 * time.Second
 	}
@@ -76,7 +90,8 @@ func NewVerifier(o Options) (*Verifier, error) {
 	return v, nil
 }
 
-// reload reads the key file and replaces the key set.
+// reload reads the key file and replaces the key set; a file holding a private key is
+// refused and leaves the current set in place.
 func (v *Verifier) reload() error {
 	raw, err := os.ReadFile(v.o.JWKSPath)
 	if err != nil {
@@ -89,6 +104,9 @@ func (v *Verifier) reload() error {
 	keys := map[string]*ecdsa.PublicKey{}
 	var pub jose.JSONWebKeySet
 	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			return fmt.Errorf("jwks %s holds private key material (key %q): give the API the public set (jwksgen writes it beside the private one as *.public.json)", v.o.JWKSPath, k.KeyID)
+		}
 		pk := k.Public()
 		ec, ok := pk.Key.(*ecdsa.PublicKey)
 		if !ok || k.KeyID == "" || (k.Algorithm != "" && k.Algorithm != string(jose.ES256)) {
@@ -152,7 +170,8 @@ type tokenClaims struct {
 	EmailVerified bool   `json:"email_verified"`
 }
 
-// Verify checks the token's signature, issuer and validity period and returns its claims.
+// Verify checks the token's signature, issuer, audience, validity period and lifetime and
+// returns its claims. It does not know about revocations: see Revocations.
 // Any failure is ErrInvalid, wrapped with the reason (safe to log: it never quotes the token).
 func (v *Verifier) Verify(token string) (*Claims, error) {
 	if len(token) > 8192 {
@@ -173,10 +192,13 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if err := tok.Claims(key, &c); err != nil {
 		return nil, fmt.Errorf("%w: bad signature", ErrInvalid)
 	}
-	if c.Expiry == nil {
-		return nil, fmt.Errorf("%w: no expiry", ErrInvalid)
+	if c.Expiry == nil || c.IssuedAt == nil {
+		return nil, fmt.Errorf("%w: no expiry or issue time", ErrInvalid)
 	}
-	if err := c.ValidateWithLeeway(jwt.Expected{Time: v.o.Now()}, v.o.Leeway); err != nil {
+	if v.o.MaxLifetime > 0 && c.Expiry.Time().Sub(c.IssuedAt.Time()) > v.o.MaxLifetime {
+		return nil, fmt.Errorf("%w: lifetime longer than %s", ErrInvalid, v.o.MaxLifetime)
+	}
+	if err := c.ValidateWithLeeway(jwt.Expected{Time: v.o.Now(), AnyAudience: jwt.Audience{v.o.Audience}}, v.o.Leeway); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if strings.TrimSuffix(c.Issuer, "/") != strings.TrimSuffix(v.o.Issuer, "/") {
@@ -190,6 +212,7 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		SessionID:     c.SessionID,
 		Email:         c.Email,
 		EmailVerified: c.EmailVerified,
+		IssuedAt:      c.IssuedAt.Time(),
 		Expiry:        c.Expiry.Time(),
 	}, nil
 }

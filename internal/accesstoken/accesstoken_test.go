@@ -19,7 +19,10 @@ import (
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
 )
 
-const issuer = "http://127.0.0.1:4433/"
+const (
+	issuer   = "http://127.0.0.1:4433/"
+	audience = "tutorhub"
+)
 
 type testKey struct {
 	kid  string
@@ -35,12 +38,23 @@ func newKey(t testing.TB, kid string) testKey {
 	return testKey{kid: kid, priv: k}
 }
 
-// writeSet writes the keys as a private JWKS file, as jwksgen does.
+// writeSet writes the public halves of the keys as a JWKS file, as jwksgen does beside the
+// private set.
 func writeSet(t testing.TB, path string, keys ...testKey) {
+	t.Helper()
+	writeKeys(t, path, false, keys...)
+}
+
+// writeKeys writes a JWKS file of the keys, with their private parts if private.
+func writeKeys(t testing.TB, path string, private bool, keys ...testKey) {
 	t.Helper()
 	var set jose.JSONWebKeySet
 	for _, k := range keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.priv, KeyID: k.kid, Algorithm: "ES256", Use: "sig"})
+		var key any = &k.priv.PublicKey
+		if private {
+			key = k.priv
+		}
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: key, KeyID: k.kid, Algorithm: "ES256", Use: "sig"})
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
@@ -73,7 +87,7 @@ func sign(t testing.TB, k testKey, c claims) string {
 func valid(now time.Time) claims {
 	return claims{
 		Claims: jwt.Claims{
-			Issuer: issuer, Subject: "b78ea6c6-0000-4000-8000-000000000001",
+			Issuer: issuer, Subject: "b78ea6c6-0000-4000-8000-000000000001", Audience: jwt.Audience{audience},
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(10 * time.Minute)),
 		},
 		SID: "c0475d68-0000-4000-8000-000000000002", Email: "alice@example.com",
@@ -91,7 +105,7 @@ func setup(t *testing.T, keys ...testKey) (*accesstoken.Verifier, string, *clock
 	writeSet(t, path, keys...)
 	c := &clock{}
 	c.t.Store(time.Now().UnixNano())
-	v, err := accesstoken.NewVerifier(accesstoken.Options{JWKSPath: path, Issuer: strings.TrimSuffix(issuer, "/"), MinReloadInterval: time.Minute, Now: c.now})
+	v, err := accesstoken.NewVerifier(accesstoken.Options{JWKSPath: path, Issuer: strings.TrimSuffix(issuer, "/"), Audience: audience, MaxLifetime: 10 * time.Minute, MinReloadInterval: time.Minute, Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +138,14 @@ func TestVerifyRefuses(t *testing.T) {
 	noSub.Subject = ""
 	noExp := valid(now)
 	noExp.Expiry = nil
+	noIat := valid(now)
+	noIat.IssuedAt = nil
+	noAud := valid(now)
+	noAud.Audience = nil
+	wrongAud := valid(now)
+	wrongAud.Audience = jwt.Audience{"another-api"}
+	tooLong := valid(now)
+	tooLong.Expiry = jwt.NewNumericDate(now.Add(10*time.Minute + time.Second))
 	hs256, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")}, nil)
 	hsTok, _ := jwt.Signed(hs256).Claims(valid(now)).Serialize()
 	for name, tok := range map[string]string{
@@ -132,6 +154,10 @@ func TestVerifyRefuses(t *testing.T) {
 		"wrong issuer":        sign(t, k, wrongIss),
 		"no subject":          sign(t, k, noSub),
 		"no expiry":           sign(t, k, noExp),
+		"no issue time":       sign(t, k, noIat),
+		"no audience":         sign(t, k, noAud),
+		"wrong audience":      sign(t, k, wrongAud),
+		"lives too long":      sign(t, k, tooLong),
 		"signed by other key": sign(t, other, valid(now)),
 		"tampered payload":    parts[0] + "." + strings.Repeat("A", len(parts[1])) + "." + parts[2],
 		"tampered signature":  parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2])),
@@ -144,6 +170,55 @@ func TestVerifyRefuses(t *testing.T) {
 				t.Fatalf("Verify = %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+func TestVerifyAcceptsAudienceAmongSeveral(t *testing.T) {
+	k := newKey(t, "k1")
+	v, _, c := setup(t, k)
+	cl := valid(c.now())
+	cl.Audience = jwt.Audience{"another-api", audience}
+	if _, err := v.Verify(sign(t, k, cl)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewVerifierRefuses(t *testing.T) {
+	k := newKey(t, "k1")
+	dir := t.TempDir()
+	private, public := filepath.Join(dir, "jwks.json"), filepath.Join(dir, "jwks.public.json")
+	writeKeys(t, private, true, k)
+	writeSet(t, public, k)
+	for name, o := range map[string]accesstoken.Options{
+		"a file with private key material": {JWKSPath: private, Issuer: issuer, Audience: audience},
+		"no issuer":                        {JWKSPath: public, Audience: audience},
+		"no audience":                      {JWKSPath: public, Issuer: issuer},
+		"a missing file":                   {JWKSPath: filepath.Join(dir, "none.json"), Issuer: issuer, Audience: audience},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := accesstoken.NewVerifier(o); err == nil {
+				t.Fatal("NewVerifier succeeded")
+			}
+		})
+	}
+	t.Run("private key material is named", func(t *testing.T) {
+		_, err := accesstoken.NewVerifier(accesstoken.Options{JWKSPath: private, Issuer: issuer, Audience: audience})
+		if err == nil || !strings.Contains(err.Error(), "private key") {
+			t.Fatalf("err = %v, want one naming private key material", err)
+		}
+	})
+}
+
+func TestReloadRefusesPrivateKeysAndKeepsTheSet(t *testing.T) {
+	old, next := newKey(t, "old"), newKey(t, "next")
+	v, path, c := setup(t, old)
+	c.advance(2 * time.Minute)
+	writeKeys(t, path, true, next, old)
+	if _, err := v.Verify(sign(t, next, valid(c.now()))); err == nil {
+		t.Fatal("a key from a private set was loaded")
+	}
+	if _, err := v.Verify(sign(t, old, valid(c.now()))); err != nil {
+		t.Fatalf("the loaded set was dropped: %v", err)
 	}
 }
 
@@ -193,7 +268,7 @@ func BenchmarkVerifyAccessToken(b *testing.B) {
 	k := newKey(b, "k1")
 	path := filepath.Join(b.TempDir(), "jwks.json")
 	writeSet(b, path, k)
-	v, err := accesstoken.NewVerifier(accesstoken.Options{JWKSPath: path, Issuer: issuer})
+	v, err := accesstoken.NewVerifier(accesstoken.Options{JWKSPath: path, Issuer: issuer, Audience: audience})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -185,12 +185,21 @@ type Kratos struct {
 
 // Auth configures authentication and brute-force protection.
 type Auth struct {
-	// AccessTokenJWKSURL is the path of a JWKS file holding the keys that
-	// verify access tokens; only public key material is used.
+	// AccessTokenJWKSURL is the path of a JWKS file holding the public keys
+	// that verify access tokens (the verifier refuses one with private keys).
 	AccessTokenJWKSURL string
+	// TokenIssuer is the iss claim access tokens must carry: Kratos's public
+	// base_url, without a trailing slash (the verifier ignores one).
+	TokenIssuer string
+	// TokenAudience is a value the aud claim of access tokens must hold.
+	TokenAudience string
+	// TokenLifetime is the longest lifetime (exp - iat) an access token may
+	// have; revocations are kept this long.
+	TokenLifetime time.Duration
 	// TokenizeTemplate is the Kratos tokenizer template that issues access tokens.
 	TokenizeTemplate string
-	// CookieSecure marks cookies Secure.
+	// CookieSecure marks cookies Secure and gives them the __Host- prefix;
+	// always true in production.
 	CookieSecure bool
 	// LockoutThreshold is the number of failures within LockoutWindow that locks an account.
 	LockoutThreshold int

@@ -115,7 +115,10 @@ func TestLoadDefaults(t *testing.T) {
 		{"Kratos.PublicURL", c.Kratos.PublicURL, "http://127.0.0.1:4433"},
 		{"Kratos.AdminURL", c.Kratos.AdminURL, "http://127.0.0.1:4434"},
 		{"Kratos.Timeout", c.Kratos.Timeout, 5 * time.Second},
-		{"Auth.AccessTokenJWKSURL", c.Auth.AccessTokenJWKSURL, ".data/kratos/jwks.json"},
+		{"Auth.AccessTokenJWKSURL", c.Auth.AccessTokenJWKSURL, ".data/kratos/jwks.public.json"},
+		{"Auth.TokenIssuer", c.Auth.TokenIssuer, "http://127.0.0.1:4433"},
+		{"Auth.TokenAudience", c.Auth.TokenAudience, "tutorhub"},
+		{"Auth.TokenLifetime", c.Auth.TokenLifetime, 10 * time.Minute},
 		{"Auth.TokenizeTemplate", c.Auth.TokenizeTemplate, "access_token"},
 		{"Auth.CookieSecure", c.Auth.CookieSecure, false},
 		{"Auth.LockoutThreshold", c.Auth.LockoutThreshold, 5},
@@ -222,6 +225,10 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_KRATOS_TIMEOUT", "0s", nil},
 		{"TUTORHUB_AUTH_JWKS_PATH", "", nil},
 		{"TUTORHUB_AUTH_TOKENIZE_TEMPLATE", "access token", nil},
+		{"TUTORHUB_AUTH_TOKEN_ISSUER", "kratos:4433", nil},
+		{"TUTORHUB_AUTH_TOKEN_AUDIENCE", "", nil},
+		{"TUTORHUB_AUTH_TOKEN_AUDIENCE", "tutor\x1bhub", nil},
+		{"TUTORHUB_AUTH_TOKEN_LIFETIME", "0s", nil},
 		{"TUTORHUB_AUTH_COOKIE_SECURE", "on", nil},
 		{"TUTORHUB_AUTH_LOCKOUT_THRESHOLD", "0", nil},
 		{"TUTORHUB_AUTH_LOCKOUT_WINDOW", "0s", nil},
@@ -560,6 +567,13 @@ func TestProductionRules(t *testing.T) {
 			t.Error("Auth.CookieSecure = false, want true in production")
 		}
 	})
+	t.Run("insecure cookies are refused", func(t *testing.T) {
+		e := mustFail(t, append(prod, "TUTORHUB_AUTH_COOKIE_SECURE=false")...)
+		wantProblem(t, e, "TUTORHUB_AUTH_COOKIE_SECURE", "production")
+	})
+	t.Run("insecure cookies are fine in development", func(t *testing.T) {
+		mustLoad(t, "TUTORHUB_AUTH_COOKIE_SECURE=false")
+	})
 	t.Run("no development key warning", func(t *testing.T) {
 		for _, w := range mustLoad(t, prod...).Warnings() {
 			if strings.Contains(w, "development key") {
@@ -577,9 +591,14 @@ func TestProductionRules(t *testing.T) {
 		wantProblem(t, e, "TUTORHUB_HTTP_INTERNAL_ADDR", "production")
 	})
 	t.Run("all production problems at once", func(t *testing.T) {
-		e := mustFail(t, "TUTORHUB_ENV=production", "TUTORHUB_AUTH_CAPTCHA_PROVIDER=test", "TUTORHUB_CORS_ALLOWED_ORIGINS=*")
-		if len(e.Problems) != 3 {
-			t.Errorf("got %d problems, want 3:\n%v", len(e.Problems), e)
+		dev := mustLoad(t)
+		e := mustFail(t, "TUTORHUB_ENV=production", "TUTORHUB_CURSOR_SECRET="+string(dev.Cursor.Secret),
+			"TUTORHUB_AUTH_CAPTCHA_PROVIDER=test", "TUTORHUB_CORS_ALLOWED_ORIGINS=*", "TUTORHUB_AUTH_COOKIE_SECURE=false")
+		if len(e.Problems) != 4 {
+			t.Errorf("got %d problems, want 4:\n%v", len(e.Problems), e)
+		}
+		for _, k := range []string{"TUTORHUB_CURSOR_SECRET", "TUTORHUB_AUTH_CAPTCHA_PROVIDER", "TUTORHUB_CORS_ALLOWED_ORIGINS", "TUTORHUB_AUTH_COOKIE_SECURE"} {
+			wantProblem(t, e, k, "")
 		}
 	})
 }

@@ -210,12 +210,18 @@ func keys() []keyDef {
 		key(prefix+"SMTP_FROM", "tutorhub <no-reply@tutorhub.local>", func(c *Config) *string { return &c.SMTP.From },
 			parseMailAddress, str, "Sender address of tutorhub's own mail."),
 
-		key(prefix+"AUTH_JWKS_PATH", ".data/kratos/jwks.json", func(c *Config) *string { return &c.Auth.AccessTokenJWKSURL },
-			nonEmpty, str, "JWKS file with the keys of access tokens; only public key material is used."),
+		key(prefix+"AUTH_JWKS_PATH", ".data/kratos/jwks.public.json", func(c *Config) *string { return &c.Auth.AccessTokenJWKSURL },
+			nonEmpty, str, "JWKS file with the public keys of access tokens (`jwksgen`'s `*.public.json`); a file holding private keys is refused."),
+		key(prefix+"AUTH_TOKEN_ISSUER", "http://127.0.0.1:4433/", func(c *Config) *string { return &c.Auth.TokenIssuer },
+			parseHTTPURL, str, "The `iss` of access tokens: Kratos's public `base_url` (`serve.public.base_url`), which need not be the URL the API reaches Kratos at."),
+		key(prefix+"AUTH_TOKEN_AUDIENCE", "tutorhub", func(c *Config) *string { return &c.Auth.TokenAudience },
+			parseToken, str, "A value the `aud` of access tokens must hold, as `deploy/kratos/access_token.jsonnet` sets it."),
+		key(prefix+"AUTH_TOKEN_LIFETIME", "10m", func(c *Config) *time.Duration { return &c.Auth.TokenLifetime },
+			positiveDuration, dur, "Longest access-token lifetime accepted (the Kratos template's `ttl`); revocations of sessions are kept this long."),
 		key(prefix+"AUTH_TOKENIZE_TEMPLATE", "access_token", func(c *Config) *string { return &c.Auth.TokenizeTemplate },
 			parseIdentifier, str, "Kratos tokenizer template that issues access tokens."),
 		key(keyAuthCookieSecure, "", func(c *Config) *bool { return &c.Auth.CookieSecure },
-			parseBool, boolean, "Marks cookies Secure (HTTPS only).").
+			parseBool, boolean, "Marks cookies Secure (HTTPS only) and names them with the `__Host-` prefix; must be true in production.").
 			derived("`true` in production, else `false`", func(c *Config) (string, bool) {
 				return strconv.FormatBool(c.Env == EnvProduction), true
 			}),

@@ -443,6 +443,9 @@ func (l *loader) checkRelations() {
 	if ok(keyCORSAllowedOrigins) && slices.Contains(c.CORS.AllowedOrigins, "*") {
 		l.problem(keyCORSAllowedOrigins, `must not be "*"`+inProd+"; list the allowed origins")
 	}
+	if ok(keyAuthCookieSecure) && !c.Auth.CookieSecure {
+		l.problem(keyAuthCookieSecure, "must be true"+inProd+": session cookies must never travel over plain HTTP")
+	}
 }
 
 // warnings returns advice about a valid Config. It must never quote a secret.
@@ -462,9 +465,6 @@ func warnings(c *Config) []string {
 		w = append(w, keyHTTPPublicURL+" is not set: derived "+c.HTTP.PublicURL+" from "+keyHTTPAddr)
 	} else if u, err := url.Parse(c.HTTP.PublicURL); err == nil && u.Scheme == "http" {
 		w = append(w, keyHTTPPublicURL+" uses http in production")
-	}
-	if !c.Auth.CookieSecure {
-		w = append(w, keyAuthCookieSecure+" is false in production: cookies will also be sent over plain HTTP")
 	}
 	if !c.RateLimit.Enabled {
 		w = append(w, keyRateLimitEnabled+" is false in production: nothing limits brute-force attempts")

@@ -339,6 +339,20 @@ func parseIdentifier(s string) (string, error) {
 	return s, nil
 }
 
+// parseToken accepts a non-empty run of visible ASCII characters, such as
+// a JWT audience ("tutorhub", "https://api.example.com").
+func parseToken(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("must not be empty")
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f {
+			return "", errors.New("must contain only visible ASCII characters, no spaces")
+		}
+	}
+	return s, nil
+}
+
 func parseLogLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(s) {
 	case "debug":

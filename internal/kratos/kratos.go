@@ -222,6 +222,25 @@ func (c *Client) AccessToken(ctx context.Context, sessionToken, template string)
 	return s, nil
 }
 
+// Session returns the active session of sessionToken without minting an access token. A
+// dead or unknown session is EUNAUTHENTICATED.
+func (c *Client) Session(ctx context.Context, sessionToken string) (*Session, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	out, res, err := c.public.FrontendAPI.ToSession(ctx).XSessionToken(sessionToken).Execute()
+	if err != nil {
+		return nil, translate("whoami", res, err)
+	}
+	if !out.GetActive() {
+		return nil, tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "session is not active")
+	}
+	s := &Session{Token: sessionToken, ID: out.Id}
+	if id, ok := out.GetIdentityOk(); ok {
+		s.Identity = identityOf(id)
+	}
+	return s, nil
+}
+
 // Logout revokes the session of sessionToken. An already revoked session is not an error;
 // a token that never existed is EUNAUTHENTICATED.
 func (c *Client) Logout(ctx context.Context, sessionToken string) error {
@@ -253,6 +272,20 @@ func (c *Client) RevokeAllSessions(ctx context.Context, identityID string) error
 	// 404: the identity has no active session left, which is the goal.
 	if err != nil && !(res != nil && res.StatusCode == http.StatusNotFound) {
 		return translate("delete identity sessions", res, err)
+	}
+	return nil
+}
+
+// DisableIdentity marks an identity inactive (admin API): it can no longer sign in, and its
+// sessions stop being accepted. It revokes nothing by itself: see RevokeAllSessions.
+func (c *Client) DisableIdentity(ctx context.Context, identityID string) error {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	patch := ory.NewJsonPatch("replace", "/state")
+	patch.SetValue("inactive")
+	_, res, err := c.admin.IdentityAPI.PatchIdentity(ctx, identityID).JsonPatch([]ory.JsonPatch{*patch}).Execute()
+	if err != nil {
+		return translate("disable identity", res, err)
 	}
 	return nil
 }

@@ -261,7 +261,8 @@ step("a reload keeps the session (refresh cookie, access token in memory only)",
   await tutor.reload();
   await tutor.getByTestId("email").getByText(email).waitFor();
   const cookies = await tutor.context().cookies(base);
-  const session = cookies.find((c) => c.name === "tutorhub_session");
+  // __Host-tutorhub_session when the API sets secure cookies (production).
+  const session = cookies.find((c) => c.name === "tutorhub_session" || c.name === "__Host-tutorhub_session");
   assert.ok(session, "no tutorhub_session cookie");
   assert.equal(session.httpOnly, true, "the session cookie must be HttpOnly");
   const stored = await tutor.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));

@@ -35,11 +35,14 @@ function setState(next: SessionState) {
   for (const listener of listeners) listener();
 }
 
-/** The value of the readable CSRF cookie the API pairs with its session cookie. */
+/**
+ * The value of the readable CSRF cookie the API pairs with its session cookie: named
+ * __Host-tutorhub_csrf when the API sets secure cookies (production), tutorhub_csrf otherwise.
+ */
 function csrfToken(): string {
   for (const part of document.cookie.split(";")) {
     const [name, ...value] = part.trim().split("=");
-    if (name === "tutorhub_csrf") return decodeURIComponent(value.join("="));
+    if (name === "__Host-tutorhub_csrf" || name === "tutorhub_csrf") return decodeURIComponent(value.join("="));
   }
   return "";
 }
