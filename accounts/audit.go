@@ -23,6 +23,7 @@ const (
 	AuditLogoutAll         = "auth.logout_all"
 	AuditRoleGranted       = "user.role_granted"
 	AuditProfileUpdated    = "user.profile_updated"
+	AuditUserDisabled      = "user.disabled"
 	// Tutor profile writes are audited under their outbox event types (tutors.EventCreated,
 	// "tutor.created", and so on), the owner as subject.
 )

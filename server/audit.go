@@ -20,7 +20,7 @@ const (
 	AuditLogoutAll         = accounts.AuditLogoutAll
 	AuditRoleGranted       = accounts.AuditRoleGranted
 	AuditProfileUpdated    = accounts.AuditProfileUpdated
-	AuditUserDisabled      = "user.disabled"
+	AuditUserDisabled      = accounts.AuditUserDisabled
 )
 
 // LockoutPolicy is the brute-force policy of password sign-in (accounts.LockoutPolicy).

@@ -165,7 +165,7 @@ func disableUser(ctx context.Context, args, environ []string, stdout, stderr io.
 	}
 	defer pool.Close()
 	revocations := accesstoken.NewRevocations(rdb, cfg.Redis.KeyPrefix, cfg.Auth.TokenLifetime+tokenLeeway+time.Second, nil)
-	if err := server.DisableUser(ctx, k, revocations, pool, identity.ID, map[string]string{"via": "cli", "operator": operator()}); err != nil {
+	if err := accounts.DisableUser(ctx, k, revocations, pool, identity.ID, map[string]string{"via": "cli", "operator": operator()}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "disabled %s (%s): signed out everywhere\n", email, identity.ID)
