@@ -212,32 +212,14 @@ func (a *authenticator) caller(ctx context.Context, authorization string) (*Call
 }
 
 // authenticate is the interceptor around authorize, for unary and streaming RPCs alike.
-func authenticate(a *authenticator) connect.Interceptor { return authInterceptor{a} }
-
-type authInterceptor struct{ a *authenticator }
-
-func (i authInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		ctx, err := i.a.authorize(ctx, req.Spec().Procedure, req.Header().Get("Authorization"))
+func authenticate(a *authenticator) connect.Interceptor {
+	return aroundCall(func(ctx context.Context, spec connect.Spec, header http.Header, next func(context.Context) error) error {
+		ctx, err := a.authorize(ctx, spec.Procedure, header.Get("Authorization"))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return next(ctx, req)
-	}
-}
-
-func (i authInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (i authInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		ctx, err := i.a.authorize(ctx, conn.Spec().Procedure, conn.RequestHeader().Get("Authorization"))
-		if err != nil {
-			return toConnectError(ctx, i.a.log, conn.Spec().Procedure, err)
-		}
-		return next(ctx, conn)
-	}
+		return next(ctx)
+	})
 }
 
 // serveJWKS publishes the public keys access tokens are verified with, for clients and

@@ -78,26 +78,43 @@ func exportDegradedCounters(o Options) error {
 // observe records the procedure and final code for the access log line, and translates
 // handler errors into the API's errors (server/errors.go), for unary and streaming RPCs
 // alike. It is the outermost interceptor.
-func observe(log *slog.Logger) connect.Interceptor { return observer{log} }
+func observe(log *slog.Logger) connect.Interceptor {
+	o := observer{log}
+	return aroundCall(func(ctx context.Context, spec connect.Spec, _ http.Header, next func(context.Context) error) error {
+		return o.finish(ctx, spec.Procedure, next(ctx))
+	})
+}
 
-type observer struct{ log *slog.Logger }
+// aroundCall is an interceptor made of one function that runs around every call, unary or
+// streaming (a stream once, when it opens): it sees the call's procedure and request headers
+// and decides whether, and with which context, the call goes on by calling next.
+type aroundCall func(ctx context.Context, spec connect.Spec, header http.Header, next func(context.Context) error) error
 
-func (o observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+func (f aroundCall) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		res, err := next(ctx, req)
-		return res, o.finish(ctx, req.Spec().Procedure, err)
+		var res connect.AnyResponse
+		err := f(ctx, req.Spec(), req.Header(), func(ctx context.Context) error {
+			var err error
+			res, err = next(ctx, req)
+			return err
+		})
+		return res, err
 	}
 }
 
-func (o observer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+func (f aroundCall) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return next
 }
 
-func (o observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+func (f aroundCall) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		return o.finish(ctx, conn.Spec().Procedure, next(ctx, conn))
+		return f(ctx, conn.Spec(), conn.RequestHeader(), func(ctx context.Context) error {
+			return next(ctx, conn)
+		})
 	}
 }
+
+type observer struct{ log *slog.Logger }
 
 // finish translates err and records the outcome for the access log line.
 func (o observer) finish(ctx context.Context, procedure string, err error) error {
@@ -188,12 +205,21 @@ type RateLimits struct {
 
 // limitClients is the address budget, before authentication.
 func limitClients(l *ratelimit.Limiter, limits RateLimits) connect.Interceptor {
-	return clientLimiter{l: l, limits: limits}
+	i := clientLimiter{l: l, limits: limits}
+	return aroundCall(func(ctx context.Context, _ connect.Spec, header http.Header, next func(context.Context) error) error {
+		return i.guard(ctx, header.Get("Authorization") != "", next)
+	})
 }
 
 // limitUsers is the per-user budget, after authentication.
 func limitUsers(l *ratelimit.Limiter, limits RateLimits) connect.Interceptor {
-	return userLimiter{l: l, limits: limits}
+	i := userLimiter{l: l, limits: limits}
+	return aroundCall(func(ctx context.Context, _ connect.Spec, _ http.Header, next func(context.Context) error) error {
+		if err := i.spend(ctx); err != nil {
+			return err
+		}
+		return next(ctx)
+	})
 }
 
 type clientLimiter struct {
@@ -204,30 +230,6 @@ type clientLimiter struct {
 // authPassedKey marks, in a request's context, an *atomic.Bool that limitUsers sets: only a
 // request authentication let through reaches it.
 type authPassedKey struct{}
-
-func (i clientLimiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		var res connect.AnyResponse
-		err := i.guard(ctx, req.Header().Get("Authorization") != "", func(ctx context.Context) error {
-			var err error
-			res, err = next(ctx, req)
-			return err
-		})
-		return res, err
-	}
-}
-
-func (i clientLimiter) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (i clientLimiter) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		return i.guard(ctx, conn.RequestHeader().Get("Authorization") != "", func(ctx context.Context) error {
-			return next(ctx, conn)
-		})
-	}
-}
 
 func (i clientLimiter) guard(ctx context.Context, hasToken bool, next func(context.Context) error) error {
 	if !i.limits.Enabled {
@@ -256,28 +258,6 @@ func (i clientLimiter) guard(ctx context.Context, hasToken bool, next func(conte
 type userLimiter struct {
 	l      *ratelimit.Limiter
 	limits RateLimits
-}
-
-func (i userLimiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if err := i.spend(ctx); err != nil {
-			return nil, err
-		}
-		return next(ctx, req)
-	}
-}
-
-func (i userLimiter) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (i userLimiter) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		if err := i.spend(ctx); err != nil {
-			return err
-		}
-		return next(ctx, conn)
-	}
 }
 
 func (i userLimiter) spend(ctx context.Context) error {
