@@ -1,6 +1,7 @@
 package search
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/tutorhub/tutorhub/internal/testenv"
@@ -11,4 +12,28 @@ import (
 func TestPostgresContract(t *testing.T) {
 	t.Parallel()
 	contract(t, func(t *testing.T) Engine { return NewPostgres(testenv.Postgres(t), testTokens) })
+}
+
+// TestDocumentFacetsMatchSQL proves that the facet tokens the Meilisearch engine stores
+// (documentFacets) are those PostgreSQL derives (search_document_facets), so both engines
+// filter and count alike.
+func TestDocumentFacetsMatchSQL(t *testing.T) {
+	t.Parallel()
+	db := testenv.Postgres(t)
+	e := NewPostgres(db, testTokens)
+	d := doc("Fay Facet", "Tutor", "wren", maths, physics)
+	d.Languages, d.LessonModes, d.Currency = []string{"en-GB", "pt", "zh-Hant-TW"}, []string{"online", "in_person"}, "CHF"
+	if err := e.Upsert(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	var stored []string
+	if err := db.QueryRow(t.Context(), "SELECT facets FROM search_documents WHERE id = $1", d.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	got := documentFacets(&d)
+	slices.Sort(got)
+	slices.Sort(stored)
+	if !slices.Equal(got, stored) {
+		t.Fatalf("documentFacets = %v\nSQL facets    = %v", got, stored)
+	}
 }
