@@ -37,6 +37,8 @@ const (
 	keyAuthLockoutMax      = prefix + "AUTH_LOCKOUT_MAX"
 	keyAuthCaptchaProvider = prefix + "AUTH_CAPTCHA_PROVIDER"
 	keyAuthCaptchaSecret   = prefix + "AUTH_CAPTCHA_SECRET"
+	keySearchEngine        = prefix + "SEARCH_ENGINE"
+	keyMeiliURL            = prefix + "MEILI_URL"
 )
 
 // Values of Auth.CaptchaProvider.
@@ -209,6 +211,14 @@ func keys() []keyDef {
 			parseSMTPURL, str, "SMTP relay for tutorhub's own mail (the notice to an address that signs up again), as `smtp://[user:password@]host[:port]` (STARTTLS when offered; `?disable_starttls=true`) or `smtps://...`; use the relay Kratos's courier uses.").asSecret(),
 		key(prefix+"SMTP_FROM", "tutorhub <no-reply@tutorhub.local>", func(c *Config) *string { return &c.SMTP.From },
 			parseMailAddress, str, "Sender address of tutorhub's own mail."),
+
+		key(keySearchEngine, SearchEnginePostgres, func(c *Config) *string { return &c.Search.Engine },
+			oneOf(SearchEnginePostgres, SearchEngineMeilisearch), str,
+			"Tutor search engine: `postgres` (an index in the application's database) or `meilisearch` (needs `TUTORHUB_MEILI_URL`)."),
+		key(keyMeiliURL, "", func(c *Config) *string { return &c.Search.MeiliURL },
+			optionalHTTPURL, str, "URL of Meilisearch, e.g. `http://127.0.0.1:7700`; required when `TUTORHUB_SEARCH_ENGINE` is `meilisearch`."),
+		key(prefix+"MEILI_API_KEY", "", func(c *Config) *string { return &c.Search.MeiliAPIKey },
+			parseAPIKey, str, "Meilisearch API key allowed to manage the tutors index and its documents; empty for an instance without a master key.").asSecret(),
 
 		key(prefix+"AUTH_JWKS_PATH", ".data/kratos/jwks.json", func(c *Config) *string { return &c.Auth.AccessTokenJWKSURL },
 			nonEmpty, str, "JWKS file with the keys of access tokens; only public key material is used."),
