@@ -298,23 +298,11 @@ func (m *Meilisearch) Search(ctx context.Context, q Query) (Result, error) {
 		return Result{}, fmt.Errorf("search: meilisearch: %w", err)
 	}
 	out := Result{}
-	for _, h := range res.Hits {
-		var md struct {
-			meiliDoc
-			Score float64 `json:"_rankingScore"`
-		}
-		if err := h.DecodeInto(&md); err != nil {
-			return Result{}, fmt.Errorf("search: meilisearch: hit: %w", err)
-		}
-		id, err := uuid.Parse(md.ID)
+	for _, raw := range res.Hits {
+		hit, err := decodeMeiliHit(raw)
 		if err != nil {
-			return Result{}, fmt.Errorf("search: meilisearch: hit id %q: %w", md.ID, err)
+			return Result{}, err
 		}
-		hit := Hit{Document: Document{
-			ID: id, DisplayName: md.DisplayName, Headline: md.Headline, Bio: md.Bio, Subjects: md.Subjects,
-			Languages: md.Languages, LessonModes: md.LessonModes, Currency: md.Currency,
-			HourlyRateMinor: md.HourlyRateMinor, Published: md.Published, Version: md.Version,
-		}, Score: md.Score}
 		if c.Sort == SortPrice {
 			hit.Score = 0
 		}
@@ -349,6 +337,30 @@ func (m *Meilisearch) Search(ctx context.Context, q Query) (Result, error) {
 		out.Facets = facetValues(c.Facets, counts)
 	}
 	return out, nil
+}
+
+// decodeMeiliHit reads one search hit: a stored document and its _rankingScore.
+func decodeMeiliHit(raw meilisearch.Hit) (Hit, error) {
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return Hit{}, fmt.Errorf("search: meilisearch: hit: %w", err)
+	}
+	var md struct {
+		meiliDoc
+		Score float64 `json:"_rankingScore"`
+	}
+	if err := json.Unmarshal(b, &md); err != nil {
+		return Hit{}, fmt.Errorf("search: meilisearch: hit: %w", err)
+	}
+	id, err := uuid.Parse(md.ID)
+	if err != nil {
+		return Hit{}, fmt.Errorf("search: meilisearch: hit id %q: %w", md.ID, err)
+	}
+	return Hit{Document: Document{
+		ID: id, DisplayName: md.DisplayName, Headline: md.Headline, Bio: md.Bio, Subjects: md.Subjects,
+		Languages: md.Languages, LessonModes: md.LessonModes, Currency: md.Currency,
+		HourlyRateMinor: md.HourlyRateMinor, Published: md.Published, Version: md.Version,
+	}, Score: md.Score}, nil
 }
 
 // Health reports whether Meilisearch answers and is available.
