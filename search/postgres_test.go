@@ -1,9 +1,13 @@
 package search
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
+	"github.com/google/uuid"
+
+	"github.com/tutorhub/tutorhub"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 )
 
@@ -35,5 +39,22 @@ func TestDocumentFacetsMatchSQL(t *testing.T) {
 	slices.Sort(stored)
 	if !slices.Equal(got, stored) {
 		t.Fatalf("documentFacets = %v\nSQL facets    = %v", got, stored)
+	}
+}
+
+// TestKnownSubjectsRefusesSubjectsOutsideTheCatalogue: a subject filter must name a
+// catalogue subject; one that does not is bad input, not an empty result.
+func TestKnownSubjectsRefusesSubjectsOutsideTheCatalogue(t *testing.T) {
+	t.Parallel()
+	db := testenv.Postgres(t)
+	e := KnownSubjects(NewPostgres(db, testTokens), db)
+	catalogued := uuid.MustParse("d4706666-3b3f-5254-b858-719197bb6436") // mathematics, seeded by 00001
+	if _, err := e.Search(t.Context(), Query{Text: "x", Filter: Filter{SubjectID: catalogued}}); err != nil {
+		t.Fatalf("a catalogue subject: %v", err)
+	}
+	_, err := e.Search(t.Context(), Query{Text: "x", Filter: Filter{SubjectID: uuid.New()}})
+	var de *tutorhub.Error
+	if !errors.As(err, &de) || de.Code != tutorhub.EINVALID || len(de.Violations) != 1 || de.Violations[0].Field != "subject_id" {
+		t.Fatalf("an unknown subject: %v, want EINVALID on subject_id", err)
 	}
 }

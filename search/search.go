@@ -28,6 +28,7 @@ import (
 
 	"github.com/tutorhub/tutorhub"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
+	"github.com/tutorhub/tutorhub/queries"
 	"github.com/tutorhub/tutorhub/tutors"
 )
 
@@ -401,4 +402,30 @@ func facetKinds(asked []Facet) []string {
 		}
 	}
 	return kinds
+}
+
+// KnownSubjects wraps e so that a search filtering on a subject the catalogue (the subjects
+// table in db) does not hold is refused as bad input (EINVALID on subject_id) instead of
+// finding nothing. Everything else goes to e unchanged.
+func KnownSubjects(e Engine, db queries.DBTX) Engine {
+	return knownSubjects{Engine: e, q: queries.New(db)}
+}
+
+type knownSubjects struct {
+	Engine
+	q *queries.Queries
+}
+
+// Search checks the subject filter, then searches.
+func (k knownSubjects) Search(ctx context.Context, q Query) (Result, error) {
+	if id := q.Filter.SubjectID; id != uuid.Nil {
+		known, err := k.q.KnownSubjectIDs(ctx, []string{id.String()})
+		if err != nil {
+			return Result{}, fmt.Errorf("search: check subject %s: %w", id, err)
+		}
+		if len(known) == 0 {
+			return Result{}, tutorhub.Invalid("subject_id", "subject_id.known", fmt.Sprintf("no subject %s in the catalogue", id))
+		}
+	}
+	return k.Engine.Search(ctx, q)
 }

@@ -204,7 +204,7 @@ func TestSearchTutorsFindsOnlyPublishedLiveTutors(t *testing.T) {
 	})
 
 	t.Run("REST", func(t *testing.T) {
-		q := url.Values{"query": {"logarithms"}, "facets": {"SEARCH_FACET_SUBJECT", "SEARCH_FACET_LEVEL"}, "lesson_mode": {"LESSON_MODE_ONLINE"}}
+		q := url.Values{"query": {"logarithms"}, "subject_id": {searchMathsID.String()}, "facets": {"SEARCH_FACET_SUBJECT", "SEARCH_FACET_LEVEL"}, "lesson_mode": {"LESSON_MODE_ONLINE"}}
 		status, _, body := do(t, http.MethodGet, e.api.URL+"/api/v1/search/tutors?"+q.Encode(), "", nil)
 		if status != http.StatusOK {
 			t.Fatalf("status %d: %s", status, body)
@@ -284,6 +284,7 @@ func TestSearchTutorsBadInputIsInvalidArgument(t *testing.T) {
 		{"malformed currency", &tutorhubv1.SearchTutorsRequest{Query: "calculus", Currency: "euro"}, "currency"},
 		{"not a language", &tutorhubv1.SearchTutorsRequest{Query: "calculus", Language: "klingon!"}, "language"},
 		{"not a subject id", &tutorhubv1.SearchTutorsRequest{Query: "calculus", SubjectId: "maths"}, "subject_id"},
+		{"a subject the catalogue does not hold", &tutorhubv1.SearchTutorsRequest{Query: "calculus", SubjectId: uuid.NewString()}, "subject_id"},
 		{"price without currency", &tutorhubv1.SearchTutorsRequest{Query: "calculus", MaxHourlyRateMinor: 100}, "currency"},
 		{"unknown sort", &tutorhubv1.SearchTutorsRequest{Query: "calculus", Sort: 7}, "sort"},
 		{"unspecified facet", &tutorhubv1.SearchTutorsRequest{Query: "calculus", Facets: []tutorhubv1.SearchFacet{0}}, "facets[0]"},

@@ -45,7 +45,8 @@ type Options struct {
 	// Tutors are the policies of tutor profiles.
 	Tutors TutorOptions
 	// Search is the tutor search engine SearchService reads; nil searches the PostgreSQL
-	// index in DB (search.NewPostgres), signing page tokens with PageTokens.
+	// index in DB (search.NewPostgres), signing page tokens with PageTokens. Subject filters
+	// are checked against the catalogue in DB either way.
 	Search search.Engine
 
 	CORSOrigins    []string
@@ -138,7 +139,7 @@ func NewHandlers(o Options) (Handlers, error) {
 	if engine == nil {
 		engine = search.NewPostgres(o.DB, o.PageTokens)
 	}
-	mount(tutorhubv1connect.NewSearchServiceHandler(NewSearchServer(engine), handlerOpts...))
+	mount(tutorhubv1connect.NewSearchServiceHandler(NewSearchServer(search.KnownSubjects(engine, o.DB)), handlerOpts...))
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, connect.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
