@@ -39,8 +39,10 @@ type MeilisearchOptions struct {
 // one as a prefix. Filters and facet counts use the same facet tokens as PostgreSQL.
 //
 // Meilisearch has no conditional write, so the version guard reads the stored versions before
-// each write, under a lock of this process: it holds against late events as long as one
-// process at a time writes a given tutor (the indexer's per-tutor workflow ids see to that).
+// each write, under a lock of this process: it holds against late events as long as writes
+// of one tutor from different processes do not overlap. Two worker processes indexing events
+// of the same tutor at the same moment can let the older write land last; the indexer must
+// serialise a tutor's writes (one workflow per tutor at a time) to close that window.
 // Writes wait until Meilisearch has applied them, so the next search sees them. Page tokens
 // carry a signed offset (Meilisearch pages by offset), bounded by the index's maxTotalHits.
 type Meilisearch struct {
