@@ -43,6 +43,25 @@ type Outbox struct {
 	ProcessedAt   pgtype.Timestamptz
 }
 
+type SearchDocument struct {
+	ID              uuid.UUID
+	Version         int64
+	Deleted         bool
+	Published       bool
+	DisplayName     string
+	Headline        string
+	Bio             string
+	Subjects        []byte
+	Languages       []string
+	LessonModes     []string
+	Currency        string
+	HourlyRateMinor int64
+	Facets          []string
+	Tsv             interface{}
+	Words           string
+	IndexedAt       time.Time
+}
+
 type Subject struct {
 	ID        uuid.UUID
 	Slug      string

@@ -74,6 +74,8 @@ var AccessRules = map[string]Access{
 	tutorhubv1connect.TutorServicePublishTutorProfileProcedure:   Authenticated,
 	tutorhubv1connect.TutorServiceUnpublishTutorProfileProcedure: Authenticated,
 	tutorhubv1connect.TutorServiceDeleteTutorProfileProcedure:    Authenticated,
+
+	tutorhubv1connect.SearchServiceSearchTutorsProcedure: Public,
 }
 
 // Roles a user can hold.

@@ -24,6 +24,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
+	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/subjects"
 	"github.com/tutorhub/tutorhub/tutors"
 	"github.com/tutorhub/tutorhub/web"
@@ -43,6 +44,10 @@ type Options struct {
 	Cache *cache.Cache
 	// Tutors are the policies of tutor profiles.
 	Tutors TutorOptions
+	// Search is the tutor search engine SearchService reads; nil searches the PostgreSQL
+	// index in DB (search.NewPostgres), signing page tokens with PageTokens. Subject filters
+	// are checked against the catalogue in DB either way.
+	Search search.Engine
 
 	CORSOrigins    []string
 	TrustedProxies []netip.Prefix
@@ -82,6 +87,7 @@ var ServiceNames = []string{
 	tutorhubv1connect.UserServiceName,
 	tutorhubv1connect.AdminServiceName,
 	tutorhubv1connect.TutorServiceName,
+	tutorhubv1connect.SearchServiceName,
 }
 
 // New assembles the API's HTTP handler, serving everything on one handler (Options.Internal
@@ -132,6 +138,11 @@ func NewHandlers(o Options) (Handlers, error) {
 	mount(tutorhubv1connect.NewUserServiceHandler(NewUserServer(users, profiles), handlerOpts...))
 	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(users, o.PageTokens), handlerOpts...))
 	mount(tutorhubv1connect.NewTutorServiceHandler(NewTutorServer(profiles, o.PageTokens), handlerOpts...))
+	engine := o.Search
+	if engine == nil {
+		engine = search.NewPostgres(o.DB, o.PageTokens)
+	}
+	mount(tutorhubv1connect.NewSearchServiceHandler(NewSearchServer(search.KnownSubjects(engine, o.DB)), handlerOpts...))
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, connect.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)

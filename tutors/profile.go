@@ -76,6 +76,12 @@ var currencyMaxMinor = map[string]int64{
 	"PHP": 290_000_00, "IDR": 80_000_000_00, "VND": 125_000_000,
 }
 
+// SupportedCurrency reports whether code is an ISO 4217 currency a profile may charge in.
+func SupportedCurrency(code string) bool {
+	_, ok := currencyMaxMinor[code]
+	return ok
+}
+
 // Validate checks every rule of a profile that needs no database, normalising language tags
 // to their canonical form. Fields may be empty (a draft); publishing checks completeness
 // separately (MissingForPublish). Violations are under prefix (e.g. "profile.").

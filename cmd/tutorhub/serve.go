@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tutorhub/tutorhub/internal/cache"
@@ -21,6 +22,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
+	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/server"
 )
 
@@ -75,9 +77,15 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	defer rdb.Close()
 
+	tokens := pagetoken.NewCodec(cfg.Cursor.Secret)
+	engine, err := searchEngine(ctx, cfg, pool, tokens)
+	if err != nil {
+		return err
+	}
+
 	// Pings run on demand (cached, one at a time); the migration state was checked above and
 	// is refreshed in the background without the migration lock, never per request.
-	health := server.NewHealth([]server.Check{
+	checks := []server.Check{
 		{Name: "postgres", Check: pool.Ping},
 		{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 		{Name: "migrations", Every: migrationCheckInterval, Check: func(ctx context.Context) error {
@@ -90,7 +98,11 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 			}
 			return nil
 		}},
-	}, server.ServiceNames...)
+	}
+	if cfg.Search.Engine == config.SearchEngineMeilisearch {
+		checks = append(checks, server.Check{Name: "search", Check: engine.Health})
+	}
+	health := server.NewHealth(checks, server.ServiceNames...)
 
 	auth, err := authOptions(cfg, rdb)
 	if err != nil {
@@ -108,7 +120,8 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 			Authenticated: rate(cfg.RateLimit.Authenticated),
 			IPv6Prefix:    cfg.RateLimit.IPv6Prefix,
 		},
-		PageTokens:     pagetoken.NewCodec(cfg.Cursor.Secret),
+		PageTokens:     tokens,
+		Search:         engine,
 		Cache:          cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:", Logger: log}),
 		Tutors:         server.TutorOptions{AllowUnverifiedEmail: !cfg.Tutors.RequireVerifiedEmail},
 		CORSOrigins:    cfg.CORS.AllowedOrigins,
@@ -123,6 +136,21 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	health.Start(ctx) // after NewHandlers, which gives it the logger
 	return listenAndDrain(ctx, cfg.HTTP, handlers, health, log)
+}
+
+// searchEngine is the tutor search engine the configuration names: the PostgreSQL index in
+// pool, or Meilisearch, whose index settings are applied before serving.
+func searchEngine(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tokens *pagetoken.Codec) (search.Engine, error) {
+	if cfg.Search.Engine != config.SearchEngineMeilisearch {
+		return search.NewPostgres(pool, tokens), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	m, err := search.NewMeilisearch(ctx, search.MeilisearchOptions{URL: cfg.Search.MeiliURL, APIKey: cfg.Search.MeiliAPIKey, Tokens: tokens})
+	if err != nil {
+		return nil, fmt.Errorf("search engine: %w", err)
+	}
+	return m, nil
 }
 
 // ensureMigrated applies pending migrations when asked, and otherwise refuses to serve a

@@ -47,6 +47,8 @@ type Config struct {
 	Auth Auth
 	// Tutors configures tutor profiles.
 	Tutors Tutors
+	// Search chooses and locates the tutor search engine.
+	Search Search
 	// SMTP locates the mail relay for tutorhub's own mail.
 	SMTP SMTP
 	// MigrateOnStart runs pending database migrations before serving.
@@ -63,6 +65,22 @@ type Config struct {
 type Tutors struct {
 	// RequireVerifiedEmail lets only users with a verified email create a tutor profile.
 	RequireVerifiedEmail bool
+}
+
+// Values of Search.Engine.
+const (
+	SearchEnginePostgres    = "postgres"
+	SearchEngineMeilisearch = "meilisearch"
+)
+
+// Search chooses and locates the tutor search engine.
+type Search struct {
+	// Engine is SearchEnginePostgres or SearchEngineMeilisearch.
+	Engine string
+	// MeiliURL is Meilisearch's URL; never empty when Engine is SearchEngineMeilisearch.
+	MeiliURL string
+	// MeiliAPIKey is a Meilisearch key that may manage the tutors index; may be empty.
+	MeiliAPIKey string
 }
 
 // HTTP configures the API listener.

@@ -134,6 +134,9 @@ func TestLoadDefaults(t *testing.T) {
 		{"SMTP.URL", c.SMTP.URL, "smtp://127.0.0.1:1025"},
 		{"SMTP.From", c.SMTP.From, "tutorhub <no-reply@tutorhub.local>"},
 		{"MigrateOnStart", c.MigrateOnStart, false},
+		{"Search.Engine", c.Search.Engine, "postgres"},
+		{"Search.MeiliURL", c.Search.MeiliURL, ""},
+		{"Search.MeiliAPIKey", c.Search.MeiliAPIKey, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -244,6 +247,10 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_SMTP_FROM", "not an address", nil},
 		{"TUTORHUB_MIGRATE_ON_START", "yes", nil},
 		{"TUTORHUB_TUTORS_REQUIRE_VERIFIED_EMAIL", "maybe", nil},
+		{"TUTORHUB_SEARCH_ENGINE", "elastic", nil},
+		{"TUTORHUB_MEILI_URL", "127.0.0.1:7700", nil},
+		{"TUTORHUB_MEILI_URL", "", []string{"TUTORHUB_SEARCH_ENGINE=meilisearch"}},
+		{"TUTORHUB_MEILI_API_KEY", "a key with spaces", nil},
 	}
 }
 
@@ -367,6 +374,8 @@ func TestLoadAcceptsValidValues(t *testing.T) {
 			func(c *config.Config) any { return c.Database.MinConns }, int32(4)},
 		{"captcha secret satisfies turnstile", []string{"TUTORHUB_AUTH_CAPTCHA_PROVIDER=turnstile", "TUTORHUB_AUTH_CAPTCHA_SECRET=s"},
 			func(c *config.Config) any { return c.Auth.CaptchaProvider }, "turnstile"},
+		{"meilisearch with its URL", []string{"TUTORHUB_SEARCH_ENGINE=meilisearch", "TUTORHUB_MEILI_URL=http://127.0.0.1:7700/", "TUTORHUB_MEILI_API_KEY=k"},
+			func(c *config.Config) any { return c.Search }, config.Search{Engine: "meilisearch", MeiliURL: "http://127.0.0.1:7700", MeiliAPIKey: "k"}},
 		{"booleans accept strconv forms", []string{"TUTORHUB_MIGRATE_ON_START=1"},
 			func(c *config.Config) any { return c.MigrateOnStart }, true},
 		{"variables outside TUTORHUB_ are ignored", []string{"PATH=/bin", "TUTORHUB=x", "tutorhub_http_addr=x", "MALFORMED"},

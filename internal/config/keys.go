@@ -37,6 +37,8 @@ const (
 	keyAuthLockoutMax      = prefix + "AUTH_LOCKOUT_MAX"
 	keyAuthCaptchaProvider = prefix + "AUTH_CAPTCHA_PROVIDER"
 	keyAuthCaptchaSecret   = prefix + "AUTH_CAPTCHA_SECRET"
+	keySearchEngine        = prefix + "SEARCH_ENGINE"
+	keyMeiliURL            = prefix + "MEILI_URL"
 )
 
 // Values of Auth.CaptchaProvider.
@@ -247,6 +249,14 @@ func keys() []keyDef {
 			parseBool, boolean, "Lets only users whose email address is verified create a tutor profile."),
 		key(prefix+"AUTH_UNIFORM_RESPONSE", "500ms", func(c *Config) *time.Duration { return &c.Auth.UniformResponse },
 			nonNegativeDuration, dur, "Least time Register, StartRecovery and StartVerification take, so their duration does not tell whether an address has an account; keep it above the slowest of them (Register includes Kratos's password hash)."),
+
+		key(keySearchEngine, SearchEnginePostgres, func(c *Config) *string { return &c.Search.Engine },
+			oneOf(SearchEnginePostgres, SearchEngineMeilisearch), str,
+			"Tutor search engine: `postgres` (an index in the application's database) or `meilisearch` (needs `TUTORHUB_MEILI_URL`)."),
+		key(keyMeiliURL, "", func(c *Config) *string { return &c.Search.MeiliURL },
+			optionalHTTPURL, str, "URL of Meilisearch, e.g. `http://127.0.0.1:7700`; required when `TUTORHUB_SEARCH_ENGINE` is `meilisearch`."),
+		key(prefix+"MEILI_API_KEY", "", func(c *Config) *string { return &c.Search.MeiliAPIKey },
+			parseAPIKey, str, "Meilisearch API key allowed to manage the tutors index and its documents; empty for an instance without a master key.").asSecret(),
 
 		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
 			parseBool, boolean, "Runs pending database migrations before serving."),

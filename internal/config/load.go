@@ -422,6 +422,9 @@ func (l *loader) checkRelations() {
 		(c.Auth.CaptchaProvider == captchaProviderTurnstile || c.Auth.CaptchaProvider == captchaProviderHCaptcha) {
 		l.problem(keyAuthCaptchaSecret, fmt.Sprintf("is required when %s is %s", keyAuthCaptchaProvider, quote(c.Auth.CaptchaProvider)))
 	}
+	if ok(keySearchEngine, keyMeiliURL) && c.Search.Engine == SearchEngineMeilisearch && c.Search.MeiliURL == "" {
+		l.problem(keyMeiliURL, fmt.Sprintf("is required when %s is %s", keySearchEngine, quote(SearchEngineMeilisearch)))
+	}
 	if !prod {
 		return
 	}

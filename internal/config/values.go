@@ -152,6 +152,25 @@ func parseHTTPURL(s string) (string, error) {
 	return strings.TrimRight(s, "/"), nil
 }
 
+// parseAPIKey accepts an API key sent in an HTTP header: printable ASCII without spaces,
+// or empty.
+func parseAPIKey(s string) (string, error) {
+	for _, r := range s {
+		if r <= ' ' || r > '~' {
+			return "", errors.New("must be printable ASCII without spaces")
+		}
+	}
+	return s, nil
+}
+
+// optionalHTTPURL is parseHTTPURL, or empty.
+func optionalHTTPURL(s string) (string, error) {
+	if s == "" {
+		return s, nil
+	}
+	return parseHTTPURL(s)
+}
+
 // parseSMTPURL accepts smtp://[user:password@]host[:port][?disable_starttls=true] or
 // smtps://..., the forms internal/mail dials.
 func parseSMTPURL(s string) (string, error) {

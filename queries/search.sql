@@ -1,0 +1,87 @@
+-- name: UpsertSearchDocument :execrows
+-- Writes a tutor's search document (or its tombstone, deleted) unless the stored one is at
+-- the same or a newer version: no row is affected then. tsv and words are derived here, so
+-- the text search sees exactly the stored text.
+INSERT INTO search_documents (id, version, deleted, published, display_name, headline, bio, subjects,
+                              languages, lesson_modes, currency, hourly_rate_minor, tsv, words, indexed_at)
+VALUES (@id, @version, @deleted, @published, @display_name, @headline, @bio, CAST(sqlc.arg(subjects)::text AS jsonb),
+        @languages, @lesson_modes, @currency, @hourly_rate_minor,
+        setweight(to_tsvector('simple', search_normalize(@display_name || ' ' || @headline)), 'A') ||
+        setweight(to_tsvector('simple', search_normalize(@subject_names::text)), 'B') ||
+        setweight(to_tsvector('simple', search_normalize(@bio)), 'C'),
+        search_normalize(concat_ws(' ', @display_name, @headline, @subject_names::text, @bio)),
+        now())
+ON CONFLICT (id) DO UPDATE
+SET version = EXCLUDED.version,
+    deleted = EXCLUDED.deleted,
+    published = EXCLUDED.published,
+    display_name = EXCLUDED.display_name,
+    headline = EXCLUDED.headline,
+    bio = EXCLUDED.bio,
+    subjects = EXCLUDED.subjects,
+    languages = EXCLUDED.languages,
+    lesson_modes = EXCLUDED.lesson_modes,
+    currency = EXCLUDED.currency,
+    hourly_rate_minor = EXCLUDED.hourly_rate_minor,
+    tsv = EXCLUDED.tsv,
+    words = EXCLUDED.words,
+    indexed_at = EXCLUDED.indexed_at
+WHERE search_documents.version < EXCLUDED.version;
+
+-- name: GetSearchDocumentVersion :one
+-- The version of a tutor's stored document (or tombstone).
+SELECT version, deleted FROM search_documents WHERE id = @id;
+
+-- name: SearchDocumentsByRelevance :many
+-- One page of visible documents matching @query (every word as a prefix, or close to a word
+-- of the text by trigram similarity) and every filter, best first: score is ts_rank over the
+-- weighted tsvector plus the word similarity, rounded so that a page token carries it
+-- exactly. The keyset continues after (@after_score, @after_id); the first page passes
+-- (infinity, the nil UUID). Every filter has a neutral value (empty facets, empty currency,
+-- the full rate range), as in ListTutors.
+SELECT d.id, d.version, d.display_name, d.headline, d.bio, CAST(d.subjects AS text)::text AS subjects,
+       d.languages, d.lesson_modes, d.currency, d.hourly_rate_minor, s.score::float8 AS score
+FROM search_documents d
+CROSS JOIN LATERAL (
+    SELECT round((ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, search_prefix_query(@query::text))
+                  + word_similarity(search_normalize(@query::text), d.words))::numeric, 6)::float8 AS score
+) s
+WHERE d.published AND NOT d.deleted
+  AND (d.tsv @@ search_prefix_query(@query::text) OR search_normalize(@query::text) <% d.words)
+  AND (cardinality(@facets::text[]) = 0 OR d.facets @> @facets::text[])
+  AND (@currency::text = '' OR d.currency = @currency::text)
+  AND d.hourly_rate_minor BETWEEN @min_rate::bigint AND @max_rate::bigint
+  AND (s.score < @after_score::float8 OR (s.score = @after_score::float8 AND d.id > @after_id::uuid))
+ORDER BY s.score DESC, d.id
+LIMIT @page_limit::int;
+
+-- name: SearchDocumentsByPrice :many
+-- One page of visible documents matching @query and every filter (as
+-- SearchDocumentsByRelevance) in (currency, hourly_rate_minor, id) order: money sorts within
+-- one currency. The keyset continues after (@after_currency, @after_rate, @after_id); the
+-- first page passes ('', -1, the nil UUID).
+SELECT d.id, d.version, d.display_name, d.headline, d.bio, CAST(d.subjects AS text)::text AS subjects,
+       d.languages, d.lesson_modes, d.currency, d.hourly_rate_minor, 0::float8 AS score
+FROM search_documents d
+WHERE d.published AND NOT d.deleted
+  AND (d.tsv @@ search_prefix_query(@query::text) OR search_normalize(@query::text) <% d.words)
+  AND (cardinality(@facets::text[]) = 0 OR d.facets @> @facets::text[])
+  AND (@currency::text = '' OR d.currency = @currency::text)
+  AND d.hourly_rate_minor BETWEEN @min_rate::bigint AND @max_rate::bigint
+  AND (d.currency, d.hourly_rate_minor, d.id) > (@after_currency::text, @after_rate::bigint, @after_id::uuid)
+ORDER BY d.currency, d.hourly_rate_minor, d.id
+LIMIT @page_limit::int;
+
+-- name: SearchFacetCounts :many
+-- How many visible documents matching @query and every filter hold each facet value whose
+-- kind (the token's prefix before the first colon: s, lv, l, m, c) is in @kinds.
+SELECT f::text AS value, count(*)::bigint AS documents
+FROM search_documents d, unnest(d.facets) AS f
+WHERE d.published AND NOT d.deleted
+  AND (d.tsv @@ search_prefix_query(@query::text) OR search_normalize(@query::text) <% d.words)
+  AND (cardinality(@facets::text[]) = 0 OR d.facets @> @facets::text[])
+  AND (@currency::text = '' OR d.currency = @currency::text)
+  AND d.hourly_rate_minor BETWEEN @min_rate::bigint AND @max_rate::bigint
+  AND split_part(f, ':', 1) = ANY (@kinds::text[])
+GROUP BY f
+ORDER BY count(*) DESC, f;
