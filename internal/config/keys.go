@@ -37,6 +37,9 @@ const (
 	keyAuthLockoutMax      = prefix + "AUTH_LOCKOUT_MAX"
 	keyAuthCaptchaProvider = prefix + "AUTH_CAPTCHA_PROVIDER"
 	keyAuthCaptchaSecret   = prefix + "AUTH_CAPTCHA_SECRET"
+	keyTemporalTLSCert     = prefix + "TEMPORAL_TLS_CERT_FILE"
+	keyTemporalTLSKey      = prefix + "TEMPORAL_TLS_KEY_FILE"
+	keyWorkerMetricsAddr   = prefix + "WORKER_METRICS_ADDR"
 )
 
 // Values of Auth.CaptchaProvider.
@@ -241,6 +244,21 @@ func keys() []keyDef {
 			parseBool, boolean, "Lets only users whose email address is verified create a tutor profile."),
 		key(prefix+"AUTH_UNIFORM_RESPONSE", "500ms", func(c *Config) *time.Duration { return &c.Auth.UniformResponse },
 			nonNegativeDuration, dur, "Least time Register, StartRecovery and StartVerification take, so their duration does not tell whether an address has an account; keep it above the slowest of them (Register includes Kratos's password hash)."),
+
+		key(prefix+"TEMPORAL_ADDRESS", "127.0.0.1:7233", func(c *Config) *string { return &c.Temporal.Address },
+			parseHostPort, str, "Temporal frontend the worker (and anything starting workflows) connects to, as host:port: the local dev server, a Temporal cluster, or `NAMESPACE.ACCOUNT.tmprl.cloud:7233` for Temporal Cloud."),
+		key(prefix+"TEMPORAL_NAMESPACE", "tutorhub", func(c *Config) *string { return &c.Temporal.Namespace },
+			parseTemporalNamespace, str, "Temporal namespace of tutorhub's workflows (letters, digits, `.`, `-`, `_`; at most 255)."),
+		key(keyTemporalTLSCert, "", func(c *Config) *string { return &c.Temporal.TLSCertFile },
+			existingFile, str, "PEM client certificate for mTLS to Temporal; set together with the key file. Setting it turns TLS on."),
+		key(keyTemporalTLSKey, "", func(c *Config) *string { return &c.Temporal.TLSKeyFile },
+			existingFile, str, "PEM private key of the Temporal client certificate; set together with the certificate file."),
+		key(prefix+"TEMPORAL_TLS_CA_FILE", "", func(c *Config) *string { return &c.Temporal.TLSCAFile },
+			existingFile, str, "PEM CA bundle that verifies the Temporal server; empty trusts the system roots. Setting it turns TLS on."),
+		key(prefix+"TEMPORAL_API_KEY", "", func(c *Config) *string { return &c.Temporal.APIKey },
+			parseAPIKey, str, "API key for Temporal Cloud, sent as a bearer token over TLS (TLS is turned on when it is set); empty uses no API key.").asSecret(),
+		key(keyWorkerMetricsAddr, "127.0.0.1:9091", func(c *Config) *string { return &c.Worker.MetricsAddr },
+			parseHostPort, str, "Address where `tutorhub worker` serves `/metrics` (its Temporal SDK and outbox relay metrics) and `/health`, as host:port; keep it off the public ingress. Must differ from the API's addresses."),
 
 		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
 			parseBool, boolean, "Runs pending database migrations before serving."),
