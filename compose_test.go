@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -29,6 +30,8 @@ func TestComposeDescribesTheStack(t *testing.T) {
 		"kratos":      {"4433", "4434"},
 		"mailpit":     {"1025", "8025"},
 		"api":         {"8080"},
+		"temporal":    {"7233"},
+		"temporal-ui": {"8233"},
 	}
 	for name, ports := range wantPorts {
 		svc, ok := project.Services[name]
@@ -64,18 +67,39 @@ func TestComposeDescribesTheStack(t *testing.T) {
 			t.Errorf("api does not wait for a healthy %s", dep)
 		}
 	}
-	// The API's environment must be exactly what its configuration accepts.
-	known := config.Keys()
-	var environ []string
-	for k, v := range api.Environment {
-		if !slices.Contains(known, k) {
-			t.Errorf("api sets %s, which the configuration does not know", k)
-		}
-		if v != nil {
-			environ = append(environ, fmt.Sprintf("%s=%s", k, *v))
+	worker, ok := project.Services["worker"]
+	if !ok {
+		t.Fatal("service worker is missing")
+	}
+	if worker.Build == nil || len(worker.Command) == 0 || worker.Command[0] != "worker" {
+		t.Errorf("worker does not run `tutorhub worker` from the Dockerfile: build %v, command %q", worker.Build, worker.Command)
+	}
+	for _, dep := range []string{"temporal", "api"} {
+		if c, ok := worker.DependsOn[dep]; !ok || c.Condition != "service_healthy" {
+			t.Errorf("worker does not wait for a healthy %s", dep)
 		}
 	}
-	if _, err := config.Load(environ); err != nil {
-		t.Errorf("the api service's environment is not a valid configuration:\n%v", err)
+	temporal := project.Services["temporal"]
+	for _, want := range []string{"--namespace tutorhub", "--search-attribute TutorId=Keyword", "--search-attribute EventType=Keyword", "--db-filename"} {
+		if !strings.Contains(strings.Join(temporal.Command, " "), want) {
+			t.Errorf("temporal's command %q lacks %q", temporal.Command, want)
+		}
+	}
+
+	// The tutorhub services' environments must be exactly what the configuration accepts.
+	known := config.Keys()
+	for _, name := range []string{"api", "worker"} {
+		var environ []string
+		for k, v := range project.Services[name].Environment {
+			if !slices.Contains(known, k) {
+				t.Errorf("%s sets %s, which the configuration does not know", name, k)
+			}
+			if v != nil {
+				environ = append(environ, fmt.Sprintf("%s=%s", k, *v))
+			}
+		}
+		if _, err := config.Load(environ); err != nil {
+			t.Errorf("the %s service's environment is not a valid configuration:\n%v", name, err)
+		}
 	}
 }
