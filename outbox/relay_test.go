@@ -1,0 +1,316 @@
+package outbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tutorhub/tutorhub/internal/testenv"
+	"github.com/tutorhub/tutorhub/outbox"
+	"github.com/tutorhub/tutorhub/queries"
+	"github.com/tutorhub/tutorhub/tutors"
+	"github.com/tutorhub/tutorhub/workflows"
+)
+
+// stack is one test's database, Temporal client and task queues, with a worker serving the
+// test's search queue so the started workflows run.
+type stack struct {
+	pool   *pgxpool.Pool
+	tc     client.Client
+	prefix string
+}
+
+func newStack(t *testing.T) stack {
+	t.Helper()
+	pool := testenv.Postgres(t)
+	tc, queue := testenv.Temporal(t)
+	s := stack{pool: pool, tc: tc, prefix: queue + "/"}
+	w := worker.New(tc, s.prefix+workflows.QueueSearch, worker.Options{})
+	workflows.RegisterSearch(w)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return s
+}
+
+func (s stack) relay(t *testing.T, opts outbox.Options) *outbox.Relay {
+	t.Helper()
+	opts.QueuePrefix = s.prefix
+	r, err := outbox.New(s.pool, s.tc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// event is an outbox row as a test wrote it.
+type event struct {
+	id, tutor uuid.UUID
+	typ       string
+}
+
+// insertEvent writes an outbox row the way the domain does, with payload as given (nil: a
+// valid tutor payload), and returns it.
+func insertEvent(t *testing.T, pool *pgxpool.Pool, typ string, payload []byte) event {
+	t.Helper()
+	ctx := context.Background()
+	tutor := uuid.New()
+	if payload == nil {
+		var err error
+		payload, err = json.Marshal(tutors.EventPayload{Schema: tutors.EventSchema, TutorID: tutor, UserID: uuid.New(), Version: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := queries.New(pool).InsertOutboxEvent(ctx, queries.InsertOutboxEventParams{
+		AggregateType: tutors.Aggregate, AggregateID: tutor, EventType: typ, Payload: string(payload),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ev := event{tutor: tutor, typ: typ}
+	if err := pool.QueryRow(ctx, "SELECT event_id FROM outbox WHERE aggregate_id = $1", tutor).Scan(&ev.id); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func (e event) workflowID() string {
+	return fmt.Sprintf("%s/%s/%s", workflows.IndexTutorName, e.tutor, e.id)
+}
+
+// row is what the relay recorded about an event.
+type row struct {
+	dispatched bool
+	workflowID string
+	attempts   int
+	due        bool
+	lastError  string
+	parkReason string
+}
+
+func readRow(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) row {
+	t.Helper()
+	var r row
+	err := pool.QueryRow(context.Background(), `
+		SELECT processed_at IS NOT NULL, coalesce(workflow_id, ''), attempts,
+		       coalesce(next_attempt_at <= now(), true), coalesce(last_error, ''), coalesce(park_reason, '')
+		FROM outbox WHERE event_id = $1`, id).
+		Scan(&r.dispatched, &r.workflowID, &r.attempts, &r.due, &r.lastError, &r.parkReason)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func pending(t *testing.T, pool *pgxpool.Pool) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM outbox WHERE processed_at IS NULL AND parked_at IS NULL").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true within %s", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// run runs the relay until the test ends.
+func run(t *testing.T, r *outbox.Relay) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+func TestTwoRelaysStartEachWorkflowExactlyOnce(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	const n = 40
+	events := make([]event, n)
+	for i := range events {
+		events[i] = insertEvent(t, s.pool, tutors.EventUpdated, nil)
+	}
+	// Small batches, so the two relays claim side by side.
+	opts := outbox.Options{BatchSize: 3, PollInterval: 50 * time.Millisecond}
+	a, b := s.relay(t, opts), s.relay(t, opts)
+	run(t, a)
+	run(t, b)
+	eventually(t, 60*time.Second, "every event is dispatched", func() bool { return pending(t, s.pool) == 0 })
+
+	sa, sb := a.Stats(), b.Stats()
+	if got := sa.Started + sb.Started; got != n {
+		t.Errorf("the relays started %d workflows (%d + %d), want %d", got, sa.Started, sb.Started, n)
+	}
+	if sa.AlreadyStarted+sb.AlreadyStarted+sa.Deferred+sb.Deferred+sa.Parked+sb.Parked != 0 {
+		t.Errorf("stats %+v and %+v: want no repeated, deferred or parked dispatch", sa, sb)
+	}
+	ctx := context.Background()
+	for _, ev := range events {
+		r := readRow(t, s.pool, ev.id)
+		if r.workflowID != ev.workflowID() {
+			t.Errorf("event %s: recorded workflow id %q, want %q", ev.id, r.workflowID, ev.workflowID())
+		}
+		if _, err := s.tc.DescribeWorkflowExecution(ctx, ev.workflowID(), ""); err != nil {
+			t.Errorf("workflow %s: %v", ev.workflowID(), err)
+		}
+	}
+	// Temporal's own count of runs on the test's queue: one per event, none twice.
+	query := fmt.Sprintf("TaskQueue = '%s%s'", s.prefix, workflows.QueueSearch)
+	eventually(t, 30*time.Second, "Temporal lists one run per event", func() bool {
+		resp, err := s.tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
+		return err == nil && resp.GetCount() == n
+	})
+}
+
+func TestRepeatedDispatchIsAnsweredAlreadyStarted(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ev := insertEvent(t, s.pool, tutors.EventPublished, nil)
+	r := s.relay(t, outbox.Options{})
+	ctx := context.Background()
+	if _, err := r.DispatchBatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.tc.DescribeWorkflowExecution(ctx, ev.workflowID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A relay that crashed after the start and before marking the row leaves it pending.
+	if _, err := s.pool.Exec(ctx, "UPDATE outbox SET processed_at = NULL WHERE event_id = $1", ev.id); err != nil {
+		t.Fatal(err)
+	}
+	// The run may have completed by now (REJECT_DUPLICATE refuses a new one) or not (the open
+	// run's id conflicts): either way no second run starts.
+	if _, err := r.DispatchBatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Stats(); got.Started != 1 || got.AlreadyStarted != 1 {
+		t.Errorf("stats = %+v, want 1 started and 1 already started", got)
+	}
+	if !readRow(t, s.pool, ev.id).dispatched {
+		t.Error("the repeated event is not marked dispatched")
+	}
+	again, err := s.tc.DescribeWorkflowExecution(ctx, ev.workflowID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := first.GetWorkflowExecutionInfo().GetExecution().GetRunId(), again.GetWorkflowExecutionInfo().GetExecution().GetRunId(); a != b {
+		t.Errorf("the event has two runs: %s and %s", a, b)
+	}
+}
+
+func TestUndispatchableEventsAreParkedWithoutBlockingTheRest(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	unroutable := insertEvent(t, s.pool, "tutor.teleported", nil)
+	malformed := insertEvent(t, s.pool, tutors.EventUpdated, []byte(`{"schema": 99}`))
+	good := insertEvent(t, s.pool, tutors.EventUpdated, nil)
+	r := s.relay(t, outbox.Options{})
+	if _, err := r.DispatchBatch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		ev     event
+		reason string
+	}{
+		{"an event type without a route", unroutable, `unroutable: no workflow handles event type "tutor.teleported"`},
+		{"a payload of an unknown schema", malformed, "malformed: payload schema 99"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := readRow(t, s.pool, tc.ev.id)
+			if !strings.Contains(got.parkReason, tc.reason) || got.dispatched {
+				t.Errorf("row = %+v, want parked with a reason containing %q", got, tc.reason)
+			}
+		})
+	}
+	if got := readRow(t, s.pool, good.id); !got.dispatched || got.parkReason != "" {
+		t.Errorf("the valid event behind them: %+v, want dispatched", got)
+	}
+	if got := r.Stats(); got.Parked != 2 || got.Started != 1 {
+		t.Errorf("stats = %+v, want 2 parked and 1 started", got)
+	}
+	if n, err := r.DispatchBatch(context.Background()); err != nil || n != 0 {
+		t.Errorf("DispatchBatch after parking = %d, %v; want nothing left to claim", n, err)
+	}
+}
+
+func TestFailedStartIsRetriedAfterBackoff(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ev := insertEvent(t, s.pool, tutors.EventCreated, nil)
+	// A Temporal that does not answer: every start fails.
+	down, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Namespace: testenv.TemporalNamespace()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	broken, err := outbox.New(s.pool, down, outbox.Options{QueuePrefix: s.prefix, StartTimeout: time.Second, MinBackoff: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := broken.DispatchBatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := readRow(t, s.pool, ev.id)
+	if got.dispatched || got.parkReason != "" || got.attempts != 1 || got.due || got.lastError == "" {
+		t.Fatalf("after a failed start: %+v; want pending, not parked, 1 attempt, due later, the error kept", got)
+	}
+	healthy := s.relay(t, outbox.Options{})
+	if n, err := healthy.DispatchBatch(ctx); err != nil || n != 0 {
+		t.Fatalf("DispatchBatch during the backoff = %d, %v; want the event left alone", n, err)
+	}
+	if _, err := s.pool.Exec(ctx, "UPDATE outbox SET next_attempt_at = now() WHERE event_id = $1", ev.id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := healthy.DispatchBatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := readRow(t, s.pool, ev.id); !got.dispatched || got.lastError != "" {
+		t.Errorf("after the backoff: %+v; want dispatched and the error cleared", got)
+	}
+}
+
+func TestNotifyWakesTheRelay(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	// No poll within the test's time: once the relay listens, only NOTIFY brings events in.
+	r := s.relay(t, outbox.Options{PollInterval: time.Hour})
+	run(t, r)
+	eventually(t, 30*time.Second, "the relay listens on its own connection", func() bool {
+		var n int
+		err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'idle' AND query = 'LISTEN outbox'`).Scan(&n)
+		return err == nil && n == 1
+	})
+	ev := insertEvent(t, s.pool, tutors.EventDeleted, nil)
+	eventually(t, 30*time.Second, "the new event is dispatched without a poll", func() bool {
+		return readRow(t, s.pool, ev.id).dispatched
+	})
+}
