@@ -263,7 +263,7 @@ start_kratos() {
 # --- temporal (the Temporal CLI's dev server: frontend, history, matching and the Web UI) ---
 
 temporal_ready() {
-  "$bin/temporal" operator namespace describe tutorhub --address "127.0.0.1:$TEMPORAL_PORT" \
+  "$bin/temporal" operator namespace describe --namespace tutorhub --address "127.0.0.1:$TEMPORAL_PORT" \
     --command-timeout 2s >/dev/null 2>&1
 }
 
