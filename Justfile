@@ -23,8 +23,7 @@ tools:
     deploy/tools.sh
     deploy/protodeps.sh
 
-# Start the local stack, migrate, and serve the API and the web client, with a worker beside
-# it (Temporal task queues and the outbox relay), the URLs printed.
+# Start the local stack, migrate, serve the API and the web client beside a worker; print the URLs.
 dev: (prereqs "dev") tools web-build
     deploy/local/up.sh
     go build -o .bin/tutorhub ./cmd/tutorhub
