@@ -54,7 +54,11 @@ func newRelayMetrics(m metric.Meter, r *Relay) (*relayMetrics, error) {
 		}
 		o.ObserveInt64(backlog, b.Pending)
 		o.ObserveInt64(parkedNow, b.Parked)
-		o.ObserveFloat64(oldest, max(0, time.Since(b.Oldest).Seconds()))
+		age := 0.0
+		if b.Pending > 0 {
+			age = max(0, time.Since(b.Oldest).Seconds())
+		}
+		o.ObserveFloat64(oldest, age)
 		return nil
 	}, dispatched, already, deferred, parked, backlog, parkedNow, oldest)
 	if err != nil {

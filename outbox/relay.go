@@ -9,7 +9,8 @@
 //     second relay, is answered "already started" and only marks the row.
 //   - Several relays at once never claim the same event (FOR UPDATE SKIP LOCKED).
 //   - A failed start (Temporal unreachable, overloaded) is retried with capped exponential
-//     backoff per event; the events behind it are dispatched meanwhile.
+//     backoff per event; the batch stops there, and the events behind it are tried at the
+//     next poll, so an outage costs one start timeout per poll, not one per event.
 //   - An event that can never be dispatched (no route for its type, a malformed payload, a start
 //     the server rejects as invalid) is parked with its reason and never blocks the rest.
 //   - The relay wakes on NOTIFY outbox, and polls as well, so a lost notification or a dropped
@@ -165,9 +166,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// DispatchBatch claims up to BatchSize due events in one transaction and settles each one
-// (dispatched, deferred or parked), returning how many it claimed. When ctx ends midway, the
-// events settled so far are committed and the rest stay pending.
+// DispatchBatch claims up to BatchSize due events in one transaction and settles them
+// (dispatched, deferred or parked), returning how many it settled. It stops at the first
+// failed start, and when ctx ends: the events settled so far are committed and the rest stay
+// pending and due. Fewer than BatchSize means there is nothing more to do before the next
+// wake-up or poll.
 func (r *Relay) DispatchBatch(ctx context.Context) (int, error) {
 	// The claimed rows are settled and committed even when ctx ends during the batch: a
 	// started workflow's row is then marked now rather than found "already started" later.
@@ -183,23 +186,32 @@ func (r *Relay) DispatchBatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("claim outbox events: %w", err)
 	}
+	settled := 0
 	for _, row := range rows {
 		if ctx.Err() != nil {
 			break // unsettled rows stay pending, unlocked at commit
 		}
-		if err := r.settle(ctx, dbctx, q, row); err != nil {
+		failed, err := r.settle(ctx, dbctx, q, row)
+		if err != nil {
 			return 0, err
+		}
+		settled++
+		if failed {
+			// Temporal is likely down for every event: leave the rest of the batch due, rather
+			// than hold its locks through one start timeout per event.
+			break
 		}
 	}
 	if err := tx.Commit(dbctx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
-	return len(rows), nil
+	return settled, nil
 }
 
-// settle dispatches one claimed event and records the outcome in its row. It returns an
-// error only when the row could not be written.
-func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow) error {
+// settle dispatches one claimed event and records the outcome in its row; failed reports a
+// start that failed and was deferred. It returns an error only when the row could not be
+// written.
+func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow) (failed bool, err error) {
 	ev := workflows.Event{ID: row.EventID, AggregateType: row.AggregateType, AggregateID: row.AggregateID, Type: row.EventType, Payload: []byte(row.Payload)}
 	ctx, span := r.tracer.Start(ctx, "outbox.dispatch", trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
 		attribute.String("outbox.event_id", ev.ID.String()), attribute.String("outbox.event_type", ev.Type),
@@ -209,11 +221,11 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 
 	route, ok := workflows.RouteFor(ev.Type)
 	if !ok {
-		return r.park(ctx, dbctx, q, row, span, log, fmt.Sprintf("unroutable: no workflow handles event type %q", ev.Type))
+		return false, r.park(ctx, dbctx, q, row, span, log, fmt.Sprintf("unroutable: no workflow handles event type %q", ev.Type))
 	}
 	input, err := route.Input(ev)
 	if err != nil {
-		return r.park(ctx, dbctx, q, row, span, log, "malformed: "+err.Error())
+		return false, r.park(ctx, dbctx, q, row, span, log, "malformed: "+err.Error())
 	}
 	id := route.WorkflowID(ev)
 	span.SetAttributes(attribute.String("temporal.workflow_id", id))
@@ -238,7 +250,7 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 		r.alreadyStarted.Add(1)
 		log.InfoContext(ctx, "outbox event was already dispatched", "workflow_id", id)
 	case errors.As(err, &invalid):
-		return r.park(ctx, dbctx, q, row, span, log, "rejected by Temporal: "+err.Error())
+		return false, r.park(ctx, dbctx, q, row, span, log, "rejected by Temporal: "+err.Error())
 	default:
 		delay := r.backoff(row.Attempts)
 		r.deferred.Add(1)
@@ -246,14 +258,14 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 		span.SetStatus(codes.Error, "start failed")
 		log.WarnContext(ctx, "outbox event dispatch failed; retrying later", "error", err, "attempts", row.Attempts+1, "retry_in", delay.String())
 		if err := q.DeferOutboxEvent(dbctx, queries.DeferOutboxEventParams{Seq: row.Seq, DelayMs: delay.Milliseconds(), LastError: truncate(err.Error(), 2000)}); err != nil {
-			return fmt.Errorf("defer outbox event %d: %w", row.Seq, err)
+			return true, fmt.Errorf("defer outbox event %d: %w", row.Seq, err)
 		}
-		return nil
+		return true, nil
 	}
 	if err := q.MarkOutboxDispatched(dbctx, queries.MarkOutboxDispatchedParams{Seq: row.Seq, WorkflowID: id}); err != nil {
-		return fmt.Errorf("mark outbox event %d dispatched: %w", row.Seq, err)
+		return false, fmt.Errorf("mark outbox event %d dispatched: %w", row.Seq, err)
 	}
-	return nil
+	return false, nil
 }
 
 func (r *Relay) park(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow, span trace.Span, log *slog.Logger, reason string) error {

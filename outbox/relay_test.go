@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -264,6 +266,7 @@ func TestFailedStartIsRetriedAfterBackoff(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	ev := insertEvent(t, s.pool, tutors.EventCreated, nil)
+	behind := insertEvent(t, s.pool, tutors.EventUpdated, nil)
 	// A Temporal that does not answer: every start fails.
 	down, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Namespace: testenv.TemporalNamespace()})
 	if err != nil {
@@ -275,16 +278,22 @@ func TestFailedStartIsRetriedAfterBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := broken.DispatchBatch(ctx); err != nil {
-		t.Fatal(err)
+	if n, err := broken.DispatchBatch(ctx); err != nil || n != 1 {
+		t.Fatalf("DispatchBatch with Temporal down = %d, %v; want it to stop after the first failed start", n, err)
 	}
 	got := readRow(t, s.pool, ev.id)
 	if got.dispatched || got.parkReason != "" || got.attempts != 1 || got.due || got.lastError == "" {
 		t.Fatalf("after a failed start: %+v; want pending, not parked, 1 attempt, due later, the error kept", got)
 	}
+	if got := readRow(t, s.pool, behind.id); got.attempts != 0 || !got.due || got.dispatched {
+		t.Fatalf("the event behind it: %+v; want untried and still due", got)
+	}
 	healthy := s.relay(t, outbox.Options{})
-	if n, err := healthy.DispatchBatch(ctx); err != nil || n != 0 {
-		t.Fatalf("DispatchBatch during the backoff = %d, %v; want the event left alone", n, err)
+	if n, err := healthy.DispatchBatch(ctx); err != nil || n != 1 || !readRow(t, s.pool, behind.id).dispatched {
+		t.Fatalf("DispatchBatch during the backoff = %d, %v; want only the event behind dispatched", n, err)
+	}
+	if readRow(t, s.pool, ev.id).dispatched {
+		t.Fatal("the failed event was retried before its backoff ended")
 	}
 	if _, err := s.pool.Exec(ctx, "UPDATE outbox SET next_attempt_at = now() WHERE event_id = $1", ev.id); err != nil {
 		t.Fatal(err)
@@ -313,4 +322,52 @@ func TestNotifyWakesTheRelay(t *testing.T) {
 	eventually(t, 30*time.Second, "the new event is dispatched without a poll", func() bool {
 		return readRow(t, s.pool, ev.id).dispatched
 	})
+}
+
+func TestMetricsShowBacklogAndDispatches(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	reader := sdkmetric.NewManualReader()
+	r := s.relay(t, outbox.Options{Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	collect := func() map[string]float64 {
+		t.Helper()
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				switch d := m.Data.(type) {
+				case metricdata.Gauge[int64]:
+					got[m.Name] = float64(d.DataPoints[0].Value)
+				case metricdata.Gauge[float64]:
+					got[m.Name] = d.DataPoints[0].Value
+				case metricdata.Sum[int64]:
+					got[m.Name] = float64(d.DataPoints[0].Value)
+				}
+			}
+		}
+		return got
+	}
+	for range 3 {
+		insertEvent(t, s.pool, tutors.EventUpdated, nil)
+	}
+	insertEvent(t, s.pool, "tutor.teleported", nil)
+	before := collect()
+	if before["tutorhub.outbox.backlog"] != 4 || before["tutorhub.outbox.oldest_age"] <= 0 {
+		t.Errorf("before dispatch: backlog %v, oldest age %v; want 4 and a positive age", before["tutorhub.outbox.backlog"], before["tutorhub.outbox.oldest_age"])
+	}
+	if _, err := r.DispatchBatch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after := collect()
+	for name, want := range map[string]float64{
+		"tutorhub.outbox.backlog": 0, "tutorhub.outbox.oldest_age": 0, "tutorhub.outbox.dispatched": 3,
+		"tutorhub.outbox.parked": 1, "tutorhub.outbox.parked_events": 1, "tutorhub.outbox.deferred": 0,
+	} {
+		if got, ok := after[name]; !ok || got != want {
+			t.Errorf("after dispatch: %s = %v (reported: %v), want %v", name, got, ok, want)
+		}
+	}
 }
