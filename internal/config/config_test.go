@@ -381,7 +381,9 @@ func TestLoadAcceptsValidValues(t *testing.T) {
 		{"captcha secret satisfies turnstile", []string{"TUTORHUB_AUTH_CAPTCHA_PROVIDER=turnstile", "TUTORHUB_AUTH_CAPTCHA_SECRET=s"},
 			func(c *config.Config) any { return c.Auth.CaptchaProvider }, "turnstile"},
 		{"Temporal mTLS takes a certificate, its key and a CA", []string{"TUTORHUB_TEMPORAL_TLS_CERT_FILE=" + pem, "TUTORHUB_TEMPORAL_TLS_KEY_FILE=" + pem, "TUTORHUB_TEMPORAL_TLS_CA_FILE=" + pem},
-			func(c *config.Config) any { return []any{c.Temporal.TLSCertFile, c.Temporal.TLSKeyFile, c.Temporal.TLSCAFile, c.Temporal.TLS()} }, []any{pem, pem, pem, true}},
+			func(c *config.Config) any {
+				return []any{c.Temporal.TLSCertFile, c.Temporal.TLSKeyFile, c.Temporal.TLSCAFile, c.Temporal.TLS()}
+			}, []any{pem, pem, pem, true}},
 		{"a Temporal Cloud API key turns TLS on", []string{"TUTORHUB_TEMPORAL_ADDRESS=tutorhub.a1b2c.tmprl.cloud:7233", "TUTORHUB_TEMPORAL_NAMESPACE=tutorhub.a1b2c", "TUTORHUB_TEMPORAL_API_KEY=eyJhbGciOi.x-y_z"},
 			func(c *config.Config) any { return []any{c.Temporal.Address, c.Temporal.Namespace, c.Temporal.TLS()} }, []any{"tutorhub.a1b2c.tmprl.cloud:7233", "tutorhub.a1b2c", true}},
 		{"booleans accept strconv forms", []string{"TUTORHUB_MIGRATE_ON_START=1"},
