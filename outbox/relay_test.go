@@ -371,3 +371,44 @@ func TestMetricsShowBacklogAndDispatches(t *testing.T) {
 		}
 	}
 }
+
+// TestDomainWritesBecomeRunsFoundByTutorID follows real domain writes: a tutor created and
+// deleted through package tutors leaves two outbox events, and the relay turns them into two
+// IndexTutor runs that an operator finds by the TutorId search attribute.
+func TestDomainWritesBecomeRunsFoundByTutorID(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ctx := context.Background()
+	user := uuid.New()
+	if err := queries.New(s.pool).EnsureUser(ctx, queries.EnsureUserParams{ID: user, Email: user.String() + "@example.com", DisplayName: "Ada"}); err != nil {
+		t.Fatal(err)
+	}
+	svc := tutors.New(s.pool, tutors.Options{})
+	actor := tutors.Actor{UserID: user, EmailVerified: true}
+	tutor, err := svc.Create(ctx, actor, tutors.Profile{Headline: "Mathematics, patiently", TimeZone: "Europe/Berlin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Delete(ctx, actor, tutor.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := s.relay(t, outbox.Options{})
+	if _, err := r.DispatchBatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Stats(); got.Started != 2 || got.Parked != 0 {
+		t.Fatalf("stats = %+v, want the created and deleted events started", got)
+	}
+	query := fmt.Sprintf("TutorId = '%s' AND TaskQueue = '%s%s'", tutor.ID, s.prefix, workflows.QueueSearch)
+	eventually(t, 30*time.Second, "Temporal finds two runs by TutorId", func() bool {
+		resp, err := s.tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
+		return err == nil && resp.GetCount() == 2
+	})
+	for _, typ := range []string{tutors.EventCreated, tutors.EventDeleted} {
+		q := fmt.Sprintf("TutorId = '%s' AND EventType = '%s'", tutor.ID, typ)
+		resp, err := s.tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: q})
+		if err != nil || resp.GetCount() != 1 {
+			t.Errorf("runs with %s: %d, %v; want 1", q, resp.GetCount(), err)
+		}
+	}
+}
