@@ -59,6 +59,9 @@ type Options struct {
 	// QueuePrefix is put before every route's task queue; tests use it to keep their
 	// workflows on queues of their own. Empty in production.
 	QueuePrefix string
+	// Tracer traces each dispatch as a span that the workflow's own spans continue (default:
+	// the OpenTelemetry global provider).
+	Tracer trace.TracerProvider
 	// Meter, when set, receives the relay's metrics: events dispatched, found already
 	// dispatched, deferred and parked, and the backlog's size and oldest age.
 	Meter metric.MeterProvider
@@ -110,10 +113,13 @@ func New(pool *pgxpool.Pool, temporal client.Client, opts Options) (*Relay, erro
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 10 * time.Second
 	}
+	if opts.Tracer == nil {
+		opts.Tracer = otel.GetTracerProvider()
+	}
 	r := &Relay{
 		pool: pool, temporal: temporal, opts: opts,
 		log:    opts.Logger.With("component", "outbox_relay"),
-		tracer: otel.Tracer("github.com/tutorhub/tutorhub/outbox"),
+		tracer: opts.Tracer.Tracer("github.com/tutorhub/tutorhub/outbox"),
 	}
 	if opts.Meter != nil {
 		m, err := newRelayMetrics(opts.Meter.Meter("github.com/tutorhub/tutorhub/outbox"), r)

@@ -12,10 +12,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/tutorhub/tutorhub/internal/config"
+	"github.com/tutorhub/tutorhub/internal/temporalclient"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 	"github.com/tutorhub/tutorhub/outbox"
 	"github.com/tutorhub/tutorhub/queries"
@@ -410,5 +414,60 @@ func TestDomainWritesBecomeRunsFoundByTutorID(t *testing.T) {
 		if err != nil || resp.GetCount() != 1 {
 			t.Errorf("runs with %s: %d, %v; want 1", q, resp.GetCount(), err)
 		}
+	}
+}
+
+// TestTheWorkflowContinuesTheDispatchTrace checks that the relay's dispatch span reaches the
+// workflow through Temporal (the SDK's OpenTelemetry interceptor carries it in the start's
+// header), so one trace shows relay -> start -> workflow run.
+func TestTheWorkflowContinuesTheDispatchTrace(t *testing.T) {
+	t.Parallel()
+	pool := testenv.Postgres(t)
+	_, queue := testenv.Temporal(t)
+	var rec tracetest.SpanRecorder
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(&rec))
+	ctx := context.Background()
+	tc, err := temporalclient.Dial(ctx, config.Temporal{Address: testenv.TemporalAddress(), Namespace: testenv.TemporalNamespace()}, temporalclient.Options{Tracer: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	prefix := queue + "/"
+	w := worker.New(tc, prefix+workflows.QueueSearch, worker.Options{})
+	workflows.RegisterSearch(w)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ev := insertEvent(t, pool, tutors.EventUpdated, nil)
+	r, err := outbox.New(pool, tc, outbox.Options{QueuePrefix: prefix, Tracer: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.DispatchBatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.GetWorkflow(ctx, ev.workflowID(), "").Get(ctx, nil); err != nil {
+		t.Fatalf("workflow: %v", err)
+	}
+	spanNamed := func(name string) (sdktrace.ReadOnlySpan, bool) {
+		for _, s := range rec.Ended() {
+			if s.Name() == name {
+				return s, true
+			}
+		}
+		return nil, false
+	}
+	dispatch, ok := spanNamed("outbox.dispatch")
+	if !ok {
+		t.Fatal("no outbox.dispatch span")
+	}
+	eventually(t, 10*time.Second, "the workflow run's span ends", func() bool {
+		_, ok := spanNamed("RunWorkflow:" + workflows.IndexTutorName)
+		return ok
+	})
+	run, _ := spanNamed("RunWorkflow:" + workflows.IndexTutorName)
+	if run.SpanContext().TraceID() != dispatch.SpanContext().TraceID() {
+		t.Errorf("the workflow run is in trace %s, the dispatch in %s", run.SpanContext().TraceID(), dispatch.SpanContext().TraceID())
 	}
 }
