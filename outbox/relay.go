@@ -257,6 +257,10 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 		log.InfoContext(ctx, "outbox event was already dispatched", "workflow_id", id)
 	case errors.As(err, &invalid):
 		return false, r.park(ctx, dbctx, q, row, span, log, "rejected by Temporal: "+err.Error())
+	case ctx.Err() != nil:
+		// Shutting down mid-start: the row stays due, and the next relay finds out whether the
+		// start went through ("already started") without charging the event an attempt.
+		return true, nil
 	default:
 		delay := r.backoff(row.Attempts)
 		r.deferred.Add(1)
