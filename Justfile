@@ -23,7 +23,7 @@ tools:
     deploy/tools.sh
     deploy/protodeps.sh
 
-# Start the local stack, migrate, and serve the API and the web client with the URLs printed.
+# Start the local stack, migrate, serve the API and the web client beside a worker; print the URLs.
 dev: (prereqs "dev") tools web-build
     deploy/local/up.sh
     go build -o .bin/tutorhub ./cmd/tutorhub
@@ -36,8 +36,10 @@ dev: (prereqs "dev") tools web-build
     @echo "  REST         http://$TUTORHUB_HTTP_ADDR/api/v1/subjects"
     @echo "  readiness    http://$TUTORHUB_HTTP_ADDR/ready"
     @echo "  mail inbox   http://127.0.0.1:8025"
+    @echo "  Temporal UI  http://127.0.0.1:${TUTORHUB_TEMPORAL_UI_PORT:-8233}/namespaces/tutorhub/workflows"
+    @echo "  worker       http://127.0.0.1:9091/metrics  (outbox relay + task queue search)"
     @echo
-    exec deploy/local/env.sh .bin/tutorhub serve
+    deploy/local/env.sh .bin/tutorhub worker & worker=$!; trap 'kill -TERM $worker 2>/dev/null; wait $worker' EXIT; deploy/local/env.sh .bin/tutorhub serve
 
 # Build the web client into web/dist, which the next Go build embeds and serves at /.
 web-build:

@@ -36,6 +36,8 @@ func TestComposeDescribesTheStack(t *testing.T) {
 		"kratos":      {"4433", "4434"},
 		"mailpit":     {"1025", "8025"},
 		"api":         {"8080"},
+		"temporal":    {"7233"},
+		"temporal-ui": {"8233"},
 	}
 	for name, ports := range wantPorts {
 		svc, ok := project.Services[name]
@@ -71,14 +73,41 @@ func TestComposeDescribesTheStack(t *testing.T) {
 			t.Errorf("api does not wait for a healthy %s", dep)
 		}
 	}
-	// The API's environment must be exactly what its configuration accepts. Files named by
-	// KEY_FILE come from a volume at run time; a stand-in with a valid value replaces each.
+	worker, ok := project.Services["worker"]
+	if !ok {
+		t.Fatal("service worker is missing")
+	}
+	if worker.Build == nil || len(worker.Command) == 0 || worker.Command[0] != "worker" {
+		t.Errorf("worker does not run `tutorhub worker` from the Dockerfile: build %v, command %q", worker.Build, worker.Command)
+	}
+	for _, dep := range []string{"temporal", "api"} {
+		if c, ok := worker.DependsOn[dep]; !ok || c.Condition != "service_healthy" {
+			t.Errorf("worker does not wait for a healthy %s", dep)
+		}
+	}
+	temporal := project.Services["temporal"]
+	for _, want := range []string{"--namespace tutorhub", "--search-attribute TutorId=Keyword", "--search-attribute EventType=Keyword", "--db-filename"} {
+		if !strings.Contains(strings.Join(temporal.Command, " "), want) {
+			t.Errorf("temporal's command %q lacks %q", temporal.Command, want)
+		}
+	}
+
+	cfg := serviceConfig(t, "api", api)
+	serviceConfig(t, "worker", worker)
+	checkTokensAgree(t, project.Services["kratos"], cfg)
+}
+
+// serviceConfig loads a tutorhub service's environment as its configuration, which must be
+// valid and production's. Files named by KEY_FILE come from a volume at run time; a
+// stand-in with a valid value replaces each.
+func serviceConfig(t *testing.T, name string, svc types.ServiceConfig) *config.Config {
+	t.Helper()
 	known := config.Keys()
 	var environ []string
-	for k, v := range api.Environment {
+	for k, v := range svc.Environment {
 		base := strings.TrimSuffix(k, "_FILE")
 		if !slices.Contains(known, k) && !slices.Contains(known, base) {
-			t.Errorf("api sets %s, which the configuration does not know", k)
+			t.Errorf("%s sets %s, which the configuration does not know", name, k)
 		}
 		if v == nil {
 			continue
@@ -94,12 +123,12 @@ func TestComposeDescribesTheStack(t *testing.T) {
 	}
 	cfg, err := config.Load(environ)
 	if err != nil {
-		t.Fatalf("the api service's environment is not a valid configuration:\n%v", err)
+		t.Fatalf("the %s service's environment is not a valid configuration:\n%v", name, err)
 	}
 	if cfg.Env != config.EnvProduction {
-		t.Errorf("api runs with TUTORHUB_ENV=%s, want production", cfg.Env)
+		t.Errorf("%s runs with TUTORHUB_ENV=%s, want production", name, cfg.Env)
 	}
-	checkTokensAgree(t, project.Services["kratos"], cfg)
+	return cfg
 }
 
 // checkTokensAgree checks that the access tokens compose's Kratos mints are ones its API

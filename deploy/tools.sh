@@ -19,6 +19,7 @@ SQLC_VERSION=v1.31.1
 GRPCURL_VERSION=v1.9.3
 KRATOS_VERSION=v1.3.1 # pinned in deploy/kratos/build/go.mod
 MAILPIT_VERSION=v1.33.1
+TEMPORAL_VERSION=v1.5.1 # the Temporal CLI; `temporal server start-dev` is the local server
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
@@ -64,6 +65,7 @@ tool() {
     grpcurl) install grpcurl $GRPCURL_VERSION go_install github.com/fullstorydev/grpcurl/cmd/grpcurl $GRPCURL_VERSION ;;
     kratos) install kratos $KRATOS_VERSION build_in deploy/kratos/build . "-X github.com/ory/kratos/driver/config.Version=$KRATOS_VERSION" ;;
     mailpit) install mailpit $MAILPIT_VERSION go_install github.com/axllent/mailpit $MAILPIT_VERSION ;;
+    temporal) install temporal $TEMPORAL_VERSION go_install github.com/temporalio/cli/cmd/temporal $TEMPORAL_VERSION ;;
     npm) # protoc-gen-es and the web client's packages, exactly as the lockfile says
       if [ ! -x "$root/web/node_modules/.bin/protoc-gen-es" ] || [ "$root/web/package-lock.json" -nt "$root/web/node_modules/.package-lock.json" ]; then
         log "npm ci in web/"

@@ -41,6 +41,12 @@ type Outbox struct {
 	Payload       []byte
 	CreatedAt     time.Time
 	ProcessedAt   pgtype.Timestamptz
+	WorkflowID    pgtype.Text
+	Attempts      int32
+	NextAttemptAt pgtype.Timestamptz
+	LastError     pgtype.Text
+	ParkedAt      pgtype.Timestamptz
+	ParkReason    pgtype.Text
 }
 
 type SearchDocument struct {

@@ -7,9 +7,83 @@ package queries
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
+
+const claimOutboxEvents = `-- name: ClaimOutboxEvents :many
+SELECT seq, event_id, aggregate_type, aggregate_id, event_type, CAST(payload AS text) AS payload, created_at, attempts
+FROM outbox
+WHERE processed_at IS NULL AND parked_at IS NULL
+  AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+ORDER BY seq
+LIMIT $1
+FOR UPDATE SKIP LOCKED
+`
+
+type ClaimOutboxEventsRow struct {
+	Seq           int64
+	EventID       uuid.UUID
+	AggregateType string
+	AggregateID   uuid.UUID
+	EventType     string
+	Payload       string
+	CreatedAt     time.Time
+	Attempts      int32
+}
+
+// Locks up to @batch_size events that are due for dispatch, oldest first, skipping rows
+// another relay holds: several relays never claim the same event at once. Call it in a
+// transaction that settles each claimed row (dispatched, deferred or parked) before commit.
+func (q *Queries) ClaimOutboxEvents(ctx context.Context, batchSize int32) ([]ClaimOutboxEventsRow, error) {
+	rows, err := q.db.Query(ctx, claimOutboxEvents, batchSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ClaimOutboxEventsRow{}
+	for rows.Next() {
+		var i ClaimOutboxEventsRow
+		if err := rows.Scan(
+			&i.Seq,
+			&i.EventID,
+			&i.AggregateType,
+			&i.AggregateID,
+			&i.EventType,
+			&i.Payload,
+			&i.CreatedAt,
+			&i.Attempts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deferOutboxEvent = `-- name: DeferOutboxEvent :exec
+UPDATE outbox
+SET attempts = attempts + 1,
+    next_attempt_at = now() + make_interval(secs => $1::bigint / 1000.0),
+    last_error = CAST($2 AS text)
+WHERE seq = $3
+`
+
+type DeferOutboxEventParams struct {
+	DelayMs   int64
+	LastError string
+	Seq       int64
+}
+
+// Records a failed dispatch attempt; the event is due again after @delay_ms milliseconds.
+func (q *Queries) DeferOutboxEvent(ctx context.Context, arg DeferOutboxEventParams) error {
+	_, err := q.db.Exec(ctx, deferOutboxEvent, arg.DelayMs, arg.LastError, arg.Seq)
+	return err
+}
 
 const insertOutboxEvent = `-- name: InsertOutboxEvent :exec
 INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload)
@@ -32,5 +106,58 @@ func (q *Queries) InsertOutboxEvent(ctx context.Context, arg InsertOutboxEventPa
 		arg.EventType,
 		arg.Payload,
 	)
+	return err
+}
+
+const markOutboxDispatched = `-- name: MarkOutboxDispatched :exec
+UPDATE outbox SET processed_at = now(), workflow_id = CAST($1 AS text), last_error = NULL, next_attempt_at = NULL
+WHERE seq = $2
+`
+
+type MarkOutboxDispatchedParams struct {
+	WorkflowID string
+	Seq        int64
+}
+
+// Records that the event's workflow was started (now or by an earlier attempt).
+func (q *Queries) MarkOutboxDispatched(ctx context.Context, arg MarkOutboxDispatchedParams) error {
+	_, err := q.db.Exec(ctx, markOutboxDispatched, arg.WorkflowID, arg.Seq)
+	return err
+}
+
+const outboxBacklog = `-- name: OutboxBacklog :one
+SELECT count(*) AS pending, CAST(COALESCE(min(created_at), now()) AS timestamptz) AS oldest,
+       (SELECT count(*) FROM outbox p WHERE p.parked_at IS NOT NULL) AS parked
+FROM outbox
+WHERE processed_at IS NULL AND parked_at IS NULL
+`
+
+type OutboxBacklogRow struct {
+	Pending int64
+	Oldest  time.Time
+	Parked  int64
+}
+
+// The events waiting for dispatch (not parked), the creation time of the oldest (now when
+// there is none) and the parked events, for the relay's metrics.
+func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
+	row := q.db.QueryRow(ctx, outboxBacklog)
+	var i OutboxBacklogRow
+	err := row.Scan(&i.Pending, &i.Oldest, &i.Parked)
+	return i, err
+}
+
+const parkOutboxEvent = `-- name: ParkOutboxEvent :exec
+UPDATE outbox SET parked_at = now(), park_reason = CAST($1 AS text) WHERE seq = $2
+`
+
+type ParkOutboxEventParams struct {
+	Reason string
+	Seq    int64
+}
+
+// Takes an event the relay can never dispatch out of the queue, with the reason.
+func (q *Queries) ParkOutboxEvent(ctx context.Context, arg ParkOutboxEventParams) error {
+	_, err := q.db.Exec(ctx, parkOutboxEvent, arg.Reason, arg.Seq)
 	return err
 }

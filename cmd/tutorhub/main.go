@@ -1,6 +1,7 @@
 // Command tutorhub is the whole platform in one binary:
 //
 //	tutorhub serve [--migrate]     serve the API (Connect, gRPC, gRPC-Web, REST) on one port
+//	tutorhub worker [--queues Q,...]  run Temporal workflows and activities, and the outbox relay
 //	tutorhub migrate up|status     apply or list the embedded database migrations
 //	tutorhub config print          show the effective configuration, secrets redacted
 //	tutorhub dev seed [--tutors N]  create realistic development tutors
@@ -33,6 +34,9 @@ const usage = `usage: tutorhub <command> [arguments]
 
 commands:
   serve [--migrate]   serve the API; --migrate applies pending migrations first
+  worker [--queues search,...] [--relay=false] [--queue-prefix P]
+                      serve Temporal task queues (search; uploads, notifications and
+                      payments as they come) and run the outbox relay
   migrate up          apply pending database migrations
   migrate status      list migrations and whether each is applied
   config print        print the effective configuration (secrets redacted)
@@ -67,6 +71,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		return serve(ctx, rest, environ, stdout, stderr)
+	case "worker":
+		return workerCmd(ctx, rest, environ, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, environ, stdout, stderr)
 	case "config":

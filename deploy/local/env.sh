@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs COMMAND (the tutorhub binary, usually) against the local stack deploy/local/up.sh
 # started: TUTORHUB_DATABASE_URL is the stack's tutorhub database with its user and password
-# (TUTORHUB_PG_USER, TUTORHUB_PG_PASSWORD or PGPASSWORD), TUTORHUB_REDIS_URL and the Kratos URLs
-# follow the stack's ports; values already set win. The variables only the local scripts read
-# (TUTORHUB_PG_*, the ports, ...) are removed, since the API refuses TUTORHUB_ variables it
-# does not know. Without COMMAND, prints the settings as shell assignments.
+# (TUTORHUB_PG_USER, TUTORHUB_PG_PASSWORD or PGPASSWORD), TUTORHUB_REDIS_URL, the Kratos URLs
+# and TUTORHUB_TEMPORAL_ADDRESS follow the stack's ports; values already set win. The
+# variables only the local scripts read (TUTORHUB_PG_*, the ports, ...) are removed, since the
+# API refuses TUTORHUB_ variables it does not know. Without COMMAND, prints the settings as
+# shell assignments.
 #
 # Usage: deploy/local/env.sh [COMMAND [ARG...]]
 set -euo pipefail
@@ -13,7 +14,7 @@ set -euo pipefail
 
 api_env
 if [ $# -eq 0 ]; then
-  for v in TUTORHUB_DATABASE_URL TUTORHUB_REDIS_URL TUTORHUB_KRATOS_PUBLIC_URL TUTORHUB_KRATOS_ADMIN_URL; do
+  for v in TUTORHUB_DATABASE_URL TUTORHUB_REDIS_URL TUTORHUB_KRATOS_PUBLIC_URL TUTORHUB_KRATOS_ADMIN_URL TUTORHUB_TEMPORAL_ADDRESS; do
     printf '%s=%q\n' "$v" "${!v}"
   done
   exit 0

@@ -17,6 +17,8 @@ KRATOS_PUBLIC_PORT=${TUTORHUB_KRATOS_PUBLIC_PORT:-4433}
 KRATOS_ADMIN_PORT=${TUTORHUB_KRATOS_ADMIN_PORT:-4434}
 MAILPIT_SMTP_PORT=${TUTORHUB_MAILPIT_SMTP_PORT:-1025}
 MAILPIT_HTTP_PORT=${TUTORHUB_MAILPIT_HTTP_PORT:-8025}
+TEMPORAL_PORT=${TUTORHUB_TEMPORAL_PORT:-7233}
+TEMPORAL_UI_PORT=${TUTORHUB_TEMPORAL_UI_PORT:-8233}
 READY_TIMEOUT=${TUTORHUB_READY_TIMEOUT:-60}
 
 # The variables only these scripts read. The API refuses TUTORHUB_ variables it does not know,
@@ -24,10 +26,11 @@ READY_TIMEOUT=${TUTORHUB_READY_TIMEOUT:-60}
 script_vars=(TUTORHUB_PG_HOST TUTORHUB_PG_PORT TUTORHUB_PG_USER TUTORHUB_PG_PASSWORD
   TUTORHUB_REDIS_PORT TUTORHUB_KRATOS_PUBLIC_PORT TUTORHUB_KRATOS_ADMIN_PORT
   TUTORHUB_MAILPIT_SMTP_PORT TUTORHUB_MAILPIT_HTTP_PORT TUTORHUB_READY_TIMEOUT
+  TUTORHUB_TEMPORAL_PORT TUTORHUB_TEMPORAL_UI_PORT
   TUTORHUB_KRATOS_DSN TUTORHUB_KRATOS_LOG_LEVEL TUTORHUB_CACHE TUTORHUB_PREREQS_DRY_RUN)
 
 # The order services start in; down.sh stops them in reverse.
-all_services=(postgres redis mailpit kratos)
+all_services=(postgres redis mailpit kratos temporal)
 
 log() { printf '[local] %s\n' "$*" >&2; }
 die() { printf '[local] error: %s\n' "$*" >&2; exit 1; }
@@ -91,12 +94,13 @@ kratos_database_url() {
 }
 
 # api_env: exports what the tutorhub binary needs to reach this stack (the tutorhub database
-# with user and password, Redis, Kratos), keeping values the caller set, and unsets the
+# with user and password, Redis, Kratos, Temporal), keeping values the caller set, and unsets the
 # variables only these scripts read.
 api_env() {
   export TUTORHUB_DATABASE_URL=${TUTORHUB_DATABASE_URL:-$(pg_url tutorhub)}
   export TUTORHUB_REDIS_URL=${TUTORHUB_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}
   export TUTORHUB_KRATOS_PUBLIC_URL=${TUTORHUB_KRATOS_PUBLIC_URL:-http://127.0.0.1:$KRATOS_PUBLIC_PORT}
   export TUTORHUB_KRATOS_ADMIN_URL=${TUTORHUB_KRATOS_ADMIN_URL:-http://127.0.0.1:$KRATOS_ADMIN_PORT}
+  export TUTORHUB_TEMPORAL_ADDRESS=${TUTORHUB_TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}
   unset "${script_vars[@]}"
 }

@@ -3,7 +3,7 @@
 # is ready; data and logs go to .data/. A service that already answers is left alone, so a
 # dev stack and a test run share one set of services and running this twice is harmless.
 #
-# Usage: deploy/local/up.sh [SERVICE...]     SERVICE: postgres redis mailpit kratos (default: all)
+# Usage: deploy/local/up.sh [SERVICE...]     SERVICE: postgres redis mailpit kratos temporal (default: all)
 #        deploy/local/down.sh [SERVICE...]   stops what this script started
 #
 # Environment (default):
@@ -16,6 +16,7 @@
 #   TUTORHUB_KRATOS_PUBLIC_PORT (4433) TUTORHUB_KRATOS_ADMIN_PORT (4434)
 #   TUTORHUB_KRATOS_DSN (postgres://$TUTORHUB_PG_USER:$TUTORHUB_PG_PASSWORD@$TUTORHUB_PG_HOST:$TUTORHUB_PG_PORT/kratos?sslmode=disable&...)
 #   TUTORHUB_KRATOS_LOG_LEVEL (info)
+#   TUTORHUB_TEMPORAL_PORT (7233) the Temporal dev server's gRPC port; TUTORHUB_TEMPORAL_UI_PORT (8233)
 #   TUTORHUB_READY_TIMEOUT (60) seconds a service may take to become ready
 #
 # Adding a service (Temporal, MinIO, clamd, ...): add its name to all_services in lib.sh, its
@@ -264,6 +265,31 @@ start_kratos() {
   wait_ready kratos "$dir/kratos.log" kratos_ready
   echo "$dir" > "$kratos_pointer"
   exec 8>&-
+}
+
+# --- temporal (the Temporal CLI's dev server: frontend, history, matching and the Web UI) ---
+
+temporal_ready() {
+  "$bin/temporal" operator namespace describe --namespace tutorhub --address "127.0.0.1:$TEMPORAL_PORT" \
+    --command-timeout 2s >/dev/null 2>&1
+}
+
+# One SQLite file (WAL) keeps workflows across restarts; the namespace and the search
+# attributes operators look runs up by are created by the server on every start.
+start_temporal() {
+  tool temporal
+  if temporal_ready; then
+    log "temporal: using 127.0.0.1:$TEMPORAL_PORT (UI http://127.0.0.1:$TEMPORAL_UI_PORT)"
+    return
+  fi
+  mkdir -p "$data/temporal"
+  spawn temporal "$data/temporal/temporal.log" detached "$bin/temporal" server start-dev \
+    --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+    --db-filename "$data/temporal/temporal.db" --namespace tutorhub \
+    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+    --search-attribute TutorId=Keyword --search-attribute EventType=Keyword \
+    --log-level warn
+  wait_ready temporal "$data/temporal/temporal.log" temporal_ready
 }
 
 # --- main -------------------------------------------------------------------------------

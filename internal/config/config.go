@@ -51,6 +51,10 @@ type Config struct {
 	Search Search
 	// SMTP locates the mail relay for tutorhub's own mail.
 	SMTP SMTP
+	// Temporal locates the Temporal service and says how to authenticate to it.
+	Temporal Temporal
+	// Worker configures the `tutorhub worker` process.
+	Worker Worker
 	// MigrateOnStart runs pending database migrations before serving.
 	MigrateOnStart bool
 
@@ -246,6 +250,36 @@ type SMTP struct {
 	URL string
 	// From is the sender address.
 	From string
+}
+
+// Temporal locates the Temporal service (the local dev server, a self-hosted cluster or
+// Temporal Cloud) and says how to authenticate to it.
+type Temporal struct {
+	// Address is the frontend's host:port.
+	Address string
+	// Namespace is the namespace of tutorhub's workflows; never empty.
+	Namespace string
+	// TLSCertFile and TLSKeyFile name existing PEM files of a client certificate (mTLS);
+	// both are set or neither is.
+	TLSCertFile, TLSKeyFile string
+	// TLSCAFile names an existing PEM CA bundle verifying the server, or is empty for the
+	// system roots.
+	TLSCAFile string
+	// APIKey is a Temporal Cloud API key, or empty. Secret.
+	APIKey string
+}
+
+// TLS reports whether the connection to Temporal uses TLS: it does whenever a client
+// certificate, a CA bundle or an API key is configured.
+func (t Temporal) TLS() bool {
+	return t.TLSCertFile != "" || t.TLSCAFile != "" || t.APIKey != ""
+}
+
+// Worker configures the `tutorhub worker` process.
+type Worker struct {
+	// MetricsAddr is the host:port of the worker's /metrics and /health listener; it
+	// never collides with HTTP.Addr or HTTP.InternalAddr.
+	MetricsAddr string
 }
 
 // Error reports every problem found by Load.

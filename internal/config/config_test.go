@@ -133,6 +133,11 @@ func TestLoadDefaults(t *testing.T) {
 		{"Auth.UniformResponse", c.Auth.UniformResponse, 500 * time.Millisecond},
 		{"SMTP.URL", c.SMTP.URL, "smtp://127.0.0.1:1025"},
 		{"SMTP.From", c.SMTP.From, "tutorhub <no-reply@tutorhub.local>"},
+		{"Temporal.Address", c.Temporal.Address, "127.0.0.1:7233"},
+		{"Temporal.Namespace", c.Temporal.Namespace, "tutorhub"},
+		{"Temporal.TLS", c.Temporal.TLS(), false},
+		{"Temporal.APIKey", c.Temporal.APIKey, ""},
+		{"Worker.MetricsAddr", c.Worker.MetricsAddr, "127.0.0.1:9091"},
 		{"MigrateOnStart", c.MigrateOnStart, false},
 		{"Search.Engine", c.Search.Engine, "postgres"},
 		{"Search.MeiliURL", c.Search.MeiliURL, ""},
@@ -251,6 +256,20 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_MEILI_URL", "127.0.0.1:7700", nil},
 		{"TUTORHUB_MEILI_URL", "", []string{"TUTORHUB_SEARCH_ENGINE=meilisearch"}},
 		{"TUTORHUB_MEILI_API_KEY", "a key with spaces", nil},
+		{"TUTORHUB_TEMPORAL_ADDRESS", "temporal", nil},
+		{"TUTORHUB_TEMPORAL_ADDRESS", "", nil},
+		{"TUTORHUB_TEMPORAL_NAMESPACE", "", nil},
+		{"TUTORHUB_TEMPORAL_NAMESPACE", "tutor hub", nil},
+		{"TUTORHUB_TEMPORAL_NAMESPACE", "-tutorhub", nil},
+		{"TUTORHUB_TEMPORAL_NAMESPACE", strings.Repeat("n", 256), nil},
+		{"TUTORHUB_TEMPORAL_TLS_CERT_FILE", filepath.Join(dir, "missing.pem"), []string{"TUTORHUB_TEMPORAL_TLS_KEY_FILE=" + pem}},
+		{"TUTORHUB_TEMPORAL_TLS_CERT_FILE", "", []string{"TUTORHUB_TEMPORAL_TLS_KEY_FILE=" + pem}},
+		{"TUTORHUB_TEMPORAL_TLS_KEY_FILE", "", []string{"TUTORHUB_TEMPORAL_TLS_CERT_FILE=" + pem}},
+		{"TUTORHUB_TEMPORAL_TLS_CA_FILE", dir, nil},
+		{"TUTORHUB_TEMPORAL_API_KEY", "two words", nil},
+		{"TUTORHUB_WORKER_METRICS_ADDR", "9091", nil},
+		{"TUTORHUB_WORKER_METRICS_ADDR", "127.0.0.1:8080", nil}, // the API's default address
+		{"TUTORHUB_WORKER_METRICS_ADDR", "0.0.0.0:9090", []string{"TUTORHUB_HTTP_INTERNAL_ADDR=127.0.0.1:9090"}},
 	}
 }
 
@@ -289,6 +308,7 @@ func TestProblemQuotesValueUnlessSecret(t *testing.T) {
 		{"TUTORHUB_DATABASE_URL", "postgres://app:hunter2-secret@db:notaport/x"},
 		{"TUTORHUB_REDIS_URL", "http://:hunter2-secret@cache:6379"},
 		{"TUTORHUB_CURSOR_SECRET", "hunter2-secret"},
+		{"TUTORHUB_TEMPORAL_API_KEY", "hunter2 secret"},
 	}
 	for _, s := range secrets {
 		t.Run("secret "+s.key+" is not quoted", func(t *testing.T) {
@@ -376,6 +396,12 @@ func TestLoadAcceptsValidValues(t *testing.T) {
 			func(c *config.Config) any { return c.Auth.CaptchaProvider }, "turnstile"},
 		{"meilisearch with its URL", []string{"TUTORHUB_SEARCH_ENGINE=meilisearch", "TUTORHUB_MEILI_URL=http://127.0.0.1:7700/", "TUTORHUB_MEILI_API_KEY=k"},
 			func(c *config.Config) any { return c.Search }, config.Search{Engine: "meilisearch", MeiliURL: "http://127.0.0.1:7700", MeiliAPIKey: "k"}},
+		{"Temporal mTLS takes a certificate, its key and a CA", []string{"TUTORHUB_TEMPORAL_TLS_CERT_FILE=" + pem, "TUTORHUB_TEMPORAL_TLS_KEY_FILE=" + pem, "TUTORHUB_TEMPORAL_TLS_CA_FILE=" + pem},
+			func(c *config.Config) any {
+				return []any{c.Temporal.TLSCertFile, c.Temporal.TLSKeyFile, c.Temporal.TLSCAFile, c.Temporal.TLS()}
+			}, []any{pem, pem, pem, true}},
+		{"a Temporal Cloud API key turns TLS on", []string{"TUTORHUB_TEMPORAL_ADDRESS=tutorhub.a1b2c.tmprl.cloud:7233", "TUTORHUB_TEMPORAL_NAMESPACE=tutorhub.a1b2c", "TUTORHUB_TEMPORAL_API_KEY=eyJhbGciOi.x-y_z"},
+			func(c *config.Config) any { return []any{c.Temporal.Address, c.Temporal.Namespace, c.Temporal.TLS()} }, []any{"tutorhub.a1b2c.tmprl.cloud:7233", "tutorhub.a1b2c", true}},
 		{"booleans accept strconv forms", []string{"TUTORHUB_MIGRATE_ON_START=1"},
 			func(c *config.Config) any { return c.MigrateOnStart }, true},
 		{"variables outside TUTORHUB_ are ignored", []string{"PATH=/bin", "TUTORHUB=x", "tutorhub_http_addr=x", "MALFORMED"},

@@ -39,6 +39,9 @@ const (
 	keyAuthCaptchaSecret   = prefix + "AUTH_CAPTCHA_SECRET"
 	keySearchEngine        = prefix + "SEARCH_ENGINE"
 	keyMeiliURL            = prefix + "MEILI_URL"
+	keyTemporalTLSCert     = prefix + "TEMPORAL_TLS_CERT_FILE"
+	keyTemporalTLSKey      = prefix + "TEMPORAL_TLS_KEY_FILE"
+	keyWorkerMetricsAddr   = prefix + "WORKER_METRICS_ADDR"
 )
 
 // Values of Auth.CaptchaProvider.
@@ -257,6 +260,20 @@ func keys() []keyDef {
 			optionalHTTPURL, str, "URL of Meilisearch, e.g. `http://127.0.0.1:7700`; required when `TUTORHUB_SEARCH_ENGINE` is `meilisearch`."),
 		key(prefix+"MEILI_API_KEY", "", func(c *Config) *string { return &c.Search.MeiliAPIKey },
 			parseAPIKey, str, "Meilisearch API key allowed to manage the tutors index and its documents; empty for an instance without a master key.").asSecret(),
+		key(prefix+"TEMPORAL_ADDRESS", "127.0.0.1:7233", func(c *Config) *string { return &c.Temporal.Address },
+			parseHostPort, str, "Temporal frontend the worker (and anything starting workflows) connects to, as host:port: the local dev server, a Temporal cluster, or `NAMESPACE.ACCOUNT.tmprl.cloud:7233` for Temporal Cloud."),
+		key(prefix+"TEMPORAL_NAMESPACE", "tutorhub", func(c *Config) *string { return &c.Temporal.Namespace },
+			parseTemporalNamespace, str, "Temporal namespace of tutorhub's workflows (letters, digits, `.`, `-`, `_`; at most 255)."),
+		key(keyTemporalTLSCert, "", func(c *Config) *string { return &c.Temporal.TLSCertFile },
+			existingFile, str, "PEM client certificate for mTLS to Temporal; set together with the key file. Setting it turns TLS on."),
+		key(keyTemporalTLSKey, "", func(c *Config) *string { return &c.Temporal.TLSKeyFile },
+			existingFile, str, "PEM private key of the Temporal client certificate; set together with the certificate file."),
+		key(prefix+"TEMPORAL_TLS_CA_FILE", "", func(c *Config) *string { return &c.Temporal.TLSCAFile },
+			existingFile, str, "PEM CA bundle that verifies the Temporal server; empty trusts the system roots. Setting it turns TLS on."),
+		key(prefix+"TEMPORAL_API_KEY", "", func(c *Config) *string { return &c.Temporal.APIKey },
+			parseAPIKey, str, "API key for Temporal Cloud, sent as a bearer token over TLS (TLS is turned on when it is set); empty uses no API key.").asSecret(),
+		key(keyWorkerMetricsAddr, "127.0.0.1:9091", func(c *Config) *string { return &c.Worker.MetricsAddr },
+			parseHostPort, str, "Address where `tutorhub worker` serves `/metrics` (its Temporal SDK and outbox relay metrics) and `/health`, as host:port; keep it off the public ingress. Must differ from the API's addresses."),
 
 		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
 			parseBool, boolean, "Runs pending database migrations before serving."),

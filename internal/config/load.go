@@ -410,6 +410,22 @@ func (l *loader) checkRelations() {
 		}
 		l.problem(missing, fmt.Sprintf("must be set because %s is set", set))
 	}
+	if ok(keyTemporalTLSCert, keyTemporalTLSKey) && (c.Temporal.TLSCertFile == "") != (c.Temporal.TLSKeyFile == "") {
+		missing, set := keyTemporalTLSKey, keyTemporalTLSCert
+		if c.Temporal.TLSCertFile == "" {
+			missing, set = set, missing
+		}
+		l.problem(missing, fmt.Sprintf("must be set because %s is set", set))
+	}
+	for _, other := range []string{keyHTTPAddr, keyHTTPInternalAddr} {
+		addr := c.HTTP.Addr
+		if other == keyHTTPInternalAddr {
+			addr = c.HTTP.InternalAddr
+		}
+		if ok(other, keyWorkerMetricsAddr) && addr != "" && sameListenAddr(addr, c.Worker.MetricsAddr) {
+			l.problem(keyWorkerMetricsAddr, fmt.Sprintf("must differ from %s (got %s)", other, quote(c.Worker.MetricsAddr)))
+		}
+	}
 	if ok(keyDatabaseMinConns, keyDatabaseMaxConns) && c.Database.MinConns > c.Database.MaxConns {
 		l.problem(keyDatabaseMinConns, fmt.Sprintf("must not exceed %s (%d) (got %s)",
 			keyDatabaseMaxConns, c.Database.MaxConns, quote(formatInt(c.Database.MinConns))))

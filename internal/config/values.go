@@ -394,3 +394,18 @@ func parseCursorSecret(s string) ([]byte, error) {
 	}
 	return []byte(s), nil
 }
+
+// parseTemporalNamespace accepts a Temporal namespace name: 1 to 255 letters, digits, '.',
+// '-' and '_', starting with a letter or digit.
+func parseTemporalNamespace(s string) (string, error) {
+	if s == "" || len(s) > 255 {
+		return "", errors.New("must be 1 to 255 characters")
+	}
+	for i, c := range []byte(s) {
+		letterOrDigit := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !letterOrDigit && (i == 0 || c != '.' && c != '-' && c != '_') {
+			return "", errors.New("must be letters, digits, '.', '-' and '_', starting with a letter or digit")
+		}
+	}
+	return s, nil
+}

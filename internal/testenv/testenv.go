@@ -3,7 +3,8 @@
 // Each test gets its own isolated slice — a fresh migrated database cloned from a template,
 // a unique Redis key prefix — so tests run in parallel and leave nothing behind.
 //
-// A service that is not reachable fails the test loudly; nothing is skipped.
+// A service that is not reachable fails the test loudly; nothing is skipped, except Temporal
+// outside CI (see Temporal).
 package testenv
 
 import (

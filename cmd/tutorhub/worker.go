@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tutorhub/tutorhub/internal/database"
+	"github.com/tutorhub/tutorhub/internal/logging"
+	"github.com/tutorhub/tutorhub/internal/telemetry"
+	"github.com/tutorhub/tutorhub/internal/temporalclient"
+	"github.com/tutorhub/tutorhub/outbox"
+	"github.com/tutorhub/tutorhub/workflows"
+)
+
+// queueRegistrations says what runs on each task queue. A queue of workflows.Queues that is
+// missing here has nothing to run yet, and a worker refuses to serve it.
+var queueRegistrations = map[string]func(worker.Worker){
+	workflows.QueueSearch: func(w worker.Worker) { workflows.RegisterSearch(w) },
+}
+
+// workerStopTimeout is how long in-flight activities get to finish when the worker stops;
+// those still running are then abandoned to Temporal, which retries them elsewhere.
+const workerStopTimeout = 30 * time.Second
+
+// workerCmd serves Temporal task queues and runs the outbox relay until SIGINT or SIGTERM,
+// then stops taking work and drains what is in flight.
+func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	queuesFlag := fs.String("queues", workflows.QueueSearch, "comma-separated task queues to serve: "+strings.Join(workflows.Queues, ", "))
+	relay := fs.Bool("relay", true, "run the outbox relay in this process")
+	prefix := fs.String("queue-prefix", "", "put this before every task queue name, to keep stacks that share one namespace apart")
+	if err := fs.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tutorhub worker: unexpected argument %q\n", fs.Arg(0))
+		return exitCode(2)
+	}
+	queues, err := parseQueues(*queuesFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "tutorhub worker: --queues: %v\n", err)
+		return exitCode(2)
+	}
+	cfg, err := loadConfig(environ, stderr)
+	if err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(ctx, "tutorhub-worker", version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	log := logging.New(stdout, cfg.Log.Level, cfg.Log.Format, telemetry.LogAttrs)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+
+	pool, err := database.Open(ctx, cfg.Database.URL, database.PoolOptions{
+		MaxConns:        cfg.Database.MaxConns,
+		MinConns:        cfg.Database.MinConns,
+		MaxConnLifetime: cfg.Database.MaxConnLifetime,
+		MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
+	})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	migrator, err := database.NewMigrator(pool)
+	if err != nil {
+		return err
+	}
+	// The worker never migrates: the API's deploy does. It refuses a schema behind its code.
+	err = ensureMigrated(ctx, migrator, false, log)
+	migrator.Close()
+	if err != nil {
+		return err
+	}
+
+	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	tc, err := temporalclient.Dial(dialCtx, cfg.Temporal, temporalclient.Options{Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	ln, err := net.Listen("tcp", cfg.Worker.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Worker.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", tel.MetricsHandler())
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	metricsSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	metricsErr := make(chan error, 1)
+	go func() { metricsErr <- metricsSrv.Serve(ln) }()
+	log.Info("serving worker metrics", "addr", ln.Addr().String(), "paths", "/metrics /health")
+
+	workers, err := startWorkers(tc, queues, *prefix, log)
+	if err != nil {
+		_ = metricsSrv.Close()
+		return err
+	}
+
+	relayDone := make(chan error, 1)
+	if *relay {
+		r, err := outbox.New(pool, tc, outbox.Options{Logger: log, QueuePrefix: *prefix, Meter: tel.Meter})
+		if err != nil {
+			stopWorkers(workers)
+			_ = metricsSrv.Close()
+			return err
+		}
+		go func() { relayDone <- r.Run(ctx) }()
+	} else {
+		relayDone <- nil
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-metricsErr:
+		runErr = fmt.Errorf("worker metrics listener: %w", err)
+	}
+	log.Info("shutting down: draining in-flight work", "stop_timeout", workerStopTimeout.String())
+	// The relay settles the batch in hand; the workers stop polling and wait for running
+	// activities up to workerStopTimeout.
+	if runErr != nil {
+		// ctx is still live: the relay only stops with it, so this path waits for none.
+		stopWorkers(workers)
+		_ = metricsSrv.Close()
+		return runErr
+	}
+	relayErr := <-relayDone
+	stopWorkers(workers)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = errors.Join(relayErr, metricsSrv.Shutdown(sctx))
+	if err == nil {
+		log.Info("shutdown complete")
+	}
+	return err
+}
+
+// parseQueues reads --queues: known queue names, each once, that have something to run.
+func parseQueues(s string) ([]string, error) {
+	var queues []string
+	for q := range strings.SplitSeq(s, ",") {
+		q = strings.TrimSpace(q)
+		switch {
+		case q == "":
+			return nil, errors.New("empty queue name")
+		case !slices.Contains(workflows.Queues, q):
+			return nil, fmt.Errorf("unknown queue %q (known: %s)", q, strings.Join(workflows.Queues, ", "))
+		case queueRegistrations[q] == nil:
+			return nil, fmt.Errorf("queue %q has nothing to run yet", q)
+		case slices.Contains(queues, q):
+			return nil, fmt.Errorf("queue %q is listed twice", q)
+		}
+		queues = append(queues, q)
+	}
+	return queues, nil
+}
+
+// startWorkers starts one SDK worker per queue; on failure it stops those already started.
+func startWorkers(tc client.Client, queues []string, prefix string, log *slog.Logger) ([]worker.Worker, error) {
+	var started []worker.Worker
+	for _, q := range queues {
+		w := worker.New(tc, prefix+q, worker.Options{WorkerStopTimeout: workerStopTimeout})
+		queueRegistrations[q](w)
+		if err := w.Start(); err != nil {
+			stopWorkers(started)
+			return nil, fmt.Errorf("start worker for task queue %s: %w", prefix+q, err)
+		}
+		log.Info("serving task queue", "task_queue", prefix+q)
+		started = append(started, w)
+	}
+	return started, nil
+}
+
+// stopWorkers stops the workers at once; each waits for its in-flight activities.
+func stopWorkers(ws []worker.Worker) {
+	done := make(chan struct{})
+	for _, w := range ws {
+		go func() { w.Stop(); done <- struct{}{} }()
+	}
+	for range ws {
+		<-done
+	}
+}

@@ -1,0 +1,178 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/tutorhub/tutorhub/internal/testenv"
+	"github.com/tutorhub/tutorhub/queries"
+	"github.com/tutorhub/tutorhub/tutors"
+	"github.com/tutorhub/tutorhub/workflows"
+)
+
+func TestWorkerRefusesBadQueues(t *testing.T) {
+	t.Parallel()
+	env := baseEnv("postgres://x@127.0.0.1:1/none")
+	for _, tc := range []struct{ queues, want string }{
+		{"bogus", `unknown queue "bogus"`},
+		{"uploads", `queue "uploads" has nothing to run yet`},
+		{"search,search", `queue "search" is listed twice`},
+		{"search,", "empty queue name"},
+	} {
+		t.Run(tc.queues, func(t *testing.T) {
+			r := runBinary(t, env, "worker", "--queues", tc.queues)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+}
+
+// startWorker starts `tutorhub worker` and waits until it logs its metrics address.
+func startWorker(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"worker"}, args...)...)
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Errorf("log line is not JSON: %q", sc.Text())
+				continue
+			}
+			p.mu.Lock()
+			p.logs = append(p.logs, m)
+			p.mu.Unlock()
+			if m["msg"] == "serving worker metrics" {
+				addr <- m["addr"].(string)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	select {
+	case p.addr = <-addr:
+	case <-p.done:
+		t.Fatalf("worker exited before serving: %v\n%s", p.err, stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("worker did not serve within 60s\n%s", stderr.String())
+	}
+	return p
+}
+
+// TestWorkerDispatchesRunsAndDrains runs the worker against the real stack: an outbox event
+// becomes a completed IndexTutor run on the worker's own search queue, the relay's log line
+// carries a trace id, /metrics shows the relay's and the Temporal SDK's metrics, and SIGTERM
+// stops it cleanly.
+func TestWorkerDispatchesRunsAndDrains(t *testing.T) {
+	t.Parallel()
+	tc, queue := testenv.Temporal(t)
+	dbURL := testenv.DatabaseURL(t)
+	prefix := queue + "/"
+	p := startWorker(t, baseEnv(dbURL,
+		"TUTORHUB_TEMPORAL_ADDRESS="+testenv.TemporalAddress(),
+		"TUTORHUB_TEMPORAL_NAMESPACE="+testenv.TemporalNamespace(),
+		"TUTORHUB_WORKER_METRICS_ADDR=127.0.0.1:0",
+	), "--queues", workflows.QueueSearch, "--queue-prefix", prefix)
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tutor := uuid.New()
+	payload := fmt.Sprintf(`{"schema":%d,"tutor_id":%q,"user_id":%q,"version":1,"published":true}`, tutors.EventSchema, tutor, uuid.New())
+	if err := queries.New(conn).InsertOutboxEvent(ctx, queries.InsertOutboxEventParams{
+		AggregateType: tutors.Aggregate, AggregateID: tutor, EventType: tutors.EventPublished, Payload: payload,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var workflowID string
+	eventually(t, 30*time.Second, "the event is dispatched", func() bool {
+		err := conn.QueryRow(ctx, "SELECT workflow_id FROM outbox WHERE aggregate_id = $1 AND processed_at IS NOT NULL", tutor).Scan(&workflowID)
+		return err == nil
+	})
+	eventually(t, 30*time.Second, "the workflow completes on the worker", func() bool {
+		d, err := tc.DescribeWorkflowExecution(ctx, workflowID, "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
+	})
+	d, err := tc.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.GetWorkflowExecutionInfo().GetTaskQueue(); got != prefix+workflows.QueueSearch {
+		t.Errorf("the run's task queue is %q, want %q", got, prefix+workflows.QueueSearch)
+	}
+	var traced bool
+	for _, l := range p.Logs() {
+		if l["msg"] == "outbox event dispatched" && l["workflow_id"] == workflowID {
+			id, _ := l["trace_id"].(string)
+			traced = len(id) == 32
+		}
+	}
+	if !traced {
+		t.Errorf("no dispatch log line with a trace id for %s in %v", workflowID, p.Logs())
+	}
+
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, metric := range []string{"tutorhub_outbox_dispatched_total", "tutorhub_outbox_backlog", "tutorhub_outbox_oldest_age_seconds", "temporal_request"} {
+		if !strings.Contains(string(body), metric) {
+			t.Errorf("/metrics lacks %s", metric)
+		}
+	}
+	if got := getStatus("http://" + p.addr + "/health"); got != http.StatusOK {
+		t.Errorf("/health: %d", got)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			t.Fatalf("exit after SIGTERM: %v", p.err)
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("worker did not exit after SIGTERM")
+	}
+	if !slices.ContainsFunc(p.Logs(), func(l map[string]any) bool { return l["msg"] == "shutdown complete" }) {
+		t.Error("the worker did not log \"shutdown complete\"")
+	}
+}

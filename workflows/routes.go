@@ -1,0 +1,92 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tutorhub/tutorhub/tutors"
+)
+
+// Event is an outbox event as the relay reads it.
+type Event struct {
+	// ID is the event's unique id; the workflow id is derived from it.
+	ID uuid.UUID
+	// AggregateType and AggregateID name what changed ("tutor" and the tutor id).
+	AggregateType string
+	AggregateID   uuid.UUID
+	// Type is the event type, such as tutors.EventUpdated.
+	Type string
+	// Payload is the event's JSON payload.
+	Payload []byte
+}
+
+// Route says which workflow an event type starts, and on which task queue.
+type Route struct {
+	// Workflow is the registered workflow type name.
+	Workflow string
+	// Queue is the task queue the workflow runs on.
+	Queue string
+	// Input decodes the event into the workflow's argument. An error means the event can
+	// never be dispatched (a malformed or unknown-schema payload): the relay parks it.
+	Input func(Event) (any, error)
+}
+
+// WorkflowID is the id of the run an event starts: readable in the Temporal UI (workflow,
+// aggregate, event) and the same for every attempt to dispatch the event, so a repeated start
+// is refused by the server rather than run twice.
+func (r Route) WorkflowID(ev Event) string {
+	return fmt.Sprintf("%s/%s/%s", r.Workflow, ev.AggregateID, ev.ID)
+}
+
+// routes maps each outbox event type that triggers background work to its route.
+var routes = map[string]Route{
+	tutors.EventCreated:        indexTutorRoute,
+	tutors.EventUpdated:        indexTutorRoute,
+	tutors.EventPublished:      indexTutorRoute,
+	tutors.EventUnpublished:    indexTutorRoute,
+	tutors.EventDeleted:        indexTutorRoute,
+	tutors.EventProfileChanged: indexTutorRoute,
+}
+
+var indexTutorRoute = Route{Workflow: IndexTutorName, Queue: QueueSearch, Input: indexTutorInput}
+
+// RouteFor returns the route of an event type, and false when no workflow handles it.
+func RouteFor(eventType string) (Route, bool) {
+	r, ok := routes[eventType]
+	return r, ok
+}
+
+// SearchAttributes are the attributes a run started by ev carries from its start: the event
+// type always, and the tutor id for tutor events.
+func SearchAttributes(ev Event) temporal.SearchAttributes {
+	updates := []temporal.SearchAttributeUpdate{EventTypeAttribute.ValueSet(ev.Type)}
+	if ev.AggregateType == tutors.Aggregate {
+		updates = append(updates, TutorIDAttribute.ValueSet(ev.AggregateID.String()))
+	}
+	return temporal.NewSearchAttributes(updates...)
+}
+
+// indexTutorInput decodes a tutor event; it refuses unknown schemas and payloads that do not
+// name the tutor of the aggregate.
+func indexTutorInput(ev Event) (any, error) {
+	if ev.AggregateType != tutors.Aggregate {
+		return nil, fmt.Errorf("aggregate type %q is not %q", ev.AggregateType, tutors.Aggregate)
+	}
+	var p tutors.EventPayload
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	switch {
+	case p.Schema != tutors.EventSchema:
+		return nil, fmt.Errorf("payload schema %d is not %d", p.Schema, tutors.EventSchema)
+	case p.TutorID != ev.AggregateID:
+		return nil, fmt.Errorf("payload tutor_id %s is not the aggregate id %s", p.TutorID, ev.AggregateID)
+	case p.Version < 1:
+		return nil, errors.New("payload version must be positive")
+	}
+	return IndexTutorInput{EventID: ev.ID, EventType: ev.Type, TutorID: p.TutorID, Version: p.Version, Published: p.Published}, nil
+}
