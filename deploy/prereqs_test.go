@@ -65,7 +65,10 @@ func runPrereqs(t *testing.T, path string, env []string, unprivileged bool, args
 	}
 	name, argv := "bash", append([]string{script}, args...)
 	if unprivileged && os.Geteuid() == 0 {
-		name, argv = "setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "bash"}, argv...)
+		// The clone may sit in a directory only root can enter (a CI checkout under a
+		// mktemp -d): the unprivileged run gets a copy of the files the script reads.
+		script = copyForAnyone(t, script)
+		name, argv = "setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "bash", script}, args...)
 	}
 	cmd := exec.Command(name, argv...)
 	home := openTempDir(t)
@@ -78,6 +81,28 @@ func runPrereqs(t *testing.T, path string, env []string, unprivileged bool, args
 		t.Fatalf("run %s: %v", name, err)
 	}
 	return out.String(), cmd.ProcessState.ExitCode()
+}
+
+// copyForAnyone copies the script and the files it reads (go.mod, web/package-lock.json)
+// into a fresh tree every user can read, and returns the copy's path.
+func copyForAnyone(t *testing.T, script string) string {
+	t.Helper()
+	root := openTempDir(t)
+	repo := filepath.Dir(filepath.Dir(script))
+	for _, rel := range []string{"deploy/prereqs.sh", "go.mod", "web/package-lock.json"} {
+		b, err := os.ReadFile(filepath.Join(repo, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(root, "deploy", "prereqs.sh")
 }
 
 func TestPrereqs(t *testing.T) {
