@@ -37,8 +37,9 @@ func quietLogger() *slog.Logger {
 }
 
 // indexTutors puts every seeded tutor (published or not, as the live index holds them) into
-// the PostgreSQL search index through the search package, in bulks of search.MaxBulk read
-// through the tutors package, so SearchTutors searches the catalogue ListTutors lists.
+// the PostgreSQL search index through the search package: pages of search.MaxBulk read in
+// order through the tutors package, each bulk-upserted by one of indexWriters writers, so
+// SearchTutors searches the catalogue ListTutors lists.
 func indexTutors(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	names, err := subjectNames(ctx, pool)
 	if err != nil {
@@ -46,31 +47,63 @@ func indexTutors(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	}
 	svc := tutors.New(pool, tutors.Options{})
 	engine := search.NewPostgres(pool, pagetoken.NewCodec([]byte("loadtest page tokens, unused here")))
-	admin := &tutors.Actor{UserID: uuid.New(), Admin: true}
-	filter := tutors.ListFilter{IncludeUnpublished: true, Limit: search.MaxBulk}
-	indexed := 0
-	for {
-		page, err := svc.List(ctx, admin, filter)
-		if err != nil {
-			return indexed, fmt.Errorf("index tutors: %w", err)
-		}
-		docs := make([]search.Document, 0, len(page))
-		for _, t := range page {
-			docs = append(docs, search.FromTutor(t, names))
-		}
-		if len(docs) > 0 {
-			if err := engine.BulkUpsert(ctx, docs); err != nil {
-				return indexed, fmt.Errorf("index tutors: %w", err)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	bulks := make(chan []search.Document)
+	var indexed atomic.Int64
+	var wg sync.WaitGroup
+	for range indexWriters {
+		wg.Go(func() {
+			for docs := range bulks {
+				if err := engine.BulkUpsert(ctx, docs); err != nil {
+					cancel(err)
+					return
+				}
+				indexed.Add(int64(len(docs)))
 			}
-		}
-		indexed += len(docs)
-		if len(page) < int(filter.Limit) {
-			return indexed, nil
-		}
-		pos := page[len(page)-1].Position()
-		filter.After = &pos
+		})
 	}
+	err = func() error {
+		defer close(bulks)
+		admin := &tutors.Actor{UserID: uuid.New(), Admin: true}
+		filter := tutors.ListFilter{IncludeUnpublished: true, Limit: search.MaxBulk}
+		for {
+			page, err := svc.List(ctx, admin, filter)
+			if err != nil {
+				return err
+			}
+			if len(page) == 0 {
+				return nil
+			}
+			docs := make([]search.Document, 0, len(page))
+			for _, t := range page {
+				docs = append(docs, search.FromTutor(t, names))
+			}
+			select {
+			case bulks <- docs:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			if len(page) < int(filter.Limit) {
+				return nil
+			}
+			pos := page[len(page)-1].Position()
+			filter.After = &pos
+		}
+	}()
+	wg.Wait()
+	if err == nil {
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		return int(indexed.Load()), fmt.Errorf("index tutors: %w", err)
+	}
+	return int(indexed.Load()), nil
 }
+
+// indexWriters is how many bulk upserts run at once while indexing: one per core of the
+// development machine.
+const indexWriters = 2
 
 func subjectNames(ctx context.Context, pool *pgxpool.Pool) (map[uuid.UUID]string, error) {
 	rows, err := pool.Query(ctx, `SELECT id, name FROM subjects`)

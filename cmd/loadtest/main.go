@@ -145,10 +145,15 @@ func run(rep *report, tutors, accounts int, async asyncOptions, adminURL string)
 			return fmt.Errorf("seed tutors: %w", err)
 		}
 		logf("indexing the seeded tutors for search")
+		t0 := time.Now()
 		indexed, err := withPool(ctx, dbURL, indexTutors)
 		if err != nil {
 			return err
 		}
+		if indexed != tutors {
+			return fmt.Errorf("indexed %d tutors of the %d seeded", indexed, tutors)
+		}
+		logf("indexed %d tutors in %s", indexed, time.Since(t0).Round(time.Second))
 		rep.Indexed = indexed
 		// Fresh statistics, so the planner sees the seeded catalogue as production would
 		// after autovacuum caught up, not the empty tables migrations left.
