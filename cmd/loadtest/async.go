@@ -14,10 +14,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/tutorhub/tutorhub/activities"
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
 	"github.com/tutorhub/tutorhub/internal/config"
@@ -191,21 +193,17 @@ type relayResult struct {
 }
 
 // noopIndexTutor stands in for IndexTutor in the relay scenario: the runs complete at once,
-// so the figure is the relay's (claim, start, mark) and the namespace is left with no open run.
+// and the namespace is left with no open run.
 func noopIndexTutor(workflow.Context, workflows.IndexTutorInput) error { return nil }
 
 // relayThroughput writes a backlog of n tutor events into the outbox at once and times one
 // relay, in process with the worker's defaults, until every event is dispatched: started on
-// Temporal (IndexTutor's route, on this run's own task queue) and marked in its row.
+// Temporal (IndexTutor's route, on this run's own task queue) and marked in its row. Only then
+// does a worker run the started workflows (no-ops), so the figure is the relay's and not
+// shared with their execution; the scenario ends when Temporal has completed every run, so
+// it leaves no open run behind.
 func relayThroughput(ctx context.Context, pool *pgxpool.Pool, tc client.Client, n int) (relayResult, error) {
 	prefix := queuePrefix()
-	w := worker.New(tc, prefix+workflows.QueueSearch, worker.Options{})
-	w.RegisterWorkflowWithOptions(noopIndexTutor, workflow.RegisterOptions{Name: workflows.IndexTutorName})
-	if err := w.Start(); err != nil {
-		return relayResult{}, fmt.Errorf("relay scenario worker: %w", err)
-	}
-	defer w.Stop()
-
 	if p, err := pendingEvents(ctx, pool); err != nil || p != 0 {
 		return relayResult{}, errors.Join(err, fmt.Errorf("relay scenario: %d outbox events were pending before it", p))
 	}
@@ -241,6 +239,23 @@ func relayThroughput(ctx context.Context, pool *pgxpool.Pool, tc client.Client, 
 	res := relayResult{Events: n, Elapsed: elapsed, PerSecond: float64(n) / elapsed.Seconds(), BatchSize: int(outboxBatchSize), Parked: st.Parked, Deferred: st.Deferred}
 	if st.Started != int64(n) {
 		return res, fmt.Errorf("relay scenario: the relay started %d workflows for %d events (stats %+v)", st.Started, n, st)
+	}
+
+	queue := prefix + workflows.QueueSearch
+	w := worker.New(tc, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(noopIndexTutor, workflow.RegisterOptions{Name: workflows.IndexTutorName})
+	if err := w.Start(); err != nil {
+		return res, fmt.Errorf("relay scenario worker: %w", err)
+	}
+	defer w.Stop()
+	logf("relay: %d events dispatched in %s; waiting for their runs to complete", n, elapsed.Round(time.Millisecond))
+	query := fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus = 'Completed'", queue)
+	err = pollUntil(ctx, time.Second, 10*time.Minute, func() (bool, error) {
+		c, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
+		return err == nil && c.GetCount() == int64(n), err
+	})
+	if err != nil {
+		return res, fmt.Errorf("relay scenario: the started runs did not complete: %w", err)
 	}
 	return res, nil
 }
@@ -430,6 +445,16 @@ func writeToSearchable(ctx context.Context, pool *pgxpool.Pool, tc client.Client
 	}
 	res.Errors = errs.Load()
 	res.Writes = len(targets) - int(res.Errors)
+	// Each committed write started one IndexTutor run; wait for them all before the worker
+	// stops, so the run leaves no open workflow behind.
+	query := fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus = 'Completed'", prefix+workflows.QueueSearch)
+	err = pollUntil(ctx, time.Second, lagTimeout, func() (bool, error) {
+		c, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
+		return err == nil && c.GetCount() >= int64(res.Writes), err
+	})
+	if err != nil {
+		logf("lag scenario: not every IndexTutor run completed: %v", err)
+	}
 	res.Searchable = len(lags)
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 	if len(lags) > 0 {
@@ -446,14 +471,11 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[int(float64(len(sorted)-1)*p)]
 }
 
-// registerIndexing registers what `tutorhub worker` runs on the search queue.
-//
-// TODO(wt2/index): register IndexTutor's activities (over pool and engine) once the real
-// IndexTutor lands; the stub indexes nothing, so until then the lag scenario waits out its
-// timeout and reports no write as searchable.
+// registerIndexing registers what `tutorhub worker` runs on the search queue: IndexTutor and
+// its activities, reading tutors from pool and writing into engine.
 func registerIndexing(w worker.Worker, pool *pgxpool.Pool, engine search.Engine) {
-	_, _ = pool, engine
 	workflows.RegisterSearch(w)
+	activities.RegisterSearch(w, &activities.SearchActivities{Tutors: tutors.New(pool, tutors.Options{}), Engine: engine})
 }
 
 // withPool runs fn with a pool on dbURL, closed afterwards.
