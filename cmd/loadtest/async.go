@@ -372,13 +372,22 @@ func writeToSearchable(ctx context.Context, pool *pgxpool.Pool, tc client.Client
 		writesEnd = make(chan struct{})
 	)
 	svc := tutors.New(pool, tutors.Options{})
+	// On an early return the writer stops starting writes, and the ones in flight finish
+	// before the pool may close.
+	wctx, stopWrites := context.WithCancel(ctx)
+	defer func() { stopWrites(); <-writesEnd }()
 	go func() {
 		defer close(writesEnd)
 		tick := time.NewTicker(time.Second / time.Duration(rate))
 		defer tick.Stop()
 		for i, t := range targets {
 			if i > 0 {
-				<-tick.C
+				select {
+				case <-tick.C:
+				case <-wctx.Done():
+					wg.Wait()
+					return
+				}
 			}
 			wg.Add(1)
 			go func() {
@@ -402,13 +411,13 @@ func writeToSearchable(ctx context.Context, pool *pgxpool.Pool, tc client.Client
 	var lastWrite time.Time
 	for {
 		mu.Lock()
-		ids := make([]uuid.UUID, 0, len(waiting))
+		ids := make([]string, 0, len(waiting))
 		for id := range waiting {
-			ids = append(ids, id)
+			ids = append(ids, id.String())
 		}
 		mu.Unlock()
 		if len(ids) > 0 {
-			rows, err := pool.Query(ctx, `SELECT id, version FROM search_documents WHERE id = ANY($1)`, ids)
+			rows, err := pool.Query(ctx, `SELECT id, version FROM search_documents WHERE id = ANY($1::uuid[])`, ids)
 			if err != nil {
 				return res, fmt.Errorf("lag scenario: poll the index: %w", err)
 			}
