@@ -6,8 +6,14 @@
 // the page from benchmarks.md.tmpl with these results, the Go benchmarks' output and the web
 // bundle's size. Every figure on the page comes from this run.
 //
+// With the tutors seeded, it also puts them into the search index (through the search package)
+// for the SearchTutors rows, and, against the local Temporal dev server, measures the outbox
+// relay draining a backlog (events/s) and the lag from a tutor write to its version in the
+// index at a fixed write rate, with the relay and the search worker running in this process.
+//
 //	go run ./cmd/loadtest -out docs/benchmarks.md [-duration 10s] [-concurrency 16] [-tutors 100000]
-//	    [-accounts 32] [-gobench FILE] [-websize FILE]
+//	    [-accounts 32] [-relay-events 5000] [-lag-rate 20] [-lag-duration 15s]
+//	    [-gobench FILE] [-websize FILE]
 package main
 
 import (
@@ -65,6 +71,9 @@ func main() {
 	gobench := flag.String("gobench", "", "output of `go test -bench` to include in the report")
 	websize := flag.String("websize", "", "output of web/scripts/size.mjs to include in the report")
 	accounts := flag.Int("accounts", 32, "accounts the Login and Refresh scenarios rotate over (0 skips them)")
+	relayEvents := flag.Int("relay-events", 5000, "outbox events the relay scenario drains (0 skips it)")
+	lagRate := flag.Int("lag-rate", 20, "tutor writes per second in the write-to-searchable scenario (0 skips it; needs -tutors)")
+	lagDuration := flag.Duration("lag-duration", 15*time.Second, "how long the write-to-searchable scenario writes")
 	load := flag.Bool("load", true, "run the load scenarios (false: only include the given outputs)")
 	adminURL := flag.String("database", testenv.AdminDatabaseURL(), "maintenance database URL (default as the tests': TUTORHUB_TEST_DATABASE_URL, else TUTORHUB_PG_* and PGPASSWORD)")
 	flag.Parse()
@@ -74,8 +83,13 @@ func main() {
 		os.Exit(1)
 	}
 	if *load {
-		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d", *duration, *concurrency, *tutors, *accounts)
-		if err := run(&rep, *tutors, *accounts, *adminURL); err != nil {
+		if *tutors == 0 {
+			*lagRate = 0 // the scenario writes seeded tutors
+		}
+		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s",
+			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration)
+		async := asyncOptions{relayEvents: *relayEvents, lagRate: *lagRate, lagDuration: *lagDuration}
+		if err := run(&rep, *tutors, *accounts, async, *adminURL); err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest:", err)
 			os.Exit(1)
 		}
@@ -86,7 +100,13 @@ func main() {
 	}
 }
 
-func run(rep *report, tutors, accounts int, adminURL string) error {
+// asyncOptions size the scenarios of the asynchronous path; zero skips one.
+type asyncOptions struct {
+	relayEvents, lagRate int
+	lagDuration          time.Duration
+}
+
+func run(rep *report, tutors, accounts int, async asyncOptions, adminURL string) error {
 	duration, concurrency := rep.Duration, rep.Concurrency
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "tutorhub-loadtest")
@@ -124,6 +144,17 @@ func run(rep *report, tutors, accounts int, adminURL string) error {
 		if err := seed.Run(); err != nil {
 			return fmt.Errorf("seed tutors: %w", err)
 		}
+		logf("indexing the seeded tutors for search")
+		t0 := time.Now()
+		indexed, err := withPool(ctx, dbURL, indexTutors)
+		if err != nil {
+			return err
+		}
+		if indexed != tutors {
+			return fmt.Errorf("indexed %d tutors of the %d seeded", indexed, tutors)
+		}
+		logf("indexed %d tutors in %s", indexed, time.Since(t0).Round(time.Second))
+		rep.Indexed = indexed
 		// Fresh statistics, so the planner sees the seeded catalogue as production would
 		// after autovacuum caught up, not the empty tables migrations left.
 		if err := analyze(ctx, dbURL); err != nil {
@@ -150,6 +181,11 @@ func run(rep *report, tutors, accounts int, adminURL string) error {
 		}
 		logf("scenario %s: %d clients for %s", sc.name, n, duration)
 		rep.Load = append(rep.Load, drive(sc.name, sc.setup(base), n, duration))
+	}
+	if async.relayEvents > 0 || async.lagRate > 0 {
+		if err := runAsync(ctx, rep, dbURL, async); err != nil {
+			return err
+		}
 	}
 	rep.PGBenchCommand, rep.PGBench = pgbench(ctx, adminURL, concurrency, duration)
 	rep.RedisBenchCommand, rep.RedisBench = redisBenchmark(concurrency)
@@ -298,7 +334,7 @@ func scenarios() []scenario {
 }
 
 // tutorScenarios read tutors the way the public does: single profiles with a warm and a cold
-// cache, and filtered lists, over the seeded catalogue.
+// cache, filtered lists, and searches (searchScenarios), over the seeded catalogue.
 func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, error) {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -351,7 +387,7 @@ func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, 
 		}
 	}
 	languages := []string{"en", "es", "fr", "de", "zh", "ar", "pt", "it"}
-	return []scenario{
+	return append([]scenario{
 		{name: "GetTutor, cache warm (1,000 hot tutors)", setup: getTutor(hot, true)},
 		{name: fmt.Sprintf("GetTutor, cache cold (%d distinct tutors, each read about once)", len(cold)), setup: getTutor(cold, false)},
 		// A price range needs a currency: prices compare only within one.
@@ -364,7 +400,7 @@ func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, 
 		{name: fmt.Sprintf("ListTutors over %d tutors: language + in person", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
 			return &tutorhubv1.ListTutorsRequest{PageSize: pageSize, Language: languages[i%len(languages)], LessonMode: tutorhubv1.LessonMode_LESSON_MODE_IN_PERSON}
 		})},
-	}, nil
+	}, searchScenarios(subjects, tutors)...), nil
 }
 
 // drive runs fn from n workers for d and summarises the latencies.

@@ -25,8 +25,13 @@ type report struct {
 	PageSize             int
 
 	// LoadCommand and Load are empty when the load test did not run.
-	LoadCommand                   string
-	Load                          []result
+	LoadCommand string
+	Load        []result
+	// Indexed is the number of seeded tutors put into the search index for the SearchTutors
+	// rows; Relay and Lag are the asynchronous path's scenarios, nil when they did not run.
+	Indexed                       int
+	Relay                         *relayResult
+	Lag                           *lagResult
 	PGBenchCommand, PGBench       string
 	PGBenchScale                  int
 	RedisBenchCommand, RedisBench string
@@ -75,7 +80,7 @@ func (r *report) write(path string) error {
 	r.CPUs, r.CPU, r.GoVersion = runtime.NumCPU(), cpuModel(), runtime.Version()
 	r.PGBenchScale = pgbenchScale
 	r.writeProse()
-	tmpl, err := template.New("benchmarks.md").Funcs(template.FuncMap{"ms": ms}).Parse(pageTemplate)
+	tmpl, err := template.New("benchmarks.md").Funcs(template.FuncMap{"ms": ms, "secs": secs, "missed": missed}).Parse(pageTemplate)
 	if err != nil {
 		return err
 	}
@@ -210,6 +215,11 @@ func human(ns float64) string {
 	}
 	return fmt.Sprintf("%.1f ms", ns/1e6)
 }
+
+// missed counts the committed writes the lag scenario never saw in the index.
+func missed(l *lagResult) int { return l.Writes - l.Searchable }
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 

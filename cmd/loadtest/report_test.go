@@ -52,9 +52,16 @@ func TestReportDerivesProseFromTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep.Load = []result{
-		{Name: "ListSubjects, Connect (protobuf)", Clients: 16, RPS: 2907, P50: 4440 * time.Microsecond},
-		{Name: "Login over 32 accounts (Argon2id in Kratos): latency", Clients: 1, RPS: 22, P50: 45 * time.Millisecond},
+		{Name: "ListSubjects, Connect (protobuf)", Clients: 16, Requests: 29070, RPS: 2907, P50: 4440 * time.Microsecond},
+		{Name: "Login over 32 accounts (Argon2id in Kratos): latency", Clients: 1, Requests: 220, RPS: 22, P50: 45 * time.Millisecond},
+		{Name: "ListTutors over 100000 tutors: language + in person", Clients: 16, Requests: 7630, RPS: 763, P50: 18230 * time.Microsecond, P95: 45420 * time.Microsecond, P99: 67740 * time.Microsecond},
+		{Name: "SearchTutors over 100000 tutors: a word of the bio, by relevance", Clients: 16, Requests: 4120, RPS: 412, P50: 31500 * time.Microsecond, P95: 80250 * time.Microsecond, P99: 120 * time.Millisecond},
+		{Name: "SearchTutors over 100000 tutors: a misspelt word, every facet counted", Clients: 16, Errors: 16},
 	}
+	rep.Indexed = 100000
+	rep.Relay = &relayResult{Events: 5000, Elapsed: 12500 * time.Millisecond, PerSecond: 400, BatchSize: 100}
+	rep.Lag = &lagResult{Rate: 20, Duration: 15 * time.Second, Writes: 300, Searchable: 299, P50: 85 * time.Millisecond,
+		P99: 410 * time.Millisecond, Max: 900 * time.Millisecond, PollInterval: 5 * time.Millisecond, Timeout: time.Minute}
 	out := filepath.Join(dir, "benchmarks.md")
 	if err := rep.write(out); err != nil {
 		t.Fatal(err)
@@ -73,6 +80,18 @@ func TestReportDerivesProseFromTheRun(t *testing.T) {
 		"| Login over 32 accounts (Argon2id in Kratos): latency | 1 | 22 | 45.00 ms |",
 		"BenchmarkRefresh/throughput-2",
 		"Not measured in this run (no `-websize`).",
+		// SearchTutors beside ListTutors, over the same catalogue, all of it indexed.
+		"| ListTutors over 100000 tutors: language + in person | 16 | 763 | 18.23 ms | 45.42 ms | 67.74 ms | 0 |\n| SearchTutors over 100000 tutors: a word of the bio, by relevance | 16 | 412 | 31.50 ms | 80.25 ms | 120.00 ms | 0 |",
+		"indexed whole (100000 documents",
+		// A row whose every request failed shows no latency rather than zeros.
+		"| SearchTutors over 100000 tutors: a misspelt word, every facet counted | 16 | 0 | none succeeded | – | – | 16 |",
+		// The relay's drain and the write-to-searchable lag, each from the run.
+		"| 5000 | 12.5 s | 400 | 0 | 0 |",
+		"one\nrelay (batches of 100, its default)",
+		"| 20 | 300 | 299 | 1 | 85.00 ms | 410.00 ms | 900.00 ms | 0 |",
+		"20 profile updates a second for 15.0 s",
+		"(every 5.00 ms)",
+		"60.0 s after the last write count as missed",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q:\n%s", want, page)
@@ -81,5 +100,47 @@ func TestReportDerivesProseFromTheRun(t *testing.T) {
 	// go test's repeated headers are shown once.
 	if n, m := strings.Count(page, "cpu: Test CPU"), strings.Count(page, "pkg: github.com/tutorhub/tutorhub/server"); n != 1 || m != 1 {
 		t.Errorf("cpu line appears %d times and the server pkg line %d times, want once each", n, m)
+	}
+}
+
+// A run without the asynchronous scenarios says so instead of showing empty tables.
+func TestReportWithoutAsyncScenarios(t *testing.T) {
+	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize, LoadCommand: "go run ./cmd/loadtest"}
+	out := filepath.Join(t.TempDir(), "benchmarks.md")
+	if err := rep.write(out); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	for _, want := range []string{
+		"Relay throughput was not measured in this run (`-relay-events` of zero).",
+		"The write-to-searchable lag was not measured in this run (`-lag-rate` of zero, or no tutors).",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "| events | drained in |") || strings.Contains(page, "| writes/s |") {
+		t.Errorf("page shows an asynchronous table without its scenario:\n%s", page)
+	}
+}
+
+// A lag run in which no write became searchable shows no latency rather than zeros.
+func TestReportLagWithNothingSearchable(t *testing.T) {
+	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize, LoadCommand: "go run ./cmd/loadtest"}
+	rep.Lag = &lagResult{Rate: 20, Duration: 15 * time.Second, Writes: 300, PollInterval: 5 * time.Millisecond, Timeout: time.Minute}
+	out := filepath.Join(t.TempDir(), "benchmarks.md")
+	if err := rep.write(out); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "| 20 | 300 | 0 | 300 | none searchable | – | – | 0 |"; !strings.Contains(string(raw), want) {
+		t.Errorf("page lacks %q:\n%s", want, raw)
 	}
 }
