@@ -63,8 +63,12 @@ type Options struct {
 	// the OpenTelemetry global provider).
 	Tracer trace.TracerProvider
 	// Meter, when set, receives the relay's metrics: events dispatched, found already
-	// dispatched, deferred and parked, and the backlog's size and oldest age.
+	// dispatched, deferred and parked, the backlog's size and oldest age, and the lag from an
+	// event's creation to its dispatch.
 	Meter metric.MeterProvider
+	// Route routes an event type to its workflow (default: workflows.RouteFor). Tests use it
+	// to stand for a release that routes a type the running one parks.
+	Route func(eventType string) (workflows.Route, bool)
 }
 
 // Stats counts what a relay did since it was created.
@@ -115,6 +119,9 @@ func New(pool *pgxpool.Pool, temporal client.Client, opts Options) (*Relay, erro
 	}
 	if opts.Tracer == nil {
 		opts.Tracer = otel.GetTracerProvider()
+	}
+	if opts.Route == nil {
+		opts.Route = workflows.RouteFor
 	}
 	r := &Relay{
 		pool: pool, temporal: temporal, opts: opts,
@@ -225,7 +232,7 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 	defer span.End()
 	log := r.log.With("event_id", ev.ID.String(), "event_type", ev.Type, "seq", row.Seq)
 
-	route, ok := workflows.RouteFor(ev.Type)
+	route, ok := r.opts.Route(ev.Type)
 	if !ok {
 		return false, r.park(ctx, dbctx, q, row, span, log, fmt.Sprintf("unroutable: no workflow handles event type %q", ev.Type))
 	}
