@@ -14,11 +14,14 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/tutorhub/tutorhub/activities"
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
+	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 	"github.com/tutorhub/tutorhub/outbox"
 	"github.com/tutorhub/tutorhub/queries"
+	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/server"
 	"github.com/tutorhub/tutorhub/tutors"
 	"github.com/tutorhub/tutorhub/workflows"
@@ -146,6 +149,10 @@ func TestAParkedEventIsListedRetriedAndDispatched(t *testing.T) {
 	dispatched := writeEvent(t, api, tutors.EventUpdated, nil)
 	w := worker.New(tc, prefix+workflows.QueueSearch, worker.Options{})
 	workflows.RegisterSearch(w)
+	activities.RegisterSearch(w, &activities.SearchActivities{
+		Tutors: tutors.New(api.DB, tutors.Options{}),
+		Engine: search.NewPostgres(api.DB, pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef"))),
+	})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
