@@ -13,6 +13,9 @@
 //     next poll, so an outage costs one start timeout per poll, not one per event.
 //   - An event that can never be dispatched (no route for its type, a malformed payload, a start
 //     the server rejects as invalid) is parked with its reason and never blocks the rest.
+//   - Each dispatch is traced as a child of the span that wrote the event (its stored W3C
+//     traceparent), and the SDK's interceptor continues that trace into the workflow and its
+//     activities: one trace shows request -> outbox -> workflow -> activity.
 //   - The relay wakes on NOTIFY outbox, and polls as well, so a lost notification or a dropped
 //     listening connection delays an event by at most the poll interval.
 package outbox
@@ -38,6 +41,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/queries"
 	"github.com/tutorhub/tutorhub/workflows"
 )
@@ -226,6 +230,9 @@ func (r *Relay) DispatchBatch(ctx context.Context) (int, error) {
 // written.
 func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow) (failed bool, err error) {
 	ev := workflows.Event{ID: row.EventID, AggregateType: row.AggregateType, AggregateID: row.AggregateID, Type: row.EventType, Payload: []byte(row.Payload)}
+	// The dispatch continues the trace of the request that wrote the event (when it recorded
+	// one); Temporal's interceptor carries it on to the workflow and its activities.
+	ctx = telemetry.ContextWithTraceParent(ctx, row.Traceparent)
 	ctx, span := r.tracer.Start(ctx, "outbox.dispatch", trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
 		attribute.String("outbox.event_id", ev.ID.String()), attribute.String("outbox.event_type", ev.Type),
 		attribute.Int64("outbox.seq", row.Seq), attribute.Int("outbox.attempts", int(row.Attempts))))

@@ -430,10 +430,12 @@ func TestDomainWritesBecomeRunsFoundByTutorID(t *testing.T) {
 	}
 }
 
-// TestTheWorkflowContinuesTheDispatchTrace checks that the relay's dispatch span reaches the
-// workflow through Temporal (the SDK's OpenTelemetry interceptor carries it in the start's
-// header), so one trace shows relay -> start -> workflow run.
-func TestTheWorkflowContinuesTheDispatchTrace(t *testing.T) {
+// TestOneTraceFromTheWriteToTheActivity follows a tutor write made inside a request's span:
+// the outbox row keeps the span's traceparent, the relay's dispatch span is that span's
+// child, and the SDK's OpenTelemetry interceptor carries the trace through the start's header
+// into the workflow run and its activity, so one trace shows write -> outbox -> workflow ->
+// activity. An event written outside any span still gets a dispatch trace of its own.
+func TestOneTraceFromTheWriteToTheActivity(t *testing.T) {
 	t.Parallel()
 	pool := testenv.Postgres(t)
 	_, queue := testenv.Temporal(t)
@@ -452,35 +454,84 @@ func TestTheWorkflowContinuesTheDispatchTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	ev := insertEvent(t, pool, tutors.EventUpdated, nil)
+
+	// The request: a tutor created inside its span, as the API's edge middleware opens one.
+	user := uuid.New()
+	if err := queries.New(pool).EnsureUser(ctx, queries.EnsureUserParams{ID: user, Email: user.String() + "@example.com", DisplayName: "Ada"}); err != nil {
+		t.Fatal(err)
+	}
+	reqCtx, request := tp.Tracer("test").Start(ctx, "POST /api/v1/tutors")
+	tutor, err := tutors.New(pool, tutors.Options{}).Create(reqCtx, tutors.Actor{UserID: user, EmailVerified: true},
+		tutors.Profile{Headline: "Mathematics, patiently", TimeZone: "Europe/Berlin"})
+	request.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := pool.QueryRow(ctx, "SELECT coalesce(traceparent, '') FROM outbox WHERE aggregate_id = $1", tutor.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("00-%s-%s-01", request.SpanContext().TraceID(), request.SpanContext().SpanID()); stored != want {
+		t.Fatalf("the outbox row's traceparent = %q, want the request span's %q", stored, want)
+	}
+	insertEvent(t, pool, tutors.EventUpdated, nil) // written outside any span
+
 	r, err := outbox.New(pool, tc, outbox.Options{QueuePrefix: prefix, Tracer: tp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.DispatchBatch(ctx); err != nil {
+	if n, err := r.DispatchBatch(ctx); err != nil || n != 2 {
+		t.Fatalf("DispatchBatch = %d, %v; want both events dispatched", n, err)
+	}
+	var workflowID string
+	if err := pool.QueryRow(ctx, "SELECT workflow_id FROM outbox WHERE aggregate_id = $1", tutor.ID).Scan(&workflowID); err != nil {
 		t.Fatal(err)
 	}
-	if err := tc.GetWorkflow(ctx, ev.workflowID(), "").Get(ctx, nil); err != nil {
+	if err := tc.GetWorkflow(ctx, workflowID, "").Get(ctx, nil); err != nil {
 		t.Fatalf("workflow: %v", err)
 	}
-	spanNamed := func(name string) (sdktrace.ReadOnlySpan, bool) {
+	// spans returns the ended spans named name, in the order they ended.
+	spans := func(name string) []sdktrace.ReadOnlySpan {
+		var out []sdktrace.ReadOnlySpan
 		for _, s := range rec.Ended() {
 			if s.Name() == name {
-				return s, true
+				out = append(out, s)
 			}
 		}
-		return nil, false
+		return out
 	}
-	dispatch, ok := spanNamed("outbox.dispatch")
-	if !ok {
-		t.Fatal("no outbox.dispatch span")
+	trace := request.SpanContext().TraceID()
+	var dispatch, other sdktrace.ReadOnlySpan
+	for _, s := range spans("outbox.dispatch") {
+		if s.SpanContext().TraceID() == trace {
+			dispatch = s
+		} else {
+			other = s
+		}
 	}
-	eventually(t, 10*time.Second, "the workflow run's span ends", func() bool {
-		_, ok := spanNamed("RunWorkflow:" + workflows.IndexTutorName)
-		return ok
-	})
-	run, _ := spanNamed("RunWorkflow:" + workflows.IndexTutorName)
-	if run.SpanContext().TraceID() != dispatch.SpanContext().TraceID() {
-		t.Errorf("the workflow run is in trace %s, the dispatch in %s", run.SpanContext().TraceID(), dispatch.SpanContext().TraceID())
+	if dispatch == nil {
+		t.Fatalf("no outbox.dispatch span in the request's trace %s", trace)
+	}
+	if got := dispatch.Parent().SpanID(); got != request.SpanContext().SpanID() {
+		t.Errorf("the dispatch span's parent is %s, want the request's span %s", got, request.SpanContext().SpanID())
+	}
+	if other == nil || other.Parent().IsValid() {
+		t.Errorf("the event written outside a span: dispatch span %v; want a root span of its own trace", other)
+	}
+	inTrace := func(name string) bool {
+		for _, s := range spans(name) {
+			if s.SpanContext().TraceID() == trace {
+				return true
+			}
+		}
+		return false
+	}
+	for _, name := range []string{
+		"StartWorkflow:" + workflows.IndexTutorName,
+		"RunWorkflow:" + workflows.IndexTutorName,
+		"StartActivity:" + activities.IndexTutorDocumentName,
+		"RunActivity:" + activities.IndexTutorDocumentName,
+	} {
+		eventually(t, 10*time.Second, name+" ends in the request's trace", func() bool { return inTrace(name) })
 	}
 }
