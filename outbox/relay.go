@@ -204,11 +204,12 @@ func (r *Relay) DispatchBatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("claim outbox events: %w", err)
 	}
 	settled := 0
+	var dispatched []queries.ClaimOutboxEventsRow
 	for _, row := range rows {
 		if ctx.Err() != nil {
 			break // unsettled rows stay pending, unlocked at commit
 		}
-		failed, err := r.settle(ctx, dbctx, q, row)
+		failed, err := r.settle(ctx, dbctx, q, row, &dispatched)
 		if err != nil {
 			return 0, err
 		}
@@ -222,13 +223,17 @@ func (r *Relay) DispatchBatch(ctx context.Context) (int, error) {
 	if err := tx.Commit(dbctx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
+	for _, row := range dispatched {
+		r.metrics.dispatched(dbctx, row.EventType, row.CreatedAt)
+	}
 	return settled, nil
 }
 
-// settle dispatches one claimed event and records the outcome in its row; failed reports a
-// start that failed and was deferred. It returns an error only when the row could not be
+// settle dispatches one claimed event and records the outcome in its row, adding the row to
+// dispatched when it is marked dispatched; failed reports a start that failed and was
+// deferred. It returns an error only when the row could not be
 // written.
-func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow) (failed bool, err error) {
+func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow, dispatched *[]queries.ClaimOutboxEventsRow) (failed bool, err error) {
 	ev := workflows.Event{ID: row.EventID, AggregateType: row.AggregateType, AggregateID: row.AggregateID, Type: row.EventType, Payload: []byte(row.Payload)}
 	// The dispatch continues the trace of the request that wrote the event (when it recorded
 	// one); Temporal's interceptor carries it on to the workflow and its activities.
@@ -289,6 +294,7 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 	if err := q.MarkOutboxDispatched(dbctx, queries.MarkOutboxDispatchedParams{Seq: row.Seq, WorkflowID: id}); err != nil {
 		return false, fmt.Errorf("mark outbox event %d dispatched: %w", row.Seq, err)
 	}
+	*dispatched = append(*dispatched, row)
 	return false, nil
 }
 

@@ -346,6 +346,8 @@ func TestMetricsShowBacklogAndDispatches(t *testing.T) {
 	s := newStack(t)
 	reader := sdkmetric.NewManualReader()
 	r := s.relay(t, outbox.Options{Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	// lag is the relay lag histogram's one data point (of tutor.updated), when recorded.
+	var lag *metricdata.HistogramDataPoint[float64]
 	collect := func() map[string]float64 {
 		t.Helper()
 		var rm metricdata.ResourceMetrics
@@ -356,6 +358,10 @@ func TestMetricsShowBacklogAndDispatches(t *testing.T) {
 		for _, sm := range rm.ScopeMetrics {
 			for _, m := range sm.Metrics {
 				switch d := m.Data.(type) {
+				case metricdata.Histogram[float64]:
+					if m.Name == "tutorhub.outbox.relay_lag" && len(d.DataPoints) == 1 {
+						lag = &d.DataPoints[0]
+					}
 				case metricdata.Gauge[int64]:
 					got[m.Name] = float64(d.DataPoints[0].Value)
 				case metricdata.Gauge[float64]:
@@ -375,10 +381,21 @@ func TestMetricsShowBacklogAndDispatches(t *testing.T) {
 	if before["tutorhub.outbox.backlog"] != 4 || before["tutorhub.outbox.oldest_age"] <= 0 {
 		t.Errorf("before dispatch: backlog %v, oldest age %v; want 4 and a positive age", before["tutorhub.outbox.backlog"], before["tutorhub.outbox.oldest_age"])
 	}
+	if lag != nil {
+		t.Errorf("relay lag recorded before any dispatch: %+v", lag)
+	}
 	if _, err := r.DispatchBatch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	after := collect()
+	// The three dispatched events, not the parked one, each at least its age at dispatch.
+	if lag == nil {
+		t.Fatal("no relay lag recorded after dispatch")
+	}
+	typ, _ := lag.Attributes.Value("event_type")
+	if least, ok := lag.Min.Value(); lag.Count != 3 || typ.AsString() != tutors.EventUpdated || !ok || least <= 0 {
+		t.Errorf("relay lag after dispatch: %+v; want 3 positive samples of %s", lag, tutors.EventUpdated)
+	}
 	for name, want := range map[string]float64{
 		"tutorhub.outbox.backlog": 0, "tutorhub.outbox.oldest_age": 0, "tutorhub.outbox.dispatched": 3,
 		"tutorhub.outbox.parked": 1, "tutorhub.outbox.parked_events": 1, "tutorhub.outbox.deferred": 0,
