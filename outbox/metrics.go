@@ -5,17 +5,33 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tutorhub/tutorhub/queries"
 )
 
-// relayMetrics exports a relay's counts and the outbox backlog. Prometheus shows them as
-// tutorhub_outbox_dispatched_total, tutorhub_outbox_already_dispatched_total,
+// relayMetrics exports a relay's counts, the outbox backlog and the relay's lag. Prometheus
+// shows them as tutorhub_outbox_dispatched_total, tutorhub_outbox_already_dispatched_total,
 // tutorhub_outbox_deferred_total, tutorhub_outbox_parked_total, tutorhub_outbox_backlog,
-// tutorhub_outbox_parked_events and tutorhub_outbox_oldest_age_seconds.
+// tutorhub_outbox_parked_events, tutorhub_outbox_oldest_age_seconds and the histogram
+// tutorhub_outbox_relay_lag_seconds.
 type relayMetrics struct {
 	registration metric.Registration
+	lag          metric.Float64Histogram
+}
+
+// lagBuckets bound the relay lag histogram's buckets, in seconds: from a NOTIFY-driven
+// dispatch (milliseconds) through poll intervals and backoffs to an outage's backlog.
+var lagBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600}
+
+// dispatched records the lag of an event marked dispatched: the time from its creation (the
+// writing transaction's start, by the database's clock) to now, by this process's clock.
+func (m *relayMetrics) dispatched(ctx context.Context, eventType string, created time.Time) {
+	if m == nil {
+		return
+	}
+	m.lag.Record(ctx, max(0, time.Since(created).Seconds()), metric.WithAttributes(attribute.String("event_type", eventType)))
 }
 
 func newRelayMetrics(m metric.Meter, r *Relay) (*relayMetrics, error) {
@@ -34,6 +50,10 @@ func newRelayMetrics(m metric.Meter, r *Relay) (*relayMetrics, error) {
 	parkedNow, err := m.Int64ObservableGauge("tutorhub.outbox.parked_events", metric.WithDescription("Outbox events parked and waiting for an operator."))
 	errs = append(errs, err)
 	oldest, err := m.Float64ObservableGauge("tutorhub.outbox.oldest_age", metric.WithUnit("s"), metric.WithDescription("Age of the oldest outbox event waiting for dispatch; 0 when none waits."))
+	errs = append(errs, err)
+	lag, err := m.Float64Histogram("tutorhub.outbox.relay_lag", metric.WithUnit("s"),
+		metric.WithDescription("Time from an outbox event's creation to its dispatch (its workflow started, or found started), by event type."),
+		metric.WithExplicitBucketBoundaries(lagBuckets...))
 	errs = append(errs, err)
 	for _, err := range errs {
 		if err != nil {
@@ -64,5 +84,5 @@ func newRelayMetrics(m metric.Meter, r *Relay) (*relayMetrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("outbox metrics: %w", err)
 	}
-	return &relayMetrics{registration: reg}, nil
+	return &relayMetrics{registration: reg, lag: lag}, nil
 }

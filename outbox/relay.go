@@ -13,6 +13,9 @@
 //     next poll, so an outage costs one start timeout per poll, not one per event.
 //   - An event that can never be dispatched (no route for its type, a malformed payload, a start
 //     the server rejects as invalid) is parked with its reason and never blocks the rest.
+//   - Each dispatch is traced as a child of the span that wrote the event (its stored W3C
+//     traceparent), and the SDK's interceptor continues that trace into the workflow and its
+//     activities: one trace shows request -> outbox -> workflow -> activity.
 //   - The relay wakes on NOTIFY outbox, and polls as well, so a lost notification or a dropped
 //     listening connection delays an event by at most the poll interval.
 package outbox
@@ -38,6 +41,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/queries"
 	"github.com/tutorhub/tutorhub/workflows"
 )
@@ -63,8 +67,12 @@ type Options struct {
 	// the OpenTelemetry global provider).
 	Tracer trace.TracerProvider
 	// Meter, when set, receives the relay's metrics: events dispatched, found already
-	// dispatched, deferred and parked, and the backlog's size and oldest age.
+	// dispatched, deferred and parked, the backlog's size and oldest age, and the lag from an
+	// event's creation to its dispatch.
 	Meter metric.MeterProvider
+	// Route routes an event type to its workflow (default: workflows.RouteFor). Tests use it
+	// to stand for a release that routes a type the running one parks.
+	Route func(eventType string) (workflows.Route, bool)
 }
 
 // Stats counts what a relay did since it was created.
@@ -115,6 +123,9 @@ func New(pool *pgxpool.Pool, temporal client.Client, opts Options) (*Relay, erro
 	}
 	if opts.Tracer == nil {
 		opts.Tracer = otel.GetTracerProvider()
+	}
+	if opts.Route == nil {
+		opts.Route = workflows.RouteFor
 	}
 	r := &Relay{
 		pool: pool, temporal: temporal, opts: opts,
@@ -193,11 +204,12 @@ func (r *Relay) DispatchBatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("claim outbox events: %w", err)
 	}
 	settled := 0
+	var dispatched []queries.ClaimOutboxEventsRow
 	for _, row := range rows {
 		if ctx.Err() != nil {
 			break // unsettled rows stay pending, unlocked at commit
 		}
-		failed, err := r.settle(ctx, dbctx, q, row)
+		failed, err := r.settle(ctx, dbctx, q, row, &dispatched)
 		if err != nil {
 			return 0, err
 		}
@@ -211,21 +223,28 @@ func (r *Relay) DispatchBatch(ctx context.Context) (int, error) {
 	if err := tx.Commit(dbctx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
+	for _, row := range dispatched {
+		r.metrics.dispatched(dbctx, row.EventType, row.CreatedAt)
+	}
 	return settled, nil
 }
 
-// settle dispatches one claimed event and records the outcome in its row; failed reports a
-// start that failed and was deferred. It returns an error only when the row could not be
+// settle dispatches one claimed event and records the outcome in its row, adding the row to
+// dispatched when it is marked dispatched; failed reports a start that failed and was
+// deferred. It returns an error only when the row could not be
 // written.
-func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow) (failed bool, err error) {
+func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow, dispatched *[]queries.ClaimOutboxEventsRow) (failed bool, err error) {
 	ev := workflows.Event{ID: row.EventID, AggregateType: row.AggregateType, AggregateID: row.AggregateID, Type: row.EventType, Payload: []byte(row.Payload)}
+	// The dispatch continues the trace of the request that wrote the event (when it recorded
+	// one); Temporal's interceptor carries it on to the workflow and its activities.
+	ctx = telemetry.ContextWithTraceParent(ctx, row.Traceparent)
 	ctx, span := r.tracer.Start(ctx, "outbox.dispatch", trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
 		attribute.String("outbox.event_id", ev.ID.String()), attribute.String("outbox.event_type", ev.Type),
 		attribute.Int64("outbox.seq", row.Seq), attribute.Int("outbox.attempts", int(row.Attempts))))
 	defer span.End()
 	log := r.log.With("event_id", ev.ID.String(), "event_type", ev.Type, "seq", row.Seq)
 
-	route, ok := workflows.RouteFor(ev.Type)
+	route, ok := r.opts.Route(ev.Type)
 	if !ok {
 		return false, r.park(ctx, dbctx, q, row, span, log, fmt.Sprintf("unroutable: no workflow handles event type %q", ev.Type))
 	}
@@ -275,6 +294,7 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 	if err := q.MarkOutboxDispatched(dbctx, queries.MarkOutboxDispatchedParams{Seq: row.Seq, WorkflowID: id}); err != nil {
 		return false, fmt.Errorf("mark outbox event %d dispatched: %w", row.Seq, err)
 	}
+	*dispatched = append(*dispatched, row)
 	return false, nil
 }
 

@@ -346,6 +346,8 @@ func TestMetricsShowBacklogAndDispatches(t *testing.T) {
 	s := newStack(t)
 	reader := sdkmetric.NewManualReader()
 	r := s.relay(t, outbox.Options{Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	// lag is the relay lag histogram's one data point (of tutor.updated), when recorded.
+	var lag *metricdata.HistogramDataPoint[float64]
 	collect := func() map[string]float64 {
 		t.Helper()
 		var rm metricdata.ResourceMetrics
@@ -356,6 +358,10 @@ func TestMetricsShowBacklogAndDispatches(t *testing.T) {
 		for _, sm := range rm.ScopeMetrics {
 			for _, m := range sm.Metrics {
 				switch d := m.Data.(type) {
+				case metricdata.Histogram[float64]:
+					if m.Name == "tutorhub.outbox.relay_lag" && len(d.DataPoints) == 1 {
+						lag = &d.DataPoints[0]
+					}
 				case metricdata.Gauge[int64]:
 					got[m.Name] = float64(d.DataPoints[0].Value)
 				case metricdata.Gauge[float64]:
@@ -375,10 +381,21 @@ func TestMetricsShowBacklogAndDispatches(t *testing.T) {
 	if before["tutorhub.outbox.backlog"] != 4 || before["tutorhub.outbox.oldest_age"] <= 0 {
 		t.Errorf("before dispatch: backlog %v, oldest age %v; want 4 and a positive age", before["tutorhub.outbox.backlog"], before["tutorhub.outbox.oldest_age"])
 	}
+	if lag != nil {
+		t.Errorf("relay lag recorded before any dispatch: %+v", lag)
+	}
 	if _, err := r.DispatchBatch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	after := collect()
+	// The three dispatched events, not the parked one, each at least its age at dispatch.
+	if lag == nil {
+		t.Fatal("no relay lag recorded after dispatch")
+	}
+	typ, _ := lag.Attributes.Value("event_type")
+	if least, ok := lag.Min.Value(); lag.Count != 3 || typ.AsString() != tutors.EventUpdated || !ok || least <= 0 {
+		t.Errorf("relay lag after dispatch: %+v; want 3 positive samples of %s", lag, tutors.EventUpdated)
+	}
 	for name, want := range map[string]float64{
 		"tutorhub.outbox.backlog": 0, "tutorhub.outbox.oldest_age": 0, "tutorhub.outbox.dispatched": 3,
 		"tutorhub.outbox.parked": 1, "tutorhub.outbox.parked_events": 1, "tutorhub.outbox.deferred": 0,
@@ -430,10 +447,12 @@ func TestDomainWritesBecomeRunsFoundByTutorID(t *testing.T) {
 	}
 }
 
-// TestTheWorkflowContinuesTheDispatchTrace checks that the relay's dispatch span reaches the
-// workflow through Temporal (the SDK's OpenTelemetry interceptor carries it in the start's
-// header), so one trace shows relay -> start -> workflow run.
-func TestTheWorkflowContinuesTheDispatchTrace(t *testing.T) {
+// TestOneTraceFromTheWriteToTheActivity follows a tutor write made inside a request's span:
+// the outbox row keeps the span's traceparent, the relay's dispatch span is that span's
+// child, and the SDK's OpenTelemetry interceptor carries the trace through the start's header
+// into the workflow run and its activity, so one trace shows write -> outbox -> workflow ->
+// activity. An event written outside any span still gets a dispatch trace of its own.
+func TestOneTraceFromTheWriteToTheActivity(t *testing.T) {
 	t.Parallel()
 	pool := testenv.Postgres(t)
 	_, queue := testenv.Temporal(t)
@@ -452,35 +471,84 @@ func TestTheWorkflowContinuesTheDispatchTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	ev := insertEvent(t, pool, tutors.EventUpdated, nil)
+
+	// The request: a tutor created inside its span, as the API's edge middleware opens one.
+	user := uuid.New()
+	if err := queries.New(pool).EnsureUser(ctx, queries.EnsureUserParams{ID: user, Email: user.String() + "@example.com", DisplayName: "Ada"}); err != nil {
+		t.Fatal(err)
+	}
+	reqCtx, request := tp.Tracer("test").Start(ctx, "POST /api/v1/tutors")
+	tutor, err := tutors.New(pool, tutors.Options{}).Create(reqCtx, tutors.Actor{UserID: user, EmailVerified: true},
+		tutors.Profile{Headline: "Mathematics, patiently", TimeZone: "Europe/Berlin"})
+	request.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := pool.QueryRow(ctx, "SELECT coalesce(traceparent, '') FROM outbox WHERE aggregate_id = $1", tutor.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("00-%s-%s-01", request.SpanContext().TraceID(), request.SpanContext().SpanID()); stored != want {
+		t.Fatalf("the outbox row's traceparent = %q, want the request span's %q", stored, want)
+	}
+	insertEvent(t, pool, tutors.EventUpdated, nil) // written outside any span
+
 	r, err := outbox.New(pool, tc, outbox.Options{QueuePrefix: prefix, Tracer: tp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.DispatchBatch(ctx); err != nil {
+	if n, err := r.DispatchBatch(ctx); err != nil || n != 2 {
+		t.Fatalf("DispatchBatch = %d, %v; want both events dispatched", n, err)
+	}
+	var workflowID string
+	if err := pool.QueryRow(ctx, "SELECT workflow_id FROM outbox WHERE aggregate_id = $1", tutor.ID).Scan(&workflowID); err != nil {
 		t.Fatal(err)
 	}
-	if err := tc.GetWorkflow(ctx, ev.workflowID(), "").Get(ctx, nil); err != nil {
+	if err := tc.GetWorkflow(ctx, workflowID, "").Get(ctx, nil); err != nil {
 		t.Fatalf("workflow: %v", err)
 	}
-	spanNamed := func(name string) (sdktrace.ReadOnlySpan, bool) {
+	// spans returns the ended spans named name, in the order they ended.
+	spans := func(name string) []sdktrace.ReadOnlySpan {
+		var out []sdktrace.ReadOnlySpan
 		for _, s := range rec.Ended() {
 			if s.Name() == name {
-				return s, true
+				out = append(out, s)
 			}
 		}
-		return nil, false
+		return out
 	}
-	dispatch, ok := spanNamed("outbox.dispatch")
-	if !ok {
-		t.Fatal("no outbox.dispatch span")
+	trace := request.SpanContext().TraceID()
+	var dispatch, other sdktrace.ReadOnlySpan
+	for _, s := range spans("outbox.dispatch") {
+		if s.SpanContext().TraceID() == trace {
+			dispatch = s
+		} else {
+			other = s
+		}
 	}
-	eventually(t, 10*time.Second, "the workflow run's span ends", func() bool {
-		_, ok := spanNamed("RunWorkflow:" + workflows.IndexTutorName)
-		return ok
-	})
-	run, _ := spanNamed("RunWorkflow:" + workflows.IndexTutorName)
-	if run.SpanContext().TraceID() != dispatch.SpanContext().TraceID() {
-		t.Errorf("the workflow run is in trace %s, the dispatch in %s", run.SpanContext().TraceID(), dispatch.SpanContext().TraceID())
+	if dispatch == nil {
+		t.Fatalf("no outbox.dispatch span in the request's trace %s", trace)
+	}
+	if got := dispatch.Parent().SpanID(); got != request.SpanContext().SpanID() {
+		t.Errorf("the dispatch span's parent is %s, want the request's span %s", got, request.SpanContext().SpanID())
+	}
+	if other == nil || other.Parent().IsValid() {
+		t.Errorf("the event written outside a span: dispatch span %v; want a root span of its own trace", other)
+	}
+	inTrace := func(name string) bool {
+		for _, s := range spans(name) {
+			if s.SpanContext().TraceID() == trace {
+				return true
+			}
+		}
+		return false
+	}
+	for _, name := range []string{
+		"StartWorkflow:" + workflows.IndexTutorName,
+		"RunWorkflow:" + workflows.IndexTutorName,
+		"StartActivity:" + activities.IndexTutorDocumentName,
+		"RunActivity:" + activities.IndexTutorDocumentName,
+	} {
+		eventually(t, 10*time.Second, name+" ends in the request's trace", func() bool { return inTrace(name) })
 	}
 }

@@ -47,6 +47,7 @@ type Outbox struct {
 	LastError     pgtype.Text
 	ParkedAt      pgtype.Timestamptz
 	ParkReason    pgtype.Text
+	Traceparent   pgtype.Text
 }
 
 type SearchDocument struct {

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const claimOutboxEvents = `-- name: ClaimOutboxEvents :many
-SELECT seq, event_id, aggregate_type, aggregate_id, event_type, CAST(payload AS text) AS payload, created_at, attempts
+SELECT seq, event_id, aggregate_type, aggregate_id, event_type, CAST(payload AS text) AS payload, created_at, attempts,
+       coalesce(traceparent, '') AS traceparent
 FROM outbox
 WHERE processed_at IS NULL AND parked_at IS NULL
   AND (next_attempt_at IS NULL OR next_attempt_at <= now())
@@ -31,6 +33,7 @@ type ClaimOutboxEventsRow struct {
 	Payload       string
 	CreatedAt     time.Time
 	Attempts      int32
+	Traceparent   string
 }
 
 // Locks up to @batch_size events that are due for dispatch, oldest first, skipping rows
@@ -54,6 +57,7 @@ func (q *Queries) ClaimOutboxEvents(ctx context.Context, batchSize int32) ([]Cla
 			&i.Payload,
 			&i.CreatedAt,
 			&i.Attempts,
+			&i.Traceparent,
 		); err != nil {
 			return nil, err
 		}
@@ -86,8 +90,8 @@ func (q *Queries) DeferOutboxEvent(ctx context.Context, arg DeferOutboxEventPara
 }
 
 const insertOutboxEvent = `-- name: InsertOutboxEvent :exec
-INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload)
-VALUES ($1, $2, $3, CAST($4::text AS jsonb))
+INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload, traceparent)
+VALUES ($1, $2, $3, CAST($4::text AS jsonb), $5::text)
 `
 
 type InsertOutboxEventParams struct {
@@ -95,18 +99,96 @@ type InsertOutboxEventParams struct {
 	AggregateID   uuid.UUID
 	EventType     string
 	Payload       string
+	Traceparent   pgtype.Text
 }
 
 // Records an event for background work; call it in the transaction of the change it
-// describes.
+// describes. @traceparent is the W3C traceparent of the writing request's span, or NULL.
 func (q *Queries) InsertOutboxEvent(ctx context.Context, arg InsertOutboxEventParams) error {
 	_, err := q.db.Exec(ctx, insertOutboxEvent,
 		arg.AggregateType,
 		arg.AggregateID,
 		arg.EventType,
 		arg.Payload,
+		arg.Traceparent,
 	)
 	return err
+}
+
+const listParkedOutboxEvents = `-- name: ListParkedOutboxEvents :many
+SELECT seq, event_id, aggregate_type, aggregate_id, event_type, CAST(park_reason AS text) AS park_reason,
+       coalesce(last_error, '') AS last_error, attempts, created_at, CAST(parked_at AS timestamptz) AS parked_at,
+       CAST(octet_length(payload::text) AS bigint) AS payload_size,
+       CAST(CASE WHEN octet_length(payload::text) <= $1::int THEN payload::text ELSE '' END AS text) AS payload
+FROM outbox
+WHERE parked_at IS NOT NULL
+  AND ($2::text IS NULL OR event_type = $2::text)
+  AND ($3::bigint IS NULL OR seq < $3::bigint)
+ORDER BY seq DESC
+LIMIT $4
+`
+
+type ListParkedOutboxEventsParams struct {
+	MaxPayloadBytes int32
+	EventType       pgtype.Text
+	BeforeSeq       pgtype.Int8
+	PageLimit       int32
+}
+
+type ListParkedOutboxEventsRow struct {
+	Seq           int64
+	EventID       uuid.UUID
+	AggregateType string
+	AggregateID   uuid.UUID
+	EventType     string
+	ParkReason    string
+	LastError     string
+	Attempts      int32
+	CreatedAt     time.Time
+	ParkedAt      time.Time
+	PayloadSize   int64
+	Payload       string
+}
+
+// One page of parked events, newest first (by seq, below @before_seq when set), optionally
+// of one event type. The payload is returned only when it is at most @max_payload_bytes
+// long; its size always.
+func (q *Queries) ListParkedOutboxEvents(ctx context.Context, arg ListParkedOutboxEventsParams) ([]ListParkedOutboxEventsRow, error) {
+	rows, err := q.db.Query(ctx, listParkedOutboxEvents,
+		arg.MaxPayloadBytes,
+		arg.EventType,
+		arg.BeforeSeq,
+		arg.PageLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListParkedOutboxEventsRow{}
+	for rows.Next() {
+		var i ListParkedOutboxEventsRow
+		if err := rows.Scan(
+			&i.Seq,
+			&i.EventID,
+			&i.AggregateType,
+			&i.AggregateID,
+			&i.EventType,
+			&i.ParkReason,
+			&i.LastError,
+			&i.Attempts,
+			&i.CreatedAt,
+			&i.ParkedAt,
+			&i.PayloadSize,
+			&i.Payload,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const markOutboxDispatched = `-- name: MarkOutboxDispatched :exec
@@ -122,6 +204,16 @@ type MarkOutboxDispatchedParams struct {
 // Records that the event's workflow was started (now or by an earlier attempt).
 func (q *Queries) MarkOutboxDispatched(ctx context.Context, arg MarkOutboxDispatchedParams) error {
 	_, err := q.db.Exec(ctx, markOutboxDispatched, arg.WorkflowID, arg.Seq)
+	return err
+}
+
+const notifyOutbox = `-- name: NotifyOutbox :exec
+SELECT pg_notify('outbox', '')
+`
+
+// Wakes the relays (at the commit), as an insert's trigger does.
+func (q *Queries) NotifyOutbox(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, notifyOutbox)
 	return err
 }
 
@@ -160,4 +252,50 @@ type ParkOutboxEventParams struct {
 func (q *Queries) ParkOutboxEvent(ctx context.Context, arg ParkOutboxEventParams) error {
 	_, err := q.db.Exec(ctx, parkOutboxEvent, arg.Reason, arg.Seq)
 	return err
+}
+
+const retryParkedOutboxEvent = `-- name: RetryParkedOutboxEvent :one
+UPDATE outbox SET parked_at = NULL, park_reason = NULL, next_attempt_at = NULL
+WHERE event_id = $1 AND parked_at IS NOT NULL
+RETURNING seq, event_id, aggregate_type, aggregate_id, event_type, coalesce(last_error, '') AS last_error, attempts, created_at,
+          CAST(octet_length(payload::text) AS bigint) AS payload_size,
+          CAST(CASE WHEN octet_length(payload::text) <= $2::int THEN payload::text ELSE '' END AS text) AS payload
+`
+
+type RetryParkedOutboxEventParams struct {
+	EventID         uuid.UUID
+	MaxPayloadBytes int32
+}
+
+type RetryParkedOutboxEventRow struct {
+	Seq           int64
+	EventID       uuid.UUID
+	AggregateType string
+	AggregateID   uuid.UUID
+	EventType     string
+	LastError     string
+	Attempts      int32
+	CreatedAt     time.Time
+	PayloadSize   int64
+	Payload       string
+}
+
+// Puts a parked event back in the relay's queue, due now. No row when no event has this id
+// or it is not parked. Follow it with NotifyOutbox in the same transaction.
+func (q *Queries) RetryParkedOutboxEvent(ctx context.Context, arg RetryParkedOutboxEventParams) (RetryParkedOutboxEventRow, error) {
+	row := q.db.QueryRow(ctx, retryParkedOutboxEvent, arg.EventID, arg.MaxPayloadBytes)
+	var i RetryParkedOutboxEventRow
+	err := row.Scan(
+		&i.Seq,
+		&i.EventID,
+		&i.AggregateType,
+		&i.AggregateID,
+		&i.EventType,
+		&i.LastError,
+		&i.Attempts,
+		&i.CreatedAt,
+		&i.PayloadSize,
+		&i.Payload,
+	)
+	return i, err
 }

@@ -65,7 +65,9 @@ var AccessRules = map[string]Access{
 	tutorhubv1connect.UserServiceUpdateMeProcedure: Authenticated,
 	tutorhubv1connect.UserServiceGetUserProcedure:  Public,
 
-	tutorhubv1connect.AdminServiceListAuditEventsProcedure: AdminOnly,
+	tutorhubv1connect.AdminServiceListAuditEventsProcedure:  AdminOnly,
+	tutorhubv1connect.AdminServiceListParkedEventsProcedure: AdminOnly,
+	tutorhubv1connect.AdminServiceRetryParkedEventProcedure: AdminOnly,
 
 	tutorhubv1connect.TutorServiceCreateTutorProfileProcedure:    Authenticated,
 	tutorhubv1connect.TutorServiceUpdateTutorProfileProcedure:    Authenticated,

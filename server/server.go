@@ -24,6 +24,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
+	"github.com/tutorhub/tutorhub/outbox"
 	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/subjects"
 	"github.com/tutorhub/tutorhub/tutors"
@@ -136,7 +137,7 @@ func NewHandlers(o Options) (Handlers, error) {
 	mount(tutorhubv1connect.NewSubjectServiceHandler(NewSubjectServer(subjects.New(o.DB), o.PageTokens), handlerOpts...))
 	mount(tutorhubv1connect.NewAuthServiceHandler(NewAuthServer(o.DB, users, o.Limiter, o.Auth, o.Logger), handlerOpts...))
 	mount(tutorhubv1connect.NewUserServiceHandler(NewUserServer(users, profiles), handlerOpts...))
-	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(users, o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(users, outbox.NewParked(o.DB), o.PageTokens), handlerOpts...))
 	mount(tutorhubv1connect.NewTutorServiceHandler(NewTutorServer(profiles, o.PageTokens), handlerOpts...))
 	engine := o.Search
 	if engine == nil {

@@ -8,7 +8,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/queries"
 )
 
@@ -50,8 +52,12 @@ func insertEvent(ctx context.Context, q *queries.Queries, event string, p EventP
 	if err != nil {
 		return err
 	}
+	// The writing request's trace goes with the event, so its dispatch, workflow and
+	// activities join that trace.
+	tp := telemetry.TraceParent(ctx)
 	if err := q.InsertOutboxEvent(ctx, queries.InsertOutboxEventParams{
 		AggregateType: Aggregate, AggregateID: p.TutorID, EventType: event, Payload: string(payload),
+		Traceparent: pgtype.Text{String: tp, Valid: tp != ""},
 	}); err != nil {
 		return fmt.Errorf("outbox %s %s: %w", event, p.TutorID, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/tutorhub/tutorhub/internal/testenv"
 	"github.com/tutorhub/tutorhub/queries"
@@ -93,8 +95,8 @@ func startWorker(t *testing.T, env []string, args ...string) *process {
 
 // TestWorkerDispatchesRunsAndDrains runs the worker against the real stack: an outbox event
 // becomes a completed IndexTutor run on the worker's own search queue, the relay's log line
-// carries a trace id, /metrics shows the relay's and the Temporal SDK's metrics, and SIGTERM
-// stops it cleanly.
+// carries a trace id, /metrics shows the relay's metrics (its lag among them), the Temporal
+// SDK's, and a failed run among the workflow failures, and SIGTERM stops it cleanly.
 func TestWorkerDispatchesRunsAndDrains(t *testing.T) {
 	t.Parallel()
 	tc, queue := testenv.Temporal(t)
@@ -146,14 +148,30 @@ func TestWorkerDispatchesRunsAndDrains(t *testing.T) {
 		t.Errorf("no dispatch log line with a trace id for %s in %v", workflowID, p.Logs())
 	}
 
-	resp, err := http.Get("http://" + p.addr + "/metrics")
+	// A run that fails on the worker (IndexTutor refuses an input without a tutor id) is
+	// counted as a workflow failure.
+	failed, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: prefix + workflows.QueueSearch}, workflows.IndexTutorName, workflows.IndexTutorInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, metric := range []string{"tutorhub_outbox_dispatched_total", "tutorhub_outbox_backlog", "tutorhub_outbox_oldest_age_seconds", "temporal_request"} {
-		if !strings.Contains(string(body), metric) {
+	if err := failed.Get(ctx, nil); err == nil {
+		t.Fatal("IndexTutor without a tutor id succeeded")
+	}
+	scrape := func() string {
+		resp, err := http.Get("http://" + p.addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	failures := regexp.MustCompile(`(?m)^tutorhub_workflow_failures_total\{[^}]*cause="error"[^}]*workflow_type="IndexTutor"[^}]*\} 1$`)
+	eventually(t, 10*time.Second, "/metrics counts the failed run", func() bool { return failures.MatchString(scrape()) })
+	body := scrape()
+	for _, metric := range []string{"tutorhub_outbox_dispatched_total", "tutorhub_outbox_backlog", "tutorhub_outbox_oldest_age_seconds", "temporal_request",
+		`tutorhub_outbox_relay_lag_seconds_count{event_type="tutor.published"`, `tutorhub_outbox_relay_lag_seconds_bucket{event_type="tutor.published"`} {
+		if !strings.Contains(body, metric) {
 			t.Errorf("/metrics lacks %s", metric)
 		}
 	}

@@ -3,7 +3,8 @@
 // certificate and CA, or a Temporal Cloud API key. Every client logs through slog (workflow
 // and activity lines carry the trace and span ids), traces workflow starts, workflows and
 // activities with OpenTelemetry (continuing the caller's trace), and reports the SDK's metrics
-// to an OpenTelemetry meter, which the process exports for Prometheus.
+// to an OpenTelemetry meter, which the process exports for Prometheus, with the failed
+// workflow runs its workers see (WorkflowFailuresMetric).
 package temporalclient
 
 import (
@@ -52,10 +53,12 @@ func ClientOptions(cfg config.Temporal, opts Options) (client.Options, error) {
 	if err != nil {
 		return client.Options{}, fmt.Errorf("temporal tracing interceptor: %w", err)
 	}
-	co.Interceptors = []interceptor.ClientInterceptor{tracing}
+	co.Interceptors = []interceptor.ClientInterceptor{tracing, &failureCounter{}}
 	if opts.Meter != nil {
 		co.MetricsHandler = temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{
 			Meter: opts.Meter.Meter("go.temporal.io/sdk"),
+			// Counters that only grow, so Prometheus sees them as counters (..._total).
+			UseMonotonicCounters: true,
 		})
 	}
 	if cfg.TLS() {

@@ -86,8 +86,8 @@ func TestClientOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if co.HostPort != cfg.Address || co.Namespace != cfg.Namespace || co.Logger == nil || len(co.Interceptors) != 1 {
-				t.Errorf("options = host %q namespace %q logger %v interceptors %d; want the config's, a logger and the tracing interceptor",
+			if co.HostPort != cfg.Address || co.Namespace != cfg.Namespace || co.Logger == nil || len(co.Interceptors) != 2 {
+				t.Errorf("options = host %q namespace %q logger %v interceptors %d; want the config's, a logger, the tracing interceptor and the failure counter",
 					co.HostPort, co.Namespace, co.Logger != nil, len(co.Interceptors))
 			}
 			tlsc := co.ConnectionOptions.TLS

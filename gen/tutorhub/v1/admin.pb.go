@@ -297,6 +297,353 @@ func (x *ListAuditEventsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ParkedEvent is an outbox event the relay could not dispatch, kept for an operator.
+type ParkedEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Event id (UUID).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Event type, e.g. "tutor.updated".
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// What kind of thing the event is about, e.g. "tutor".
+	AggregateType string `protobuf:"bytes,3,opt,name=aggregate_type,json=aggregateType,proto3" json:"aggregate_type,omitempty"`
+	// Which one (UUID), e.g. the tutor id.
+	AggregateId string `protobuf:"bytes,4,opt,name=aggregate_id,json=aggregateId,proto3" json:"aggregate_id,omitempty"`
+	// Why the relay parked it.
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Failed workflow starts before it was parked.
+	Attempts int32 `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The last failed start's error, when there was one.
+	LastError string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When the event was written.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the relay parked it.
+	ParkTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=park_time,json=parkTime,proto3" json:"park_time,omitempty"`
+	// Size of the JSON payload in bytes.
+	PayloadSize int64 `protobuf:"varint,10,opt,name=payload_size,json=payloadSize,proto3" json:"payload_size,omitempty"`
+	// The JSON payload, when it is at most 4 KiB; empty for larger ones (see payload_size).
+	Payload       string `protobuf:"bytes,11,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParkedEvent) Reset() {
+	*x = ParkedEvent{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParkedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParkedEvent) ProtoMessage() {}
+
+func (x *ParkedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParkedEvent.ProtoReflect.Descriptor instead.
+func (*ParkedEvent) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ParkedEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ParkedEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ParkedEvent) GetAggregateType() string {
+	if x != nil {
+		return x.AggregateType
+	}
+	return ""
+}
+
+func (x *ParkedEvent) GetAggregateId() string {
+	if x != nil {
+		return x.AggregateId
+	}
+	return ""
+}
+
+func (x *ParkedEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ParkedEvent) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *ParkedEvent) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *ParkedEvent) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *ParkedEvent) GetParkTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ParkTime
+	}
+	return nil
+}
+
+func (x *ParkedEvent) GetPayloadSize() int64 {
+	if x != nil {
+		return x.PayloadSize
+	}
+	return 0
+}
+
+func (x *ParkedEvent) GetPayload() string {
+	if x != nil {
+		return x.Payload
+	}
+	return ""
+}
+
+// ListParkedEventsRequest selects one page of parked events.
+type ListParkedEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only events of this type, when set.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// Maximum number of events to return; 0 means the default (50). At most 100.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque token from a previous response's next_page_token; empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParkedEventsRequest) Reset() {
+	*x = ListParkedEventsRequest{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParkedEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParkedEventsRequest) ProtoMessage() {}
+
+func (x *ListParkedEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParkedEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListParkedEventsRequest) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListParkedEventsRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ListParkedEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListParkedEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListParkedEventsResponse is one page of parked events.
+type ListParkedEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, newest first.
+	Events []*ParkedEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Token for the next page; empty when this is the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParkedEventsResponse) Reset() {
+	*x = ListParkedEventsResponse{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParkedEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParkedEventsResponse) ProtoMessage() {}
+
+func (x *ListParkedEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParkedEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListParkedEventsResponse) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListParkedEventsResponse) GetEvents() []*ParkedEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListParkedEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// RetryParkedEventRequest names the parked event to retry.
+type RetryParkedEventRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Event id (UUID).
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryParkedEventRequest) Reset() {
+	*x = RetryParkedEventRequest{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryParkedEventRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryParkedEventRequest) ProtoMessage() {}
+
+func (x *RetryParkedEventRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryParkedEventRequest.ProtoReflect.Descriptor instead.
+func (*RetryParkedEventRequest) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RetryParkedEventRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RetryParkedEventResponse is the retried event, now waiting for dispatch.
+type RetryParkedEventResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event as it now is: no longer parked (reason and park_time empty).
+	Event         *ParkedEvent `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryParkedEventResponse) Reset() {
+	*x = RetryParkedEventResponse{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryParkedEventResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryParkedEventResponse) ProtoMessage() {}
+
+func (x *RetryParkedEventResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryParkedEventResponse.ProtoReflect.Descriptor instead.
+func (*RetryParkedEventResponse) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RetryParkedEventResponse) GetEvent() *ParkedEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 var File_tutorhub_v1_admin_proto protoreflect.FileDescriptor
 
 const file_tutorhub_v1_admin_proto_rawDesc = "" +
@@ -333,9 +680,38 @@ const file_tutorhub_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"r\n" +
 	"\x17ListAuditEventsResponse\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.tutorhub.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x94\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x03\n" +
+	"\vParkedEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12%\n" +
+	"\x0eaggregate_type\x18\x03 \x01(\tR\raggregateType\x12!\n" +
+	"\faggregate_id\x18\x04 \x01(\tR\vaggregateId\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\x05R\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x127\n" +
+	"\tpark_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bparkTime\x12!\n" +
+	"\fpayload_size\x18\n" +
+	" \x01(\x03R\vpayloadSize\x12\x18\n" +
+	"\apayload\x18\v \x01(\tR\apayload\"\x87\x01\n" +
+	"\x17ListParkedEventsRequest\x12\x1b\n" +
+	"\x04type\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04type\x12&\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"t\n" +
+	"\x18ListParkedEventsResponse\x120\n" +
+	"\x06events\x18\x01 \x03(\v2\x18.tutorhub.v1.ParkedEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"3\n" +
+	"\x17RetryParkedEventRequest\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"J\n" +
+	"\x18RetryParkedEventResponse\x12.\n" +
+	"\x05event\x18\x01 \x01(\v2\x18.tutorhub.v1.ParkedEventR\x05event2\xb6\x03\n" +
 	"\fAdminService\x12\x83\x01\n" +
-	"\x0fListAuditEvents\x12#.tutorhub.v1.ListAuditEventsRequest\x1a$.tutorhub.v1.ListAuditEventsResponse\"%\x82\xd3\xe4\x93\x02\x1c\x12\x1a/api/v1/admin/audit-events\x90\x02\x01B\xa3\x01\n" +
+	"\x0fListAuditEvents\x12#.tutorhub.v1.ListAuditEventsRequest\x1a$.tutorhub.v1.ListAuditEventsResponse\"%\x82\xd3\xe4\x93\x02\x1c\x12\x1a/api/v1/admin/audit-events\x90\x02\x01\x12\x87\x01\n" +
+	"\x10ListParkedEvents\x12$.tutorhub.v1.ListParkedEventsRequest\x1a%.tutorhub.v1.ListParkedEventsResponse\"&\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/v1/admin/parked-events\x90\x02\x01\x12\x95\x01\n" +
+	"\x10RetryParkedEvent\x12$.tutorhub.v1.RetryParkedEventRequest\x1a%.tutorhub.v1.RetryParkedEventResponse\"4\x82\xd3\xe4\x93\x02+:\x01*\"&/api/v1/admin/parked-events/{id}:retry\x90\x02\x02B\xa3\x01\n" +
 	"\x0fcom.tutorhub.v1B\n" +
 	"AdminProtoP\x01Z7github.com/tutorhub/tutorhub/gen/tutorhub/v1;tutorhubv1\xa2\x02\x03TXX\xaa\x02\vTutorhub.V1\xca\x02\vTutorhub\\V1\xe2\x02\x17Tutorhub\\V1\\GPBMetadata\xea\x02\fTutorhub::V1b\x06proto3"
 
@@ -351,27 +727,40 @@ func file_tutorhub_v1_admin_proto_rawDescGZIP() []byte {
 	return file_tutorhub_v1_admin_proto_rawDescData
 }
 
-var file_tutorhub_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_tutorhub_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_tutorhub_v1_admin_proto_goTypes = []any{
-	(*AuditEvent)(nil),              // 0: tutorhub.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),  // 1: tutorhub.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 2: tutorhub.v1.ListAuditEventsResponse
-	nil,                             // 3: tutorhub.v1.AuditEvent.DetailsEntry
-	(*timestamppb.Timestamp)(nil),   // 4: google.protobuf.Timestamp
+	(*AuditEvent)(nil),               // 0: tutorhub.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),   // 1: tutorhub.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),  // 2: tutorhub.v1.ListAuditEventsResponse
+	(*ParkedEvent)(nil),              // 3: tutorhub.v1.ParkedEvent
+	(*ListParkedEventsRequest)(nil),  // 4: tutorhub.v1.ListParkedEventsRequest
+	(*ListParkedEventsResponse)(nil), // 5: tutorhub.v1.ListParkedEventsResponse
+	(*RetryParkedEventRequest)(nil),  // 6: tutorhub.v1.RetryParkedEventRequest
+	(*RetryParkedEventResponse)(nil), // 7: tutorhub.v1.RetryParkedEventResponse
+	nil,                              // 8: tutorhub.v1.AuditEvent.DetailsEntry
+	(*timestamppb.Timestamp)(nil),    // 9: google.protobuf.Timestamp
 }
 var file_tutorhub_v1_admin_proto_depIdxs = []int32{
-	4, // 0: tutorhub.v1.AuditEvent.occur_time:type_name -> google.protobuf.Timestamp
-	3, // 1: tutorhub.v1.AuditEvent.details:type_name -> tutorhub.v1.AuditEvent.DetailsEntry
-	4, // 2: tutorhub.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	4, // 3: tutorhub.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	0, // 4: tutorhub.v1.ListAuditEventsResponse.events:type_name -> tutorhub.v1.AuditEvent
-	1, // 5: tutorhub.v1.AdminService.ListAuditEvents:input_type -> tutorhub.v1.ListAuditEventsRequest
-	2, // 6: tutorhub.v1.AdminService.ListAuditEvents:output_type -> tutorhub.v1.ListAuditEventsResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	9,  // 0: tutorhub.v1.AuditEvent.occur_time:type_name -> google.protobuf.Timestamp
+	8,  // 1: tutorhub.v1.AuditEvent.details:type_name -> tutorhub.v1.AuditEvent.DetailsEntry
+	9,  // 2: tutorhub.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	9,  // 3: tutorhub.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	0,  // 4: tutorhub.v1.ListAuditEventsResponse.events:type_name -> tutorhub.v1.AuditEvent
+	9,  // 5: tutorhub.v1.ParkedEvent.create_time:type_name -> google.protobuf.Timestamp
+	9,  // 6: tutorhub.v1.ParkedEvent.park_time:type_name -> google.protobuf.Timestamp
+	3,  // 7: tutorhub.v1.ListParkedEventsResponse.events:type_name -> tutorhub.v1.ParkedEvent
+	3,  // 8: tutorhub.v1.RetryParkedEventResponse.event:type_name -> tutorhub.v1.ParkedEvent
+	1,  // 9: tutorhub.v1.AdminService.ListAuditEvents:input_type -> tutorhub.v1.ListAuditEventsRequest
+	4,  // 10: tutorhub.v1.AdminService.ListParkedEvents:input_type -> tutorhub.v1.ListParkedEventsRequest
+	6,  // 11: tutorhub.v1.AdminService.RetryParkedEvent:input_type -> tutorhub.v1.RetryParkedEventRequest
+	2,  // 12: tutorhub.v1.AdminService.ListAuditEvents:output_type -> tutorhub.v1.ListAuditEventsResponse
+	5,  // 13: tutorhub.v1.AdminService.ListParkedEvents:output_type -> tutorhub.v1.ListParkedEventsResponse
+	7,  // 14: tutorhub.v1.AdminService.RetryParkedEvent:output_type -> tutorhub.v1.RetryParkedEventResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_tutorhub_v1_admin_proto_init() }
@@ -385,7 +774,7 @@ func file_tutorhub_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tutorhub_v1_admin_proto_rawDesc), len(file_tutorhub_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tutorhub/v1/admin.proto.
  */
 export const file_tutorhub_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("Chd0dXRvcmh1Yi92MS9hZG1pbi5wcm90bxILdHV0b3JodWIudjEimQIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSLgoKb2NjdXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGYWN0aW9uGAMgASgJEhAKCGFjdG9yX2lkGAQgASgJEhIKCnN1YmplY3RfaWQYBSABKAkSCgoCaXAYBiABKAkSEgoKdXNlcl9hZ2VudBgHIAEoCRISCgpyZXF1ZXN0X2lkGAggASgJEjUKB2RldGFpbHMYCSADKAsyJC50dXRvcmh1Yi52MS5BdWRpdEV2ZW50LkRldGFpbHNFbnRyeRouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKLAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIdCghhY3Rvcl9pZBgBIAEoCUILukgI2AEBcgOwAQESHwoKc3ViamVjdF9pZBgCIAEoCUILukgI2AEBcgOwAQESFwoGYWN0aW9uGAMgASgJQge6SARyAhhAEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCglwYWdlX3NpemUYBiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAcgASgJQgi6SAVyAxiABCJbChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRInCgZldmVudHMYASADKAsyFy50dXRvcmh1Yi52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKUAQoMQWRtaW5TZXJ2aWNlEoMBCg9MaXN0QXVkaXRFdmVudHMSIy50dXRvcmh1Yi52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiQudHV0b3JodWIudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiJZACAYLT5JMCHBIaL2FwaS92MS9hZG1pbi9hdWRpdC1ldmVudHNCowEKD2NvbS50dXRvcmh1Yi52MUIKQWRtaW5Qcm90b1ABWjdnaXRodWIuY29tL3R1dG9yaHViL3R1dG9yaHViL2dlbi90dXRvcmh1Yi92MTt0dXRvcmh1YnYxogIDVFhYqgILVHV0b3JodWIuVjHKAgtUdXRvcmh1YlxWMeICF1R1dG9yaHViXFYxXEdQQk1ldGFkYXRh6gIMVHV0b3JodWI6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("Chd0dXRvcmh1Yi92MS9hZG1pbi5wcm90bxILdHV0b3JodWIudjEimQIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSLgoKb2NjdXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGYWN0aW9uGAMgASgJEhAKCGFjdG9yX2lkGAQgASgJEhIKCnN1YmplY3RfaWQYBSABKAkSCgoCaXAYBiABKAkSEgoKdXNlcl9hZ2VudBgHIAEoCRISCgpyZXF1ZXN0X2lkGAggASgJEjUKB2RldGFpbHMYCSADKAsyJC50dXRvcmh1Yi52MS5BdWRpdEV2ZW50LkRldGFpbHNFbnRyeRouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKLAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIdCghhY3Rvcl9pZBgBIAEoCUILukgI2AEBcgOwAQESHwoKc3ViamVjdF9pZBgCIAEoCUILukgI2AEBcgOwAQESFwoGYWN0aW9uGAMgASgJQge6SARyAhhAEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCglwYWdlX3NpemUYBiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAcgASgJQgi6SAVyAxiABCJbChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRInCgZldmVudHMYASADKAsyFy50dXRvcmh1Yi52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKSAgoLUGFya2VkRXZlbnQSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIWCg5hZ2dyZWdhdGVfdHlwZRgDIAEoCRIUCgxhZ2dyZWdhdGVfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEhAKCGF0dGVtcHRzGAYgASgFEhIKCmxhc3RfZXJyb3IYByABKAkSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCXBhcmtfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcGF5bG9hZF9zaXplGAogASgDEg8KB3BheWxvYWQYCyABKAkibAoXTGlzdFBhcmtlZEV2ZW50c1JlcXVlc3QSFQoEdHlwZRgBIAEoCUIHukgEcgIYQBIcCglwYWdlX3NpemUYAiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCJdChhMaXN0UGFya2VkRXZlbnRzUmVzcG9uc2USKAoGZXZlbnRzGAEgAygLMhgudHV0b3JodWIudjEuUGFya2VkRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi8KF1JldHJ5UGFya2VkRXZlbnRSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASJDChhSZXRyeVBhcmtlZEV2ZW50UmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC50dXRvcmh1Yi52MS5QYXJrZWRFdmVudDK2AwoMQWRtaW5TZXJ2aWNlEoMBCg9MaXN0QXVkaXRFdmVudHMSIy50dXRvcmh1Yi52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiQudHV0b3JodWIudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiJZACAYLT5JMCHBIaL2FwaS92MS9hZG1pbi9hdWRpdC1ldmVudHMShwEKEExpc3RQYXJrZWRFdmVudHMSJC50dXRvcmh1Yi52MS5MaXN0UGFya2VkRXZlbnRzUmVxdWVzdBolLnR1dG9yaHViLnYxLkxpc3RQYXJrZWRFdmVudHNSZXNwb25zZSImkAIBgtPkkwIdEhsvYXBpL3YxL2FkbWluL3BhcmtlZC1ldmVudHMSlQEKEFJldHJ5UGFya2VkRXZlbnQSJC50dXRvcmh1Yi52MS5SZXRyeVBhcmtlZEV2ZW50UmVxdWVzdBolLnR1dG9yaHViLnYxLlJldHJ5UGFya2VkRXZlbnRSZXNwb25zZSI0kAICgtPkkwIrOgEqIiYvYXBpL3YxL2FkbWluL3BhcmtlZC1ldmVudHMve2lkfTpyZXRyeUKjAQoPY29tLnR1dG9yaHViLnYxQgpBZG1pblByb3RvUAFaN2dpdGh1Yi5jb20vdHV0b3JodWIvdHV0b3JodWIvZ2VuL3R1dG9yaHViL3YxO3R1dG9yaHVidjGiAgNUWFiqAgtUdXRvcmh1Yi5WMcoCC1R1dG9yaHViXFYx4gIXVHV0b3JodWJcVjFcR1BCTWV0YWRhdGHqAgxUdXRvcmh1Yjo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * AuditEvent is one sensitive action, recorded when it happened and never changed.
@@ -185,6 +185,202 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
   messageDesc(file_tutorhub_v1_admin, 2);
 
 /**
+ * ParkedEvent is an outbox event the relay could not dispatch, kept for an operator.
+ *
+ * @generated from message tutorhub.v1.ParkedEvent
+ */
+export type ParkedEvent = Message<"tutorhub.v1.ParkedEvent"> & {
+  /**
+   * Event id (UUID).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Event type, e.g. "tutor.updated".
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * What kind of thing the event is about, e.g. "tutor".
+   *
+   * @generated from field: string aggregate_type = 3;
+   */
+  aggregateType: string;
+
+  /**
+   * Which one (UUID), e.g. the tutor id.
+   *
+   * @generated from field: string aggregate_id = 4;
+   */
+  aggregateId: string;
+
+  /**
+   * Why the relay parked it.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * Failed workflow starts before it was parked.
+   *
+   * @generated from field: int32 attempts = 6;
+   */
+  attempts: number;
+
+  /**
+   * The last failed start's error, when there was one.
+   *
+   * @generated from field: string last_error = 7;
+   */
+  lastError: string;
+
+  /**
+   * When the event was written.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 8;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When the relay parked it.
+   *
+   * @generated from field: google.protobuf.Timestamp park_time = 9;
+   */
+  parkTime?: Timestamp | undefined;
+
+  /**
+   * Size of the JSON payload in bytes.
+   *
+   * @generated from field: int64 payload_size = 10;
+   */
+  payloadSize: bigint;
+
+  /**
+   * The JSON payload, when it is at most 4 KiB; empty for larger ones (see payload_size).
+   *
+   * @generated from field: string payload = 11;
+   */
+  payload: string;
+};
+
+/**
+ * Describes the message tutorhub.v1.ParkedEvent.
+ * Use `create(ParkedEventSchema)` to create a new message.
+ */
+export const ParkedEventSchema: GenMessage<ParkedEvent> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 3);
+
+/**
+ * ListParkedEventsRequest selects one page of parked events.
+ *
+ * @generated from message tutorhub.v1.ListParkedEventsRequest
+ */
+export type ListParkedEventsRequest = Message<"tutorhub.v1.ListParkedEventsRequest"> & {
+  /**
+   * Only events of this type, when set.
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * Maximum number of events to return; 0 means the default (50). At most 100.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * Opaque token from a previous response's next_page_token; empty for the first page.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message tutorhub.v1.ListParkedEventsRequest.
+ * Use `create(ListParkedEventsRequestSchema)` to create a new message.
+ */
+export const ListParkedEventsRequestSchema: GenMessage<ListParkedEventsRequest> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 4);
+
+/**
+ * ListParkedEventsResponse is one page of parked events.
+ *
+ * @generated from message tutorhub.v1.ListParkedEventsResponse
+ */
+export type ListParkedEventsResponse = Message<"tutorhub.v1.ListParkedEventsResponse"> & {
+  /**
+   * The events, newest first.
+   *
+   * @generated from field: repeated tutorhub.v1.ParkedEvent events = 1;
+   */
+  events: ParkedEvent[];
+
+  /**
+   * Token for the next page; empty when this is the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message tutorhub.v1.ListParkedEventsResponse.
+ * Use `create(ListParkedEventsResponseSchema)` to create a new message.
+ */
+export const ListParkedEventsResponseSchema: GenMessage<ListParkedEventsResponse> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 5);
+
+/**
+ * RetryParkedEventRequest names the parked event to retry.
+ *
+ * @generated from message tutorhub.v1.RetryParkedEventRequest
+ */
+export type RetryParkedEventRequest = Message<"tutorhub.v1.RetryParkedEventRequest"> & {
+  /**
+   * Event id (UUID).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message tutorhub.v1.RetryParkedEventRequest.
+ * Use `create(RetryParkedEventRequestSchema)` to create a new message.
+ */
+export const RetryParkedEventRequestSchema: GenMessage<RetryParkedEventRequest> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 6);
+
+/**
+ * RetryParkedEventResponse is the retried event, now waiting for dispatch.
+ *
+ * @generated from message tutorhub.v1.RetryParkedEventResponse
+ */
+export type RetryParkedEventResponse = Message<"tutorhub.v1.RetryParkedEventResponse"> & {
+  /**
+   * The event as it now is: no longer parked (reason and park_time empty).
+   *
+   * @generated from field: tutorhub.v1.ParkedEvent event = 1;
+   */
+  event?: ParkedEvent | undefined;
+};
+
+/**
+ * Describes the message tutorhub.v1.RetryParkedEventResponse.
+ * Use `create(RetryParkedEventResponseSchema)` to create a new message.
+ */
+export const RetryParkedEventResponseSchema: GenMessage<RetryParkedEventResponse> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 7);
+
+/**
  * AdminService is for operators: every RPC needs the admin role.
  *
  * @generated from service tutorhub.v1.AdminService
@@ -199,6 +395,30 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * ListParkedEvents pages through the outbox events the relay parked as undispatchable
+   * (no workflow for their type, a malformed payload, a start Temporal rejected), newest
+   * first, optionally of one event type.
+   *
+   * @generated from rpc tutorhub.v1.AdminService.ListParkedEvents
+   */
+  listParkedEvents: {
+    methodKind: "unary";
+    input: typeof ListParkedEventsRequestSchema;
+    output: typeof ListParkedEventsResponseSchema;
+  },
+  /**
+   * RetryParkedEvent puts a parked event back in the relay's queue, due now. Repeating it
+   * changes nothing more: the event is no longer parked, and the answer is NOT_FOUND, as for
+   * an unknown id. The event's workflow still runs at most once.
+   *
+   * @generated from rpc tutorhub.v1.AdminService.RetryParkedEvent
+   */
+  retryParkedEvent: {
+    methodKind: "unary";
+    input: typeof RetryParkedEventRequestSchema;
+    output: typeof RetryParkedEventResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tutorhub_v1_admin, 0);

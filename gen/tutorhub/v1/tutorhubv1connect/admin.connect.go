@@ -36,12 +36,26 @@ const (
 	// AdminServiceListAuditEventsProcedure is the fully-qualified name of the AdminService's
 	// ListAuditEvents RPC.
 	AdminServiceListAuditEventsProcedure = "/tutorhub.v1.AdminService/ListAuditEvents"
+	// AdminServiceListParkedEventsProcedure is the fully-qualified name of the AdminService's
+	// ListParkedEvents RPC.
+	AdminServiceListParkedEventsProcedure = "/tutorhub.v1.AdminService/ListParkedEvents"
+	// AdminServiceRetryParkedEventProcedure is the fully-qualified name of the AdminService's
+	// RetryParkedEvent RPC.
+	AdminServiceRetryParkedEventProcedure = "/tutorhub.v1.AdminService/RetryParkedEvent"
 )
 
 // AdminServiceClient is a client for the tutorhub.v1.AdminService service.
 type AdminServiceClient interface {
 	// ListAuditEvents pages through the audit log, newest first, with optional filters.
 	ListAuditEvents(context.Context, *v1.ListAuditEventsRequest) (*v1.ListAuditEventsResponse, error)
+	// ListParkedEvents pages through the outbox events the relay parked as undispatchable
+	// (no workflow for their type, a malformed payload, a start Temporal rejected), newest
+	// first, optionally of one event type.
+	ListParkedEvents(context.Context, *v1.ListParkedEventsRequest) (*v1.ListParkedEventsResponse, error)
+	// RetryParkedEvent puts a parked event back in the relay's queue, due now. Repeating it
+	// changes nothing more: the event is no longer parked, and the answer is NOT_FOUND, as for
+	// an unknown id. The event's workflow still runs at most once.
+	RetryParkedEvent(context.Context, *v1.RetryParkedEventRequest) (*v1.RetryParkedEventResponse, error)
 }
 
 // NewAdminServiceClient constructs a client for the tutorhub.v1.AdminService service. By default,
@@ -62,12 +76,28 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listParkedEvents: connect.NewClient[v1.ListParkedEventsRequest, v1.ListParkedEventsResponse](
+			httpClient,
+			baseURL+AdminServiceListParkedEventsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListParkedEvents")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		retryParkedEvent: connect.NewClient[v1.RetryParkedEventRequest, v1.RetryParkedEventResponse](
+			httpClient,
+			baseURL+AdminServiceRetryParkedEventProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("RetryParkedEvent")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // adminServiceClient implements AdminServiceClient.
 type adminServiceClient struct {
-	listAuditEvents *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
+	listAuditEvents  *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
+	listParkedEvents *connect.Client[v1.ListParkedEventsRequest, v1.ListParkedEventsResponse]
+	retryParkedEvent *connect.Client[v1.RetryParkedEventRequest, v1.RetryParkedEventResponse]
 }
 
 // ListAuditEvents calls tutorhub.v1.AdminService.ListAuditEvents.
@@ -79,10 +109,36 @@ func (c *adminServiceClient) ListAuditEvents(ctx context.Context, req *v1.ListAu
 	return nil, err
 }
 
+// ListParkedEvents calls tutorhub.v1.AdminService.ListParkedEvents.
+func (c *adminServiceClient) ListParkedEvents(ctx context.Context, req *v1.ListParkedEventsRequest) (*v1.ListParkedEventsResponse, error) {
+	response, err := c.listParkedEvents.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// RetryParkedEvent calls tutorhub.v1.AdminService.RetryParkedEvent.
+func (c *adminServiceClient) RetryParkedEvent(ctx context.Context, req *v1.RetryParkedEventRequest) (*v1.RetryParkedEventResponse, error) {
+	response, err := c.retryParkedEvent.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // AdminServiceHandler is an implementation of the tutorhub.v1.AdminService service.
 type AdminServiceHandler interface {
 	// ListAuditEvents pages through the audit log, newest first, with optional filters.
 	ListAuditEvents(context.Context, *v1.ListAuditEventsRequest) (*v1.ListAuditEventsResponse, error)
+	// ListParkedEvents pages through the outbox events the relay parked as undispatchable
+	// (no workflow for their type, a malformed payload, a start Temporal rejected), newest
+	// first, optionally of one event type.
+	ListParkedEvents(context.Context, *v1.ListParkedEventsRequest) (*v1.ListParkedEventsResponse, error)
+	// RetryParkedEvent puts a parked event back in the relay's queue, due now. Repeating it
+	// changes nothing more: the event is no longer parked, and the answer is NOT_FOUND, as for
+	// an unknown id. The event's workflow still runs at most once.
+	RetryParkedEvent(context.Context, *v1.RetryParkedEventRequest) (*v1.RetryParkedEventResponse, error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -99,10 +155,28 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListParkedEventsHandler := connect.NewUnaryHandlerSimple(
+		AdminServiceListParkedEventsProcedure,
+		svc.ListParkedEvents,
+		connect.WithSchema(adminServiceMethods.ByName("ListParkedEvents")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceRetryParkedEventHandler := connect.NewUnaryHandlerSimple(
+		AdminServiceRetryParkedEventProcedure,
+		svc.RetryParkedEvent,
+		connect.WithSchema(adminServiceMethods.ByName("RetryParkedEvent")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/tutorhub.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceListAuditEventsProcedure:
 			adminServiceListAuditEventsHandler.ServeHTTP(w, r)
+		case AdminServiceListParkedEventsProcedure:
+			adminServiceListParkedEventsHandler.ServeHTTP(w, r)
+		case AdminServiceRetryParkedEventProcedure:
+			adminServiceRetryParkedEventHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -114,4 +188,12 @@ type UnimplementedAdminServiceHandler struct{}
 
 func (UnimplementedAdminServiceHandler) ListAuditEvents(context.Context, *v1.ListAuditEventsRequest) (*v1.ListAuditEventsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("tutorhub.v1.AdminService.ListAuditEvents is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListParkedEvents(context.Context, *v1.ListParkedEventsRequest) (*v1.ListParkedEventsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("tutorhub.v1.AdminService.ListParkedEvents is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) RetryParkedEvent(context.Context, *v1.RetryParkedEventRequest) (*v1.RetryParkedEventResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("tutorhub.v1.AdminService.RetryParkedEvent is not implemented"))
 }
