@@ -91,6 +91,7 @@ func TestWorkerKeepsTheIndexInStepWithTutors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("tutor %s (its runs: TutorId = %q in the Temporal UI)", tu.ID, tu.ID)
 	if _, err := svc.Publish(ctx, owner, tu.ID); err != nil {
 		t.Fatal(err)
 	}
