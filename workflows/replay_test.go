@@ -15,12 +15,18 @@ import (
 // Histories recorded on the dev server with
 // `temporal workflow show --output json --namespace tutorhub -w ID` from runs of the current
 // code (cmd/tutorhub TestWorkerKeepsTheIndexInStepWithTutors logs the tutor id to find them
-// by TutorId). A change to a workflow that these histories no longer replay against would
+// by TutorId; `temporal workflow list --query 'WorkflowId="search-reindex/..."'` lists the
+// runs of a rebuild, and `workflow show -r RUN` exports one). A change to a workflow that these histories no longer replay against would
 // break runs in flight: put it behind workflow.GetVersion, and add a history of the new
 // version here.
 var recordedHistories = []struct{ file, workflow string }{
 	{"index_tutor_updated.json", workflows.IndexTutorName},
 	{"index_tutor_deleted.json", workflows.IndexTutorName},
+	// Recorded from cmd/tutorhub TestSearchReindexRebuildsWhileWritesContinue (page size 1,
+	// two pages a run): the first run of a chain (begin, two pages, continue-as-new) and
+	// the last (two pages, the swap).
+	{"reindex_all_first_run.json", workflows.ReindexAllName},
+	{"reindex_all_last_run.json", workflows.ReindexAllName},
 }
 
 func TestRecordedHistoriesReplay(t *testing.T) {
