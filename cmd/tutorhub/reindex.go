@@ -81,18 +81,16 @@ func reindex(ctx context.Context, tc client.Client, o reindexOptions) (workflows
 	done := make(chan error, 1)
 	var final workflows.ReindexProgress
 	go func() { done <- run.Get(ctx, &final) }() // Get follows the continued runs
-	tty := isTerminal(o.Out)
+	// The dev seed's progress bar: redrawn in place on a terminal, a "n/total" line per
+	// tenth elsewhere. Done may pass Total (tutors published during the rebuild).
+	progress := newProgressBar(o.Out, isTerminal(o.Out), "reindex")
 	var last workflows.ReindexProgress
 	show := func(p workflows.ReindexProgress) {
 		if p == last {
 			return
 		}
 		last = p
-		if tty {
-			fmt.Fprintf(o.Out, "\r%s %d/%d %s", bar(p.Done, p.Total, 30), p.Done, p.Total, p.Phase)
-			return
-		}
-		fmt.Fprintf(o.Out, "reindex: %d/%d %s\n", p.Done, p.Total, p.Phase)
+		progress.update(p.Done, max(p.Total, p.Done))
 	}
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
@@ -103,9 +101,7 @@ func reindex(ctx context.Context, tc client.Client, o reindexOptions) (workflows
 				return final, fmt.Errorf("reindex %s: %w", id, err)
 			}
 			show(final)
-			if tty {
-				fmt.Fprintln(o.Out)
-			}
+			progress.finish()
 			fmt.Fprintf(o.Out, "reindex: done, %d tutors in the new index, now live\n", final.Done)
 			return final, nil
 		case <-tick.C:
@@ -122,13 +118,4 @@ func reindex(ctx context.Context, tc client.Client, o reindexOptions) (workflows
 			return last, errors.Join(ctx.Err(), fmt.Errorf("stopped watching %s; it goes on", id))
 		}
 	}
-}
-
-// bar draws done out of total as width cells.
-func bar(done, total int64, width int) string {
-	filled := width
-	if total > 0 && done < total {
-		filled = int(done * int64(width) / total)
-	}
-	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
 }

@@ -227,7 +227,7 @@ func TestSearchReindexRebuildsWhileWritesContinue(t *testing.T) {
 	if got := hits("okapi"); got[stray.ID] || len(got) != len(ts) {
 		t.Errorf("the rebuilt index holds %v, want exactly the %d published tutors", got, len(ts))
 	}
-	if !strings.Contains(out.String(), "/5 building\n") || !strings.Contains(out.String(), "reindex: done") {
+	if !strings.Contains(out.String(), "reindex: 5/5 (100%)\n") || !strings.Contains(out.String(), "reindex: done") {
 		t.Errorf("progress output lacks n/total lines or the end:\n%s", out.String())
 	}
 	t.Logf("%d rounds of writes during the rebuild\n%s", round, out.String())
