@@ -3,6 +3,6 @@
 // idempotent by a business key, and writes only when the event it serves is newer than what it
 // finds. Activities call the domain packages, never the API edge (server).
 //
-// The search activities (read a tutor through package tutors, upsert or delete its document)
-// arrive with the search package; the outbox relay that starts the workflows is package outbox.
+// The search activities (search.go) read a tutor through package tutors and upsert or
+// delete its document; the outbox relay that starts the workflows is package outbox.
 package activities

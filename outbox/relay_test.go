@@ -18,11 +18,14 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/tutorhub/tutorhub/activities"
 	"github.com/tutorhub/tutorhub/internal/config"
+	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/temporalclient"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 	"github.com/tutorhub/tutorhub/outbox"
 	"github.com/tutorhub/tutorhub/queries"
+	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/tutors"
 	"github.com/tutorhub/tutorhub/workflows"
 )
@@ -41,12 +44,22 @@ func newStack(t *testing.T) stack {
 	tc, queue := testenv.Temporal(t)
 	s := stack{pool: pool, tc: tc, prefix: queue + "/"}
 	w := worker.New(tc, s.prefix+workflows.QueueSearch, worker.Options{})
-	workflows.RegisterSearch(w)
+	registerSearch(w, pool)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
 	return s
+}
+
+// registerSearch registers the search queue's workflows and activities, indexing into the
+// PostgreSQL engine of pool, so the runs the relay starts complete.
+func registerSearch(w worker.Worker, pool *pgxpool.Pool) {
+	workflows.RegisterSearch(w)
+	activities.RegisterSearch(w, &activities.SearchActivities{
+		Tutors: tutors.New(pool, tutors.Options{}),
+		Engine: search.NewPostgres(pool, pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef"))),
+	})
 }
 
 func (s stack) relay(t *testing.T, opts outbox.Options) *outbox.Relay {
@@ -434,7 +447,7 @@ func TestTheWorkflowContinuesTheDispatchTrace(t *testing.T) {
 	defer tc.Close()
 	prefix := queue + "/"
 	w := worker.New(tc, prefix+workflows.QueueSearch, worker.Options{})
-	workflows.RegisterSearch(w)
+	registerSearch(w, pool)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

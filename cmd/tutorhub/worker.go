@@ -13,21 +13,49 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
 	"github.com/tutorhub/tutorhub/internal/logging"
+	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/internal/temporalclient"
 	"github.com/tutorhub/tutorhub/outbox"
+	"github.com/tutorhub/tutorhub/tutors"
 	"github.com/tutorhub/tutorhub/workflows"
 )
 
-// queueRegistrations says what runs on each task queue. A queue of workflows.Queues that is
-// missing here has nothing to run yet, and a worker refuses to serve it.
-var queueRegistrations = map[string]func(worker.Worker){
-	workflows.QueueSearch: func(w worker.Worker) { workflows.RegisterSearch(w) },
+// queueRegistrations says what runs on each task queue: its workflows, and its activities
+// over the clients in workerDeps. A queue of workflows.Queues that is missing here has
+// nothing to run yet, and a worker refuses to serve it.
+var queueRegistrations = map[string]func(worker.Worker, *workerDeps){
+	workflows.QueueSearch: func(w worker.Worker, d *workerDeps) {
+		workflows.RegisterSearch(w)
+		activities.RegisterSearch(w, d.search)
+	},
+}
+
+// workerDeps are the activity structs of the queues a worker serves (nil for the others).
+type workerDeps struct {
+	search *activities.SearchActivities
+}
+
+// newWorkerDeps builds the clients of the queues served: the search queue indexes into the
+// configured engine (TUTORHUB_SEARCH_ENGINE), reading tutors from pool.
+func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, queues []string) (*workerDeps, error) {
+	d := &workerDeps{}
+	if slices.Contains(queues, workflows.QueueSearch) {
+		engine, err := searchEngine(ctx, cfg, pool, pagetoken.NewCodec(cfg.Cursor.Secret))
+		if err != nil {
+			return nil, err
+		}
+		d.search = &activities.SearchActivities{Tutors: tutors.New(pool, tutors.Options{}), Engine: engine}
+	}
+	return d, nil
 }
 
 // workerStopTimeout is how long in-flight activities get to finish when the worker stops;
@@ -113,7 +141,12 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	go func() { metricsErr <- metricsSrv.Serve(ln) }()
 	log.Info("serving worker metrics", "addr", ln.Addr().String(), "paths", "/metrics /health")
 
-	workers, err := startWorkers(tc, queues, *prefix, log)
+	deps, err := newWorkerDeps(ctx, cfg, pool, queues)
+	if err != nil {
+		_ = metricsSrv.Close()
+		return err
+	}
+	workers, err := startWorkers(tc, queues, *prefix, deps, log)
 	if err != nil {
 		_ = metricsSrv.Close()
 		return err
@@ -179,11 +212,11 @@ func parseQueues(s string) ([]string, error) {
 }
 
 // startWorkers starts one SDK worker per queue; on failure it stops those already started.
-func startWorkers(tc client.Client, queues []string, prefix string, log *slog.Logger) ([]worker.Worker, error) {
+func startWorkers(tc client.Client, queues []string, prefix string, deps *workerDeps, log *slog.Logger) ([]worker.Worker, error) {
 	var started []worker.Worker
 	for _, q := range queues {
 		w := worker.New(tc, prefix+q, worker.Options{WorkerStopTimeout: workerStopTimeout})
-		queueRegistrations[q](w)
+		queueRegistrations[q](w, deps)
 		if err := w.Start(); err != nil {
 			stopWorkers(started)
 			return nil, fmt.Errorf("start worker for task queue %s: %w", prefix+q, err)
