@@ -483,14 +483,14 @@ function FacetList({
         </li>
         {listed.map((o: FacetOption) => (
           <li key={o.value}>
-            <Link href={searchHref(path, { ...applied, [name]: o.value })} aria-current={current && sameValue(o.value, current) ? "true" : undefined}>
+            <Link
+              href={searchHref(path, { ...applied, [name]: o.value })}
+              aria-current={current && sameValue(o.value, current) ? "true" : undefined}
+              // Read as "Mathematics, 3 tutors" rather than "Mathematics (3)".
+              aria-label={o.count === undefined ? undefined : `${o.label}, ${o.count === 1n ? "1 tutor" : `${o.count} tutors`}`}
+            >
               {o.label}
-              {o.count !== undefined && (
-                <>
-                  <span class="count" aria-hidden="true">{` (${o.count})`}</span>
-                  <span class="visually-hidden">{o.count === 1n ? ", 1 tutor" : `, ${o.count} tutors`}</span>
-                </>
-              )}
+              {o.count !== undefined && <span class="count">{` (${o.count})`}</span>}
             </Link>
           </li>
         ))}
