@@ -234,6 +234,21 @@ step("the list of tutors pages on with its cursor", async () => {
   assert.equal(new Set(hrefs).size, listed, "every tutor once");
 });
 
+step("a search pages on with its cursor", async () => {
+  // Every seeded headline reads "... tutor, N years of experience"; the runner indexed them.
+  const listed = Number(process.env.E2E_LISTED_TUTORS ?? "0");
+  await visitor.goto(`${base}/tutors?q=experience`);
+  const cards = visitor.getByTestId("tutor-card");
+  await waitForCount(cards, 10);
+  await visitor.getByRole("button", { name: "Show more tutors" }).click();
+  await waitForCount(cards, 20);
+  await visitor.getByRole("button", { name: "Show more tutors" }).click();
+  await waitForCount(cards, listed);
+  assert.equal(await visitor.getByRole("button", { name: "Show more tutors" }).count(), 0, "no page after the last");
+  const hrefs = await cards.getByRole("link").evaluateAll((links) => links.map((a) => a.getAttribute("href")));
+  assert.equal(new Set(hrefs).size, listed, "every tutor once");
+});
+
 step("register: bad input shows each field's error, good input creates the account", async () => {
   const context = await browser.newContext();
   tutor = await openPage("tutor", context);

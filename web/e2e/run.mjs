@@ -3,8 +3,9 @@
 // builds the web bundle and the binary, serves it on a free port against a fresh database,
 // waits for /ready, starts `tutorhub worker` beside it (the outbox relay and the search task
 // queue, under a task queue prefix of this run's own, so it shares the dev server with other
-// stacks), seeds some tutors (most of them published), runs e2e/journey.test.mjs with Node's
-// test runner, and tears everything down again.
+// stacks), seeds some tutors (most of them published) and rebuilds the search index over them
+// (`tutorhub search reindex`), runs e2e/journey.test.mjs with Node's test runner, and tears
+// everything down again.
 //
 // Usage: node e2e/run.mjs [--no-build]   (from web/, or `./just web-test` from the root)
 // Environment: TUTORHUB_PG_HOST/PORT/USER/PASSWORD and PGPASSWORD, and the other ports
@@ -160,11 +161,16 @@ async function main() {
     await waitReady(`${url}/ready`, server, "tutorhub serve", 60_000);
     // The worker refuses a schema behind its code, so it starts once serve has migrated. Its
     // task queues carry this run's prefix: the dev server's namespace is shared.
-    worker = startBinary(bin, ["worker", "--queues", "search", "--queue-prefix", `e2e-${runId}/`], env, workerLog);
+    const queuePrefix = `e2e-${runId}/`;
+    worker = startBinary(bin, ["worker", "--queues", "search", "--queue-prefix", queuePrefix], env, workerLog);
     log(`worker running (metrics http://127.0.0.1:${metricsPort}/metrics, log: ${workerLog})`);
     await waitReady(`http://127.0.0.1:${metricsPort}/health`, worker, "tutorhub worker", 60_000);
     // Published tutors beyond one page, so the list's cursor has somewhere to go.
     run(join(root, "deploy/local/env.sh"), [bin, "dev", "seed", "--tutors", String(seededTutors)], { cwd: root, env });
+    // Seeding writes no outbox events: a rebuild (ReindexAll on the worker) puts the seeded
+    // tutors in the search index, so searches have pages too.
+    log("rebuilding the search index");
+    run(join(root, "deploy/local/env.sh"), [bin, "search", "reindex", "--queue-prefix", queuePrefix], { cwd: root, env });
     const listed = psqlValue(database, "SELECT count(*) FROM tutors WHERE published AND deleted_at IS NULL");
 
     const test = spawnSync(process.execPath, ["--test", "--test-reporter=spec", "--test-concurrency=1", join(web, "e2e", "journey.test.mjs")], {
