@@ -295,6 +295,9 @@ step("registering signs nobody in: the new account logs in with its password", a
 step("a reload keeps the session (refresh cookie, access token in memory only)", async () => {
   await tutor.goto(`${base}/me`);
   await tutor.getByTestId("email").getByText(email).waitFor();
+  // A reload cancels the page's calls still in flight (a profile read after the session's
+  // resumption, on a slow machine), which would count as failed requests.
+  await tutor.waitForLoadState("networkidle");
   await tutor.reload();
   await tutor.getByTestId("email").getByText(email).waitFor();
   const cookies = await tutor.context().cookies(base);
