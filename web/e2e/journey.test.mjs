@@ -22,6 +22,9 @@ const secondPassword = `Difference-Engine-${runId}?`;
 const visitorEmail = `visitor-${runId}@example.com`;
 const visitorPassword = `Babbage-Lovelace-${runId}#`;
 const headline = `Mathematics that makes sense ${runId}`;
+// A word of the tutor's bio alone (letters only, unique to the run), which the search page
+// finds once the index has caught up with the publication.
+const bioWord = `abacus${runId.replace(/[0-9]/g, (d) => "qrstuvwxyz"[Number(d)])}`;
 
 let browser;
 /** @type {Map<string, {page: import("playwright-core").Page, problems: string[], expected: Set<number>}>} */
@@ -148,6 +151,25 @@ async function waitForCount(locator, n, timeoutMs = 10_000) {
   assert.equal(count, n);
 }
 
+/**
+ * Submits the search form until locator matches n elements, failing after the deadline: the
+ * search index follows profile changes shortly after they commit (outbox, worker, IndexTutor).
+ */
+async function searchUntil(page, locator, n, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  const settled = page.getByTestId("results").and(page.locator('[aria-busy="false"]'));
+  for (;;) {
+    const answered = page.waitForResponse((res) => res.url().endsWith("/tutorhub.v1.SearchService/SearchTutors"));
+    await page.getByRole("button", { name: "Search", exact: true }).click();
+    await answered;
+    await settled.waitFor();
+    const count = await locator.count();
+    if (count === n) return;
+    if (Date.now() > deadline) assert.equal(count, n, `the search did not show ${n} within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /** Mail messages to an address, newest first. */
 async function mailTo(address) {
   const res = await fetch(`${mailpit}/api/v1/search?query=${encodeURIComponent(`to:"${address}"`)}`);
@@ -212,6 +234,21 @@ step("the list of tutors pages on with its cursor", async () => {
   assert.equal(new Set(hrefs).size, listed, "every tutor once");
 });
 
+step("a search pages on with its cursor", async () => {
+  // Every seeded headline reads "... tutor, N years of experience"; the runner indexed them.
+  const listed = Number(process.env.E2E_LISTED_TUTORS ?? "0");
+  await visitor.goto(`${base}/tutors?q=experience`);
+  const cards = visitor.getByTestId("tutor-card");
+  await waitForCount(cards, 10);
+  await visitor.getByRole("button", { name: "Show more tutors" }).click();
+  await waitForCount(cards, 20);
+  await visitor.getByRole("button", { name: "Show more tutors" }).click();
+  await waitForCount(cards, listed);
+  assert.equal(await visitor.getByRole("button", { name: "Show more tutors" }).count(), 0, "no page after the last");
+  const hrefs = await cards.getByRole("link").evaluateAll((links) => links.map((a) => a.getAttribute("href")));
+  assert.equal(new Set(hrefs).size, listed, "every tutor once");
+});
+
 step("register: bad input shows each field's error, good input creates the account", async () => {
   const context = await browser.newContext();
   tutor = await openPage("tutor", context);
@@ -258,6 +295,9 @@ step("registering signs nobody in: the new account logs in with its password", a
 step("a reload keeps the session (refresh cookie, access token in memory only)", async () => {
   await tutor.goto(`${base}/me`);
   await tutor.getByTestId("email").getByText(email).waitFor();
+  // A reload cancels the page's calls still in flight (a profile read after the session's
+  // resumption, on a slow machine), which would count as failed requests.
+  await tutor.waitForLoadState("networkidle");
   await tutor.reload();
   await tutor.getByTestId("email").getByText(email).waitFor();
   const cookies = await tutor.context().cookies(base);
@@ -338,7 +378,7 @@ step("publishing an incomplete profile names the missing fields", async () => {
 });
 
 step("edit the tutor profile: subjects, rate, languages, modes, time zone, availability", async () => {
-  await tutor.getByLabel("About you").fill(`I teach mathematics.\nPatiently. (${runId})`);
+  await tutor.getByLabel("About you").fill(`I teach mathematics with an ${bioWord}.\nPatiently. (${runId})`);
   await tutor.getByLabel("Subject to add").selectOption({ label: "Mathematics" });
   await tutor.getByRole("button", { name: "Add subject" }).click();
   await tutor.getByRole("group", { name: "Mathematics: levels" }).getByLabel("Secondary", { exact: true }).check();
@@ -400,6 +440,55 @@ step("a second user signs up in a browser of their own", async () => {
   await visitor.getByTestId("email").getByText(visitorEmail).waitFor();
 });
 
+step("the search page finds the tutor by a word of their bio once it is indexed", async () => {
+  await visitor.goto(`${base}/tutors`);
+  await visitor.getByRole("search", { name: "Search tutors" }).waitFor();
+  // Bad input first: each error is shown at its field, which receives the focus.
+  await expectingStatus(visitor, [400], async () => {
+    await visitor.getByLabel("Keywords").fill("?!");
+    await visitor.getByRole("button", { name: "Search", exact: true }).click();
+    assert.match(await fieldError(visitor, "Keywords"), /letter or digit/);
+    assert.equal(await visitor.evaluate(() => document.activeElement?.getAttribute("name")), "query");
+    await visitor.getByLabel("Keywords").fill(bioWord);
+    await visitor.getByLabel("Maximum hourly rate").fill("40");
+    await visitor.getByRole("button", { name: "Search", exact: true }).click();
+    assert.match(await fieldError(visitor, "Currency"), /needs a currency/);
+  });
+  await visitor.getByLabel("Maximum hourly rate").fill("");
+  const card = visitor.getByTestId("tutor-card").filter({ hasText: tutorName });
+  await searchUntil(visitor, card, 1);
+  await card.getByText(`${headline}!`).waitFor();
+  await card.getByText(bioWord, { exact: false }).waitFor();
+  assert.match(visitor.url(), new RegExp(`[?&]q=${bioWord}(&|$)`));
+
+  // Facet counts over the matches; following one filters the search.
+  const subjects = visitor.getByRole("list", { name: "Subject" });
+  await subjects.getByRole("link", { name: "Mathematics, 1 tutor" }).waitFor();
+  await visitor.getByRole("list", { name: "Level" }).getByRole("link", { name: "Upper secondary, 1 tutor" }).waitFor();
+  await visitor.getByRole("list", { name: "Lesson mode" }).getByRole("link", { name: "Online, 1 tutor" }).waitFor();
+  await visitor.getByRole("list", { name: "Language" }).getByRole("link", { name: "Welsh, 1 tutor" }).click();
+  await visitor.getByRole("list", { name: "Language" }).getByRole("link", { name: "Welsh, 1 tutor" }).and(visitor.locator('[aria-current="true"]')).waitFor();
+  assert.match(visitor.url(), /[?&]language=cy(&|$)/);
+  await card.waitFor();
+
+  // Price order within a currency; the search is in the URL, so a reload shows it again.
+  await visitor.getByLabel("Currency").selectOption("EUR");
+  await visitor.getByLabel("Maximum hourly rate").fill("40");
+  await visitor.getByLabel("Sort by").selectOption({ label: "Price, lowest first" });
+  await visitor.getByRole("button", { name: "Search", exact: true }).click();
+  await visitor.getByText("Cheapest first.").waitFor();
+  await card.waitFor();
+  await visitor.reload();
+  await card.waitFor();
+  await waitForValue(visitor.getByLabel("Keywords"), bioWord);
+  await waitForValue(visitor.getByLabel("Maximum hourly rate"), "40");
+  assert.equal(await visitor.getByLabel("Sort by").inputValue(), "price");
+  // Too expensive for a lower maximum.
+  await visitor.getByLabel("Maximum hourly rate").fill("30");
+  await visitor.getByRole("button", { name: "Search", exact: true }).click();
+  await visitor.getByTestId("no-tutors").waitFor();
+});
+
 step("a second user finds the tutor with filters and opens the public page", async () => {
   await visitor.goto(`${base}/tutors`);
   await visitor.getByRole("heading", { name: "Find a tutor" }).waitFor();
@@ -443,6 +532,13 @@ step("after the tutor unpublishes, the second user no longer sees it", async () 
     await visitor.goto(publicUrl);
     await visitor.getByRole("heading", { name: "Tutor not found" }).waitFor();
   });
+});
+
+step("the unpublished tutor leaves the search results once the index has caught up", async () => {
+  await visitor.goto(`${base}/tutors?q=${bioWord}`);
+  const card = visitor.getByTestId("tutor-card").filter({ hasText: tutorName });
+  await searchUntil(visitor, card, 0);
+  await visitor.getByTestId("no-tutors").waitFor();
 });
 
 step("log out ends the session, also after a reload", async () => {

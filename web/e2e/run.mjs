@@ -1,15 +1,19 @@
 #!/usr/bin/env node
-// Runs the browser journey against a real API: starts the local stack, builds the web bundle
-// and the binary, serves it on a free port against a fresh database, waits for /ready, seeds
-// some tutors (most of them published), runs e2e/journey.test.mjs with Node's test runner, and tears
+// Runs the browser journey against a real API: starts the local stack (Temporal included),
+// builds the web bundle and the binary, serves it on a free port against a fresh database,
+// waits for /ready, starts `tutorhub worker` beside it (the outbox relay and the search task
+// queue, under a task queue prefix of this run's own, so it shares the dev server with other
+// stacks), seeds some tutors (most of them published) and rebuilds the search index over them
+// (`tutorhub search reindex`), runs e2e/journey.test.mjs with Node's test runner, and tears
 // everything down again.
 //
 // Usage: node e2e/run.mjs [--no-build]   (from web/, or `./just web-test` from the root)
-// Environment: TUTORHUB_PG_HOST/PORT/USER/PASSWORD and PGPASSWORD as deploy/local/up.sh reads them;
+// Environment: TUTORHUB_PG_HOST/PORT/USER/PASSWORD and PGPASSWORD, and the other ports
+// deploy/local/up.sh reads (the binary gets the stack's addresses through deploy/local/env.sh);
 // TUTORHUB_TEST_MAILPIT_URL (http://127.0.0.1:8025); CHROMIUM (/usr/bin/chromium).
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -59,19 +63,44 @@ function freePort() {
   });
 }
 
-async function waitReady(url, server, timeoutMs) {
+/** Polls url until it answers 200, failing early when the process (named name) exits. */
+async function waitReady(url, child, name, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`tutorhub serve exited with ${server.exitCode}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited with ${child.exitCode ?? child.signalCode}`);
     try {
-      const res = await fetch(`${url}/ready`);
+      const res = await fetch(url);
       if (res.ok) return;
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${url}/ready did not answer 200 within ${timeoutMs / 1000}s`);
+  throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000}s`);
+}
+
+/**
+ * Starts the binary through deploy/local/env.sh (the stack's addresses), its output going
+ * straight to logFile. Not through a pipe: this process blocks in spawnSync while the journey
+ * runs and could not drain one, and a child whose pipe is full stops in its next log write
+ * (the server in the middle of a request, before its response is flushed).
+ */
+function startBinary(bin, args, env, logFile) {
+  const fd = openSync(logFile, "a");
+  try {
+    return spawn(join(root, "deploy/local/env.sh"), [bin, ...args], { cwd: root, stdio: ["ignore", fd, fd], env });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function printTail(name, file) {
+  try {
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    log(`last lines of the ${name} log:\n${lines.slice(-30).join("\n")}`);
+  } catch {
+    // no log written
+  }
 }
 
 function stop(child, timeoutMs = 10_000) {
@@ -91,7 +120,7 @@ async function main() {
   mkdirSync(artifacts, { recursive: true });
 
   log("starting the local stack");
-  run(join(root, "deploy/local/up.sh"), ["postgres", "redis", "mailpit", "kratos"]);
+  run(join(root, "deploy/local/up.sh"), ["postgres", "redis", "mailpit", "kratos", "temporal"]);
 
   if (build) {
     log("building the web bundle");
@@ -105,32 +134,43 @@ async function main() {
   psql(`CREATE DATABASE "${database}"`);
 
   let server;
-  let out;
+  let worker;
   let failed = true;
   const serverLog = join(artifacts, "server.log");
+  const workerLog = join(artifacts, "worker.log");
   try {
     const port = await freePort();
+    const metricsPort = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const pgPassword = process.env.TUTORHUB_PG_PASSWORD || process.env.PGPASSWORD;
     const password = pgPassword ? `:${encodeURIComponent(pgPassword)}` : "";
-    // The API refuses TUTORHUB_ variables it does not know, such as deploy/local's TUTORHUB_PG_*.
-    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TUTORHUB_PG_")));
+    // deploy/local/env.sh adds the stack's Redis, Kratos and Temporal addresses where these
+    // leave them unset, and removes the variables only the local scripts read (the API refuses
+    // TUTORHUB_ variables it does not know).
     const env = {
-      ...inherited,
+      ...process.env,
       TUTORHUB_ENV: "development",
       TUTORHUB_HTTP_ADDR: `127.0.0.1:${port}`,
       TUTORHUB_DATABASE_URL: `postgres://${pg.user}${password}@${pg.host}:${pg.port}/${database}?sslmode=disable`,
       TUTORHUB_REDIS_KEY_PREFIX: `tutorhub-e2e-${runId}:`,
+      TUTORHUB_WORKER_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
       TUTORHUB_LOG_FORMAT: "json",
     };
-    out = createWriteStream(serverLog);
-    server = spawn(bin, ["serve", "--migrate"], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env });
-    server.stdout.pipe(out);
-    server.stderr.pipe(out);
+    server = startBinary(bin, ["serve", "--migrate"], env, serverLog);
     log(`serving on ${url} (log: ${serverLog})`);
-    await waitReady(url, server, 60_000);
+    await waitReady(`${url}/ready`, server, "tutorhub serve", 60_000);
+    // The worker refuses a schema behind its code, so it starts once serve has migrated. Its
+    // task queues carry this run's prefix: the dev server's namespace is shared.
+    const queuePrefix = `e2e-${runId}/`;
+    worker = startBinary(bin, ["worker", "--queues", "search", "--queue-prefix", queuePrefix], env, workerLog);
+    log(`worker running (metrics http://127.0.0.1:${metricsPort}/metrics, log: ${workerLog})`);
+    await waitReady(`http://127.0.0.1:${metricsPort}/health`, worker, "tutorhub worker", 60_000);
     // Published tutors beyond one page, so the list's cursor has somewhere to go.
-    run(bin, ["dev", "seed", "--tutors", String(seededTutors)], { cwd: root, env });
+    run(join(root, "deploy/local/env.sh"), [bin, "dev", "seed", "--tutors", String(seededTutors)], { cwd: root, env });
+    // Seeding writes no outbox events: a rebuild (ReindexAll on the worker) puts the seeded
+    // tutors in the search index, so searches have pages too.
+    log("rebuilding the search index");
+    run(join(root, "deploy/local/env.sh"), [bin, "search", "reindex", "--queue-prefix", queuePrefix], { cwd: root, env });
     const listed = psqlValue(database, "SELECT count(*) FROM tutors WHERE published AND deleted_at IS NULL");
 
     const test = spawnSync(process.execPath, ["--test", "--test-reporter=spec", "--test-concurrency=1", join(web, "e2e", "journey.test.mjs")], {
@@ -140,8 +180,8 @@ async function main() {
     });
     failed = test.status !== 0;
   } finally {
-    await stop(server);
-    await new Promise((resolve) => (out ? out.end(resolve) : resolve()));
+    // The worker first: it drains in-flight work and stops polling before the database goes.
+    for (const child of [worker, server]) await stop(child, 30_000);
     rmSync(bin, { force: true });
     try {
       psql(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
@@ -149,20 +189,16 @@ async function main() {
       log(`could not drop ${database}: ${err.message}`);
     }
     if (failed) {
-      log(`the journey failed; screenshots and the server log are in ${artifacts}`);
-      try {
-        const lines = readFileSync(serverLog, "utf8").trim().split("\n");
-        log(`last lines of the server log:\n${lines.slice(-30).join("\n")}`);
-      } catch {
-        // no log written
-      }
+      log(`the journey failed; screenshots and the server's and worker's logs are in ${artifacts}`);
+      printTail("server", serverLog);
+      printTail("worker", workerLog);
     }
   }
   return failed ? 1 : 0;
 }
 
-// An interrupted run still drops its database; the server, in the same process group, gets
-// the signal itself.
+// An interrupted run still drops its database; the server and the worker, in the same process
+// group, get the signal themselves.
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => {
     try {

@@ -2,6 +2,7 @@
 // Connect on the page's own origin.
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { SearchService } from "@gen/tutorhub/v1/search_pb";
 import { SubjectService } from "@gen/tutorhub/v1/subject_pb";
 import { TutorService } from "@gen/tutorhub/v1/tutor_pb";
 import { UserService } from "@gen/tutorhub/v1/user_pb";
@@ -12,6 +13,8 @@ const transport = createConnectTransport({
   interceptors: [csrfInterceptor, authInterceptor],
 });
 
+/** Tutor search (the search index: free text, filters, facet counts). */
+export const searchClient = createClient(SearchService, transport);
 /** The subject catalogue. */
 export const subjectClient = createClient(SubjectService, transport);
 /** Tutor profiles. */
