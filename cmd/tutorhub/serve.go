@@ -37,30 +37,11 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	tel, err := telemetry.Setup(ctx, "tutorhub", version)
+	tel, log, pool, closeProcess, err := startProcess(ctx, "tutorhub", cfg, stdout)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = tel.Shutdown(sctx)
-	}()
-	log := logging.New(stdout, cfg.Log.Level, cfg.Log.Format, telemetry.LogAttrs)
-	for _, w := range cfg.Warnings() {
-		log.Warn(w)
-	}
-
-	pool, err := database.Open(ctx, cfg.Database.URL, database.PoolOptions{
-		MaxConns:        cfg.Database.MaxConns,
-		MinConns:        cfg.Database.MinConns,
-		MaxConnLifetime: cfg.Database.MaxConnLifetime,
-		MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
-	})
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeProcess()
 
 	migrator, err := database.NewMigrator(pool)
 	if err != nil {
@@ -313,4 +294,34 @@ func listenAndDrain(ctx context.Context, cfg config.HTTP, handlers server.Handle
 	}
 	log.Info("shutdown complete")
 	return nil
+}
+
+// startProcess is what every long-running subcommand starts with: telemetry under the
+// service name, the JSON (or text) logger with trace ids, the configuration's warnings
+// logged, and the database pool. closeProcess closes the pool and flushes telemetry.
+func startProcess(ctx context.Context, service string, cfg *config.Config, stdout io.Writer) (tel *telemetry.Telemetry, log *slog.Logger, pool *pgxpool.Pool, closeProcess func(), err error) {
+	tel, err = telemetry.Setup(ctx, service, version)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	shutdown := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}
+	log = logging.New(stdout, cfg.Log.Level, cfg.Log.Format, telemetry.LogAttrs)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	pool, err = database.Open(ctx, cfg.Database.URL, database.PoolOptions{
+		MaxConns:        cfg.Database.MaxConns,
+		MinConns:        cfg.Database.MinConns,
+		MaxConnLifetime: cfg.Database.MaxConnLifetime,
+		MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
+	})
+	if err != nil {
+		shutdown()
+		return nil, nil, nil, nil, err
+	}
+	return tel, log, pool, func() { pool.Close(); shutdown() }, nil
 }

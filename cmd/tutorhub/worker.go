@@ -20,9 +20,7 @@ import (
 	"github.com/tutorhub/tutorhub/activities"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
-	"github.com/tutorhub/tutorhub/internal/logging"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
-	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/internal/temporalclient"
 	"github.com/tutorhub/tutorhub/outbox"
 	"github.com/tutorhub/tutorhub/tutors"
@@ -86,30 +84,11 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	tel, err := telemetry.Setup(ctx, "tutorhub-worker", version)
+	tel, log, pool, closeProcess, err := startProcess(ctx, "tutorhub-worker", cfg, stdout)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = tel.Shutdown(sctx)
-	}()
-	log := logging.New(stdout, cfg.Log.Level, cfg.Log.Format, telemetry.LogAttrs)
-	for _, w := range cfg.Warnings() {
-		log.Warn(w)
-	}
-
-	pool, err := database.Open(ctx, cfg.Database.URL, database.PoolOptions{
-		MaxConns:        cfg.Database.MaxConns,
-		MinConns:        cfg.Database.MinConns,
-		MaxConnLifetime: cfg.Database.MaxConnLifetime,
-		MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
-	})
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeProcess()
 	migrator, err := database.NewMigrator(pool)
 	if err != nil {
 		return err
