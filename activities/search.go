@@ -29,7 +29,9 @@ const (
 const (
 	// ErrBadInput is a request no retry can fix (no tutor id, a bad build id).
 	ErrBadInput = "BadInput"
-	// ErrUnsupported is a rebuild asked of an engine that cannot build a new index.
+	// ErrUnsupported is a rebuild asked of an engine that cannot build a new index. Both
+	// engines tutorhub configures (PostgreSQL, Meilisearch) implement search.Rebuilder, so
+	// only another engine (or a wrapper hiding Rebuilder) meets it.
 	ErrUnsupported = "Unsupported"
 )
 

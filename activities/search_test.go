@@ -312,3 +312,24 @@ func TestReindexBuildsANewIndexWhileWritesContinue(t *testing.T) {
 		t.Errorf("a bad build id: %v, want %s", err, activities.ErrBadInput)
 	}
 }
+
+// TestReindexIsUnsupportedOnlyByEnginesThatCannotRebuild: both engines tutorhub runs on
+// (PostgreSQL, Meilisearch) rebuild, so `tutorhub search reindex` never meets Unsupported on
+// them; an engine that does not rebuild (here a wrapper hiding Rebuilder) fails at once,
+// without retries.
+func TestReindexIsUnsupportedOnlyByEnginesThatCannotRebuild(t *testing.T) {
+	t.Parallel()
+	for _, e := range []search.Engine{(*search.Postgres)(nil), (*search.Meilisearch)(nil)} {
+		if _, ok := e.(search.Rebuilder); !ok {
+			t.Errorf("%T does not implement search.Rebuilder: reindexing fails with %s on it", e, activities.ErrUnsupported)
+		}
+	}
+	f, _ := newFixture(t)
+	f.acts.Engine = search.KnownSubjects(f.engine, f.db)
+	var total int64
+	var appErr *temporal.ApplicationError
+	err := f.run(t, activities.BeginReindexName, activities.ReindexInput{BuildID: "test_unsupported"}, &total)
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrUnsupported || !appErr.NonRetryable() {
+		t.Fatalf("BeginReindex on an engine that cannot rebuild: %v, want a non-retryable %s", err, activities.ErrUnsupported)
+	}
+}
