@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
@@ -277,5 +278,31 @@ func (a *SearchActivities) SwapReindex(ctx context.Context, in ReindexInput) err
 	if err != nil {
 		return err
 	}
+	// The swap waits on the engine (PostgreSQL's table lock, Meilisearch's task queue):
+	// heartbeat meanwhile, so a slow swap is not taken for a dead worker and retried while
+	// it still runs.
+	defer heartbeatEvery(ctx, 10*time.Second)()
 	return engineError(rb.SwapBuild(ctx, in.BuildID))
+}
+
+// heartbeatEvery records an activity heartbeat every interval until the returned stop is
+// called; stop returns once the heartbeats have stopped.
+func heartbeatEvery(ctx context.Context, interval time.Duration) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }

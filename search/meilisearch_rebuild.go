@@ -80,13 +80,26 @@ func (m *Meilisearch) Builds(ctx context.Context) ([]string, error) {
 	}
 }
 
-// BeginBuild creates build id's index with its marker and the live index's settings,
-// waiting until both are in force; beginning a build that exists is a no-op.
+// BeginBuild creates build id's index, empty but for its marker, with the live index's
+// settings, waiting until both are in force; beginning a build that exists only applies the
+// settings again.
 func (m *Meilisearch) BeginBuild(ctx context.Context, id string) error {
 	if err := CheckBuildID(id); err != nil {
 		return err
 	}
 	uid := m.buildUID(id)
+	built, err := m.isBuild(ctx, id)
+	if err != nil {
+		return err
+	}
+	if built {
+		return m.applySettings(ctx, uid)
+	}
+	// An index of the build's name without the marker is a leftover (see buildWrite): a
+	// build starts empty.
+	if err := m.deleteIndex(ctx, uid); err != nil {
+		return err
+	}
 	pk := "id"
 	marker := meiliDoc{ID: meiliBuildMarker(id), Deleted: true, Subjects: []Subject{}, Languages: []string{}, LessonModes: []string{}, Facets: []string{}}
 	// The marker's write creates the index: it is never a build without its marker.
@@ -113,7 +126,8 @@ func (m *Meilisearch) BuildDelete(ctx context.Context, id string, tutor uuid.UUI
 
 // buildWrite writes to build id if it is a build. A write racing the build's swap and
 // deletion can land after the deletion and create an index of the build's name anew, which
-// lacks the marker: it is not a build, Builds does not list it and DropBuild deletes it.
+// lacks the marker: it is not a build, Builds does not list it, and DropBuild, SwapBuild or
+// BeginBuild of that id deletes it.
 func (m *Meilisearch) buildWrite(ctx context.Context, id string, d Document, deleted bool) error {
 	if err := CheckBuildID(id); err != nil {
 		return err
