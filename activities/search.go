@@ -49,6 +49,9 @@ type SearchActivities struct {
 	Tutors TutorReader
 	// Engine is the index written to.
 	Engine search.Engine
+	// SwapHeartbeat is how often SwapReindex heartbeats while the engine swaps; 0 means 10
+	// seconds (the workflow's heartbeat timeout is a minute).
+	SwapHeartbeat time.Duration
 }
 
 // RegisterSearch registers a's activities on a worker of the search queue.
@@ -281,7 +284,11 @@ func (a *SearchActivities) SwapReindex(ctx context.Context, in ReindexInput) err
 	// The swap waits on the engine (PostgreSQL's table lock, Meilisearch's task queue):
 	// heartbeat meanwhile, so a slow swap is not taken for a dead worker and retried while
 	// it still runs.
-	defer heartbeatEvery(ctx, 10*time.Second)()
+	every := a.SwapHeartbeat
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	defer heartbeatEvery(ctx, every)()
 	return engineError(rb.SwapBuild(ctx, in.BuildID))
 }
 
