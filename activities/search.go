@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
@@ -29,7 +30,9 @@ const (
 const (
 	// ErrBadInput is a request no retry can fix (no tutor id, a bad build id).
 	ErrBadInput = "BadInput"
-	// ErrUnsupported is a rebuild asked of an engine that cannot build a new index.
+	// ErrUnsupported is a rebuild asked of an engine that cannot build a new index. Both
+	// engines tutorhub configures (PostgreSQL, Meilisearch) implement search.Rebuilder, so
+	// only another engine (or a wrapper hiding Rebuilder) meets it.
 	ErrUnsupported = "Unsupported"
 )
 
@@ -46,6 +49,9 @@ type SearchActivities struct {
 	Tutors TutorReader
 	// Engine is the index written to.
 	Engine search.Engine
+	// SwapHeartbeat is how often SwapReindex heartbeats while the engine swaps; 0 means 10
+	// seconds (the workflow's heartbeat timeout is a minute).
+	SwapHeartbeat time.Duration
 }
 
 // RegisterSearch registers a's activities on a worker of the search queue.
@@ -275,5 +281,35 @@ func (a *SearchActivities) SwapReindex(ctx context.Context, in ReindexInput) err
 	if err != nil {
 		return err
 	}
+	// The swap waits on the engine (PostgreSQL's table lock, Meilisearch's task queue):
+	// heartbeat meanwhile, so a slow swap is not taken for a dead worker and retried while
+	// it still runs.
+	every := a.SwapHeartbeat
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	defer heartbeatEvery(ctx, every)()
 	return engineError(rb.SwapBuild(ctx, in.BuildID))
+}
+
+// heartbeatEvery records an activity heartbeat every interval until the returned stop is
+// called; stop returns once the heartbeats have stopped.
+func heartbeatEvery(ctx context.Context, interval time.Duration) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }

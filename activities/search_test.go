@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -310,5 +312,78 @@ func TestReindexBuildsANewIndexWhileWritesContinue(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	if err := f.run(t, activities.BeginReindexName, activities.ReindexInput{BuildID: "Bad-Id"}, &total); !errors.As(err, &appErr) || appErr.Type() != activities.ErrBadInput {
 		t.Errorf("a bad build id: %v, want %s", err, activities.ErrBadInput)
+	}
+}
+
+// TestReindexIsUnsupportedOnlyByEnginesThatCannotRebuild: both engines tutorhub runs on
+// (PostgreSQL, Meilisearch) rebuild, so `tutorhub search reindex` never meets Unsupported on
+// them; an engine that does not rebuild (here a wrapper hiding Rebuilder) fails at once,
+// without retries.
+func TestReindexIsUnsupportedOnlyByEnginesThatCannotRebuild(t *testing.T) {
+	t.Parallel()
+	for _, e := range []search.Engine{(*search.Postgres)(nil), (*search.Meilisearch)(nil)} {
+		if _, ok := e.(search.Rebuilder); !ok {
+			t.Errorf("%T does not implement search.Rebuilder: reindexing fails with %s on it", e, activities.ErrUnsupported)
+		}
+	}
+	f, _ := newFixture(t)
+	f.acts.Engine = search.KnownSubjects(f.engine, f.db)
+	var total int64
+	var appErr *temporal.ApplicationError
+	err := f.run(t, activities.BeginReindexName, activities.ReindexInput{BuildID: "test_unsupported"}, &total)
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrUnsupported || !appErr.NonRetryable() {
+		t.Fatalf("BeginReindex on an engine that cannot rebuild: %v, want a non-retryable %s", err, activities.ErrUnsupported)
+	}
+}
+
+// TestSwapReindexHeartbeatsWhileTheEngineSwaps: a swap that waits on the engine (here the
+// live table's lock, held by a reader) heartbeats meanwhile, so the workflow's heartbeat
+// timeout does not retry a swap that still runs.
+func TestSwapReindexHeartbeatsWhileTheEngineSwaps(t *testing.T) {
+	t.Parallel()
+	f, _ := newFixture(t)
+	ctx := t.Context()
+	f.acts.SwapHeartbeat = 5 * time.Millisecond
+	const build = "test_heartbeat"
+	var total int64
+	if err := f.run(t, activities.BeginReindexName, activities.ReindexInput{BuildID: build}, &total); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := f.db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback(ctx) //nolint:errcheck // released below
+	if _, err := reader.Exec(ctx, "LOCK TABLE search_documents IN ACCESS SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	activities.RegisterSearch(env, f.acts)
+	beat := make(chan struct{}, 1)
+	env.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) {
+		select {
+		case beat <- struct{}{}:
+		default:
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := env.ExecuteActivity(activities.SwapReindexName, activities.ReindexInput{BuildID: build})
+		done <- err
+	}()
+	select {
+	case <-beat:
+	case err := <-done:
+		t.Fatalf("the swap ended (%v) while a reader held the live table", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no heartbeat while the swap waited for the table lock")
+	}
+	if err := reader.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the swap after the reader left: %v", err)
 	}
 }

@@ -306,6 +306,125 @@ func contract(t *testing.T, newEngine func(t *testing.T) Engine) {
 		}
 	})
 
+	t.Run("rebuild: a build fills beside the live index and swaps in", func(t *testing.T) {
+		e := newEngine(t)
+		rb, ok := e.(Rebuilder)
+		if !ok {
+			t.Fatalf("the %s engine does not implement Rebuilder: `tutorhub search reindex` fails on it", e.Name())
+		}
+		builds := func(t *testing.T) []string {
+			t.Helper()
+			got, err := rb.Builds(ctx)
+			if err != nil {
+				t.Fatalf("Builds: %v", err)
+			}
+			return got
+		}
+		mathsHits := func(t *testing.T, word string) []uuid.UUID {
+			t.Helper()
+			return ids(search(t, e, Query{Text: word, Filter: Filter{SubjectID: maths.ID}, Facets: []Facet{FacetSubject}}).Hits)
+		}
+		old := doc("Olga Old", "Tutor", "marmot", maths)
+		upsert(t, e, old)
+		if err := rb.BeginBuild(ctx, "Bad-Id"); err == nil {
+			t.Error("a build id with capitals and dashes was accepted")
+		}
+		const id = "contract_1"
+		for range 2 { // beginning twice is a no-op
+			if err := rb.BeginBuild(ctx, id); err != nil {
+				t.Fatalf("BeginBuild: %v", err)
+			}
+		}
+		if got := builds(t); !slices.Equal(got, []string{id}) {
+			t.Fatalf("Builds = %v, want [%s]", got, id)
+		}
+		// The build has the version guard of the live index.
+		fresh := doc("Nina New", "Tutor", "marmot", maths)
+		fresh.Version = 2
+		older := fresh
+		older.Bio, older.Version = "ocelot", 1
+		same := fresh
+		same.Bio = "ocelot"
+		gone := doc("Gus Gone", "Tutor", "marmot", maths)
+		for _, w := range []struct {
+			name string
+			do   func() error
+		}{
+			{"upsert", func() error { return rb.BuildUpsert(ctx, id, fresh) }},
+			{"upsert of an older version", func() error { return rb.BuildUpsert(ctx, id, older) }},
+			{"upsert at the same version", func() error { return rb.BuildUpsert(ctx, id, same) }},
+			{"upsert of a tutor deleted next", func() error { return rb.BuildUpsert(ctx, id, gone) }},
+			{"delete", func() error { return rb.BuildDelete(ctx, id, gone.ID, gone.Version+1) }},
+			{"upsert older than the deletion", func() error { return rb.BuildUpsert(ctx, id, gone) }},
+		} {
+			if err := w.do(); err != nil {
+				t.Fatalf("build %s: %v", w.name, err)
+			}
+		}
+		if got := mathsHits(t, "marmot"); !slices.Equal(got, []uuid.UUID{old.ID}) {
+			t.Fatalf("during the build, searches see %v, want only the live %v", got, old.ID)
+		}
+
+		for range 2 { // a retried swap finds the build gone and changes nothing
+			if err := rb.SwapBuild(ctx, id); err != nil {
+				t.Fatalf("SwapBuild: %v", err)
+			}
+			if got := mathsHits(t, "marmot"); !slices.Equal(got, []uuid.UUID{fresh.ID}) {
+				t.Fatalf("after the swap, searches see %v, want only the build's %v", got, fresh.ID)
+			}
+		}
+		if got := mathsHits(t, "ocelot"); len(got) != 0 {
+			t.Errorf("an older or equal version replaced the build's document: %v", got)
+		}
+		if got := builds(t); len(got) != 0 {
+			t.Fatalf("Builds after the swap = %v, want none", got)
+		}
+		// A late write to the swapped build is a no-op and does not bring the build back.
+		if err := rb.BuildUpsert(ctx, id, doc("Late Larry", "Tutor", "marmot", maths)); err != nil {
+			t.Errorf("a write to a swapped build: %v", err)
+		}
+		if got := builds(t); len(got) != 0 {
+			t.Fatalf("Builds after a late write = %v, want none", got)
+		}
+		// The swapped-in index is the live one in every respect: writes, guard, facets.
+		upsert(t, e, old)
+		if got := mathsHits(t, "marmot"); len(got) != 2 {
+			t.Errorf("the swapped-in index takes writes: found %v", got)
+		}
+		older.ID = old.ID
+		older.Version = old.Version
+		upsert(t, e, older)
+		if got := mathsHits(t, "ocelot"); len(got) != 0 {
+			t.Errorf("the swapped-in index lost the version guard: %v", got)
+		}
+		if res := search(t, e, Query{Text: "marmot", Facets: []Facet{FacetSubject}}); !slices.Equal(res.Facets[FacetSubject], []FacetCount{{maths.ID.String(), 2}}) {
+			t.Errorf("facets of the swapped-in index = %v", res.Facets)
+		}
+
+		// A dropped build is gone; dropping it again, or writing to it, is a no-op.
+		const dropped = "contract_2"
+		if err := rb.BeginBuild(ctx, dropped); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := rb.DropBuild(ctx, dropped); err != nil {
+				t.Fatalf("DropBuild: %v", err)
+			}
+		}
+		if err := rb.BuildUpsert(ctx, dropped, doc("Late Lena", "Tutor", "marmot", maths)); err != nil {
+			t.Errorf("a write to a dropped build: %v", err)
+		}
+		if got := builds(t); len(got) != 0 {
+			t.Fatalf("Builds after a drop = %v, want none", got)
+		}
+		if err := rb.SwapBuild(ctx, dropped); err != nil {
+			t.Errorf("swapping a dropped build: %v", err)
+		}
+		if got := mathsHits(t, "marmot"); len(got) != 2 {
+			t.Errorf("swapping a dropped build changed the live index: found %v", got)
+		}
+	})
+
 	t.Run("bad input is EINVALID naming the field", func(t *testing.T) {
 		e := newEngine(t)
 		upsert(t, e, doc("Tess Token", "Cello", "osprey"), doc("Tim Token", "Cello", "osprey"))

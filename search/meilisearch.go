@@ -103,7 +103,15 @@ func NewMeilisearch(ctx context.Context, o MeilisearchOptions) (*Meilisearch, er
 	if _, err := m.wait(ctx, task, true); err != nil {
 		return nil, err
 	}
-	task, err = m.index.UpdateSettings(ctx, &meilisearch.Settings{
+	if err := m.applySettings(ctx, o.Index); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// meiliSettings are the settings of the live index and of every build.
+func meiliSettings() *meilisearch.Settings {
+	return &meilisearch.Settings{
 		SearchableAttributes: []string{"display_name", "headline", "subject_names", "bio"},
 		FilterableAttributes: []string{"id", "published", "deleted", "facets", "currency", "hourly_rate_minor"},
 		SortableAttributes:   []string{"currency", "hourly_rate_minor", "id"},
@@ -115,14 +123,18 @@ func NewMeilisearch(ctx context.Context, o MeilisearchOptions) (*Meilisearch, er
 			DisableOnWords:      []string{},
 		},
 		Pagination: &meilisearch.Pagination{MaxTotalHits: meiliMaxTotalHits},
-	})
+	}
+}
+
+// applySettings applies meiliSettings to index (creating it if it is missing) and waits
+// until they are in force.
+func (m *Meilisearch) applySettings(ctx context.Context, uid string) error {
+	task, err := m.client.Index(uid).UpdateSettings(ctx, meiliSettings())
 	if err != nil {
-		return nil, fmt.Errorf("search: meilisearch: settings of %s: %w", o.Index, err)
+		return fmt.Errorf("search: meilisearch: settings of %s: %w", uid, err)
 	}
-	if _, err := m.wait(ctx, task, false); err != nil {
-		return nil, err
-	}
-	return m, nil
+	_, err = m.wait(ctx, task, false)
+	return err
 }
 
 // Name is "meilisearch".
@@ -144,7 +156,7 @@ func (m *Meilisearch) wait(ctx context.Context, task *meilisearch.TaskInfo, allo
 
 // Upsert stores d unless the index holds the tutor at d.Version or newer.
 func (m *Meilisearch) Upsert(ctx context.Context, d Document) error {
-	return m.write(ctx, []Document{d}, false)
+	return m.write(ctx, m.index, []Document{d}, false)
 }
 
 // BulkUpsert upserts every document with one write.
@@ -152,16 +164,17 @@ func (m *Meilisearch) BulkUpsert(ctx context.Context, ds []Document) error {
 	if len(ds) > MaxBulk {
 		return tutorhub.Invalid("documents", "documents.max_items", fmt.Sprintf("at most %d documents at once", MaxBulk))
 	}
-	return m.write(ctx, ds, false)
+	return m.write(ctx, m.index, ds, false)
 }
 
 // Delete stores a tombstone of tutor id at version.
 func (m *Meilisearch) Delete(ctx context.Context, id uuid.UUID, version int64) error {
-	return m.write(ctx, []Document{{ID: id, Version: version}}, true)
+	return m.write(ctx, m.index, []Document{{ID: id, Version: version}}, true)
 }
 
-// write stores the documents (tombstones when deleted) that are newer than the stored ones.
-func (m *Meilisearch) write(ctx context.Context, ds []Document, deleted bool) error {
+// write stores the documents (tombstones when deleted) in index (the live one or a build)
+// that are newer than the ones it holds.
+func (m *Meilisearch) write(ctx context.Context, index meilisearch.IndexManager, ds []Document, deleted bool) error {
 	newest := map[string]meiliDoc{}
 	var order []string
 	for _, d := range ds {
@@ -183,7 +196,7 @@ func (m *Meilisearch) write(ctx context.Context, ds []Document, deleted bool) er
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var stored meilisearch.DocumentsResult
-	err := m.index.GetDocuments(ctx, &meilisearch.DocumentsQuery{Ids: order, Fields: []string{"id", "version"}, Limit: int64(len(order))}, &stored)
+	err := index.GetDocuments(ctx, &meilisearch.DocumentsQuery{Ids: order, Fields: []string{"id", "version"}, Limit: int64(len(order))}, &stored)
 	if err != nil {
 		return fmt.Errorf("search: meilisearch: read versions: %w", err)
 	}
@@ -209,7 +222,7 @@ func (m *Meilisearch) write(ctx context.Context, ds []Document, deleted bool) er
 		return nil
 	}
 	pk := "id"
-	task, err := m.index.AddDocuments(ctx, docs, &meilisearch.DocumentOptions{PrimaryKey: &pk})
+	task, err := index.AddDocuments(ctx, docs, &meilisearch.DocumentOptions{PrimaryKey: &pk})
 	if err != nil {
 		return fmt.Errorf("search: meilisearch: write %d documents: %w", len(docs), err)
 	}

@@ -44,6 +44,15 @@ func TestMeilisearchContract(t *testing.T) {
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
+			builds, err := m.Builds(ctx)
+			if err != nil {
+				t.Errorf("builds of index %s: %v", o.Index, err)
+			}
+			for _, b := range builds {
+				if err := m.DropBuild(ctx, b); err != nil {
+					t.Errorf("drop build %s of index %s: %v", b, o.Index, err)
+				}
+			}
 			if err := m.DeleteIndex(ctx); err != nil {
 				t.Errorf("drop index %s: %v", o.Index, err)
 			}
