@@ -68,6 +68,10 @@ type SearchDocument struct {
 	IndexedAt       time.Time
 }
 
+type SearchLexeme struct {
+	Lexeme string
+}
+
 type Subject struct {
 	ID        uuid.UUID
 	Slug      string
