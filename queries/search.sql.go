@@ -299,16 +299,18 @@ const searchMatchQuery = `-- name: SearchMatchQuery :one
 SELECT CAST(CASE
     WHEN (SELECT count(*) FROM (
               SELECT 1 FROM search_documents d
-              WHERE d.published AND NOT d.deleted AND d.tsv @@ e.q
-              LIMIT $1::int) x) >= $1::int THEN e.q
-    ELSE search_typo_query($2::text)
+              -- the function call, not e.q: its cost makes the planner read the GIN index
+              -- rather than every document until @enough match.
+              WHERE d.published AND NOT d.deleted AND d.tsv @@ search_prefix_query($1::text)
+              LIMIT $2::int) x) >= $2::int THEN e.q
+    ELSE search_typo_query($1::text)
 END AS text)::text
-FROM (SELECT search_prefix_query($2::text) AS q OFFSET 0) e
+FROM (SELECT search_prefix_query($1::text) AS q OFFSET 0) e
 `
 
 type SearchMatchQueryParams struct {
-	Enough int32
 	Query  string
+	Enough int32
 }
 
 // The tsquery (as text) that finds the documents matching @query: every word as a prefix
@@ -316,7 +318,7 @@ type SearchMatchQueryParams struct {
 // word as a prefix or a close lexicon word (search_typo_query): typos are a fallback, looked
 // up only when the words as typed find too few documents. Counting stops at @enough.
 func (q *Queries) SearchMatchQuery(ctx context.Context, arg SearchMatchQueryParams) (string, error) {
-	row := q.db.QueryRow(ctx, searchMatchQuery, arg.Enough, arg.Query)
+	row := q.db.QueryRow(ctx, searchMatchQuery, arg.Query, arg.Enough)
 	var column_1 string
 	err := row.Scan(&column_1)
 	return column_1, err

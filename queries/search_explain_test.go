@@ -78,6 +78,9 @@ func TestSearchQueriesUseTheGINIndexes(t *testing.T) {
 				sql  string
 				args []any
 			}{
+				// Counting the words' matches (a word in every document may stop after a
+				// few rows of a sequential scan; a rare one must not read every document).
+				{searchMatchQuery, []any{tc.query, int32(10)}},
 				{searchDocumentsByRelevance, []any{math.Inf(1), uuid.Nil, int32(21), match, facets, "", int64(0), int64(100000000), int32(1000)}},
 				{searchFacetCounts, []any{[]string{"s", "lv", "l", "m", "c"}, match, facets, "", int64(0), int64(100000000), int32(1000)}},
 			} {
@@ -92,7 +95,7 @@ func TestSearchQueriesUseTheGINIndexes(t *testing.T) {
 					t.Fatal(err)
 				}
 				plans[0].Plan.walk(func(n planNode) {
-					if n.NodeType == "Seq Scan" {
+					if n.NodeType == "Seq Scan" && (stmt.sql != searchMatchQuery || tc.query != "common") {
 						t.Errorf("plan reads every document:\n%s", raw)
 					}
 					used[n.IndexName] = true
