@@ -69,6 +69,10 @@ type SearchDocument struct {
 	IndexedAt       time.Time
 }
 
+type SearchLexeme struct {
+	Lexeme string
+}
+
 type Subject struct {
 	ID        uuid.UUID
 	Slug      string

@@ -11,6 +11,22 @@ import (
 	"github.com/google/uuid"
 )
 
+const addSearchLexemes = `-- name: AddSearchLexemes :exec
+INSERT INTO search_lexemes (lexeme)
+SELECT DISTINCT l
+FROM search_documents d, unnest(tsvector_to_array(d.tsv)) AS l
+WHERE d.id = ANY (CAST($1::text[] AS uuid[]))
+ORDER BY l
+ON CONFLICT DO NOTHING
+`
+
+// Adds the lexemes of documents @ids to the lexicon typo matching reads (search_lexemes), in
+// lexeme order, so concurrent writers take their locks in one order and never deadlock.
+func (q *Queries) AddSearchLexemes(ctx context.Context, ids []string) error {
+	_, err := q.db.Exec(ctx, addSearchLexemes, ids)
+	return err
+}
+
 const getSearchDocumentVersion = `-- name: GetSearchDocumentVersion :one
 SELECT version, deleted FROM search_documents WHERE id = $1
 `
@@ -31,9 +47,9 @@ func (q *Queries) GetSearchDocumentVersion(ctx context.Context, id uuid.UUID) (G
 const searchDocumentsByPrice = `-- name: SearchDocumentsByPrice :many
 SELECT d.id, d.version, d.display_name, d.headline, d.bio, CAST(d.subjects AS text)::text AS subjects,
        d.languages, d.lesson_modes, d.currency, d.hourly_rate_minor, 0::float8 AS score
-FROM search_documents d
+FROM search_documents d, (SELECT CAST($1::text AS tsquery) AS q OFFSET 0) m
 WHERE d.published AND NOT d.deleted
-  AND (d.tsv @@ search_prefix_query($1::text) OR search_normalize($1::text) <% d.words)
+  AND d.tsv @@ m.q
   AND (cardinality($2::text[]) = 0 OR d.facets @> $2::text[])
   AND ($3::text = '' OR d.currency = $3::text)
   AND d.hourly_rate_minor BETWEEN $4::bigint AND $5::bigint
@@ -43,7 +59,7 @@ LIMIT $9::int
 `
 
 type SearchDocumentsByPriceParams struct {
-	Query         string
+	Match         string
 	Facets        []string
 	Currency      string
 	MinRate       int64
@@ -68,13 +84,13 @@ type SearchDocumentsByPriceRow struct {
 	Score           float64
 }
 
-// One page of visible documents matching @query and every filter (as
+// One page of visible documents matching @match and every filter (as
 // SearchDocumentsByRelevance) in (currency, hourly_rate_minor, id) order: money sorts within
 // one currency. The keyset continues after (@after_currency, @after_rate, @after_id); the
 // first page passes (”, -1, the nil UUID).
 func (q *Queries) SearchDocumentsByPrice(ctx context.Context, arg SearchDocumentsByPriceParams) ([]SearchDocumentsByPriceRow, error) {
 	rows, err := q.db.Query(ctx, searchDocumentsByPrice,
-		arg.Query,
+		arg.Match,
 		arg.Facets,
 		arg.Currency,
 		arg.MinRate,
@@ -115,32 +131,40 @@ func (q *Queries) SearchDocumentsByPrice(ctx context.Context, arg SearchDocument
 }
 
 const searchDocumentsByRelevance = `-- name: SearchDocumentsByRelevance :many
+WITH m AS (SELECT CAST($4::text AS tsquery) AS q OFFSET 0),
+candidates AS MATERIALIZED (
+    SELECT d.id
+    FROM search_documents d, m
+    WHERE d.published AND NOT d.deleted
+      AND d.tsv @@ m.q
+      AND (cardinality($5::text[]) = 0 OR d.facets @> $5::text[])
+      AND ($6::text = '' OR d.currency = $6::text)
+      AND d.hourly_rate_minor BETWEEN $7::bigint AND $8::bigint
+    LIMIT $9::int
+)
 SELECT d.id, d.version, d.display_name, d.headline, d.bio, CAST(d.subjects AS text)::text AS subjects,
        d.languages, d.lesson_modes, d.currency, d.hourly_rate_minor, s.score::float8 AS score
-FROM search_documents d
+FROM candidates c
+JOIN search_documents d ON d.id = c.id
+CROSS JOIN m
 CROSS JOIN LATERAL (
-    SELECT round((ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, search_prefix_query($1::text))
-                  + word_similarity(search_normalize($1::text), d.words))::numeric, 6)::float8 AS score
+    SELECT round(ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, m.q)::numeric, 6)::float8 AS score
 ) s
-WHERE d.published AND NOT d.deleted
-  AND (d.tsv @@ search_prefix_query($1::text) OR search_normalize($1::text) <% d.words)
-  AND (cardinality($2::text[]) = 0 OR d.facets @> $2::text[])
-  AND ($3::text = '' OR d.currency = $3::text)
-  AND d.hourly_rate_minor BETWEEN $4::bigint AND $5::bigint
-  AND (s.score < $6::float8 OR (s.score = $6::float8 AND d.id > $7::uuid))
+WHERE s.score < $1::float8 OR (s.score = $1::float8 AND d.id > $2::uuid)
 ORDER BY s.score DESC, d.id
-LIMIT $8::int
+LIMIT $3::int
 `
 
 type SearchDocumentsByRelevanceParams struct {
-	Query      string
+	AfterScore float64
+	AfterID    uuid.UUID
+	PageLimit  int32
+	Match      string
 	Facets     []string
 	Currency   string
 	MinRate    int64
 	MaxRate    int64
-	AfterScore float64
-	AfterID    uuid.UUID
-	PageLimit  int32
+	Candidates int32
 }
 
 type SearchDocumentsByRelevanceRow struct {
@@ -157,22 +181,24 @@ type SearchDocumentsByRelevanceRow struct {
 	Score           float64
 }
 
-// One page of visible documents matching @query (every word as a prefix, or close to a word
-// of the text by trigram similarity) and every filter, best first: score is ts_rank over the
-// weighted tsvector plus the word similarity, rounded so that a page token carries it
-// exactly. The keyset continues after (@after_score, @after_id); the first page passes
-// (infinity, the nil UUID). Every filter has a neutral value (empty facets, empty currency,
-// the full rate range), as in ListTutors.
+// One page of visible documents matching @match (a tsquery from SearchMatchQuery) and every
+// filter, best first: score is ts_rank over the weighted tsvector, rounded so that a page
+// token carries it exactly. Only the first @candidates matches the GIN indexes yield are
+// ranked, so a query matching much of the index costs a bounded amount of work. The keyset
+// continues after (@after_score, @after_id); the first page passes (infinity, the nil UUID).
+// Every filter has a neutral value (empty facets, empty currency, the full rate range), as
+// in ListTutors.
 func (q *Queries) SearchDocumentsByRelevance(ctx context.Context, arg SearchDocumentsByRelevanceParams) ([]SearchDocumentsByRelevanceRow, error) {
 	rows, err := q.db.Query(ctx, searchDocumentsByRelevance,
-		arg.Query,
+		arg.AfterScore,
+		arg.AfterID,
+		arg.PageLimit,
+		arg.Match,
 		arg.Facets,
 		arg.Currency,
 		arg.MinRate,
 		arg.MaxRate,
-		arg.AfterScore,
-		arg.AfterID,
-		arg.PageLimit,
+		arg.Candidates,
 	)
 	if err != nil {
 		return nil, err
@@ -205,25 +231,31 @@ func (q *Queries) SearchDocumentsByRelevance(ctx context.Context, arg SearchDocu
 }
 
 const searchFacetCounts = `-- name: SearchFacetCounts :many
+WITH candidates AS MATERIALIZED (
+    SELECT d.facets
+    FROM search_documents d, (SELECT CAST($2::text AS tsquery) AS q OFFSET 0) m
+    WHERE d.published AND NOT d.deleted
+      AND d.tsv @@ m.q
+      AND (cardinality($3::text[]) = 0 OR d.facets @> $3::text[])
+      AND ($4::text = '' OR d.currency = $4::text)
+      AND d.hourly_rate_minor BETWEEN $5::bigint AND $6::bigint
+    LIMIT $7::int
+)
 SELECT f::text AS value, count(*)::bigint AS documents
-FROM search_documents d, unnest(d.facets) AS f
-WHERE d.published AND NOT d.deleted
-  AND (d.tsv @@ search_prefix_query($1::text) OR search_normalize($1::text) <% d.words)
-  AND (cardinality($2::text[]) = 0 OR d.facets @> $2::text[])
-  AND ($3::text = '' OR d.currency = $3::text)
-  AND d.hourly_rate_minor BETWEEN $4::bigint AND $5::bigint
-  AND split_part(f, ':', 1) = ANY ($6::text[])
+FROM candidates c, unnest(c.facets) AS f
+WHERE split_part(f, ':', 1) = ANY ($1::text[])
 GROUP BY f
 ORDER BY count(*) DESC, f
 `
 
 type SearchFacetCountsParams struct {
-	Query    string
-	Facets   []string
-	Currency string
-	MinRate  int64
-	MaxRate  int64
-	Kinds    []string
+	Kinds      []string
+	Match      string
+	Facets     []string
+	Currency   string
+	MinRate    int64
+	MaxRate    int64
+	Candidates int32
 }
 
 type SearchFacetCountsRow struct {
@@ -231,16 +263,19 @@ type SearchFacetCountsRow struct {
 	Documents int64
 }
 
-// How many visible documents matching @query and every filter hold each facet value whose
-// kind (the token's prefix before the first colon: s, lv, l, m, c) is in @kinds.
+// How many visible documents matching @match and every filter hold each facet value whose
+// kind (the token's prefix before the first colon: s, lv, l, m, c) is in @kinds, counted
+// over the first @candidates matches (as SearchDocumentsByRelevance ranks them): exact when
+// fewer documents match.
 func (q *Queries) SearchFacetCounts(ctx context.Context, arg SearchFacetCountsParams) ([]SearchFacetCountsRow, error) {
 	rows, err := q.db.Query(ctx, searchFacetCounts,
-		arg.Query,
+		arg.Kinds,
+		arg.Match,
 		arg.Facets,
 		arg.Currency,
 		arg.MinRate,
 		arg.MaxRate,
-		arg.Kinds,
+		arg.Candidates,
 	)
 	if err != nil {
 		return nil, err
@@ -258,6 +293,35 @@ func (q *Queries) SearchFacetCounts(ctx context.Context, arg SearchFacetCountsPa
 		return nil, err
 	}
 	return items, nil
+}
+
+const searchMatchQuery = `-- name: SearchMatchQuery :one
+SELECT CAST(CASE
+    WHEN (SELECT count(*) FROM (
+              SELECT 1 FROM search_documents d
+              -- the function call, not e.q: its cost makes the planner read the GIN index
+              -- rather than every document until @enough match.
+              WHERE d.published AND NOT d.deleted AND d.tsv @@ search_prefix_query($1::text)
+              LIMIT $2::int) x) >= $2::int THEN e.q
+    ELSE search_typo_query($1::text)
+END AS text)::text
+FROM (SELECT search_prefix_query($1::text) AS q OFFSET 0) e
+`
+
+type SearchMatchQueryParams struct {
+	Query  string
+	Enough int32
+}
+
+// The tsquery (as text) that finds the documents matching @query: every word as a prefix
+// (search_prefix_query) when that matches at least @enough visible documents, else every
+// word as a prefix or a close lexicon word (search_typo_query): typos are a fallback, looked
+// up only when the words as typed find too few documents. Counting stops at @enough.
+func (q *Queries) SearchMatchQuery(ctx context.Context, arg SearchMatchQueryParams) (string, error) {
+	row := q.db.QueryRow(ctx, searchMatchQuery, arg.Query, arg.Enough)
+	var column_1 string
+	err := row.Scan(&column_1)
+	return column_1, err
 }
 
 const upsertSearchDocument = `-- name: UpsertSearchDocument :execrows

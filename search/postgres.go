@@ -21,14 +21,28 @@ type DB interface {
 }
 
 // Postgres is the PostgreSQL engine: documents in the search_documents table of the
-// application's database (migration 00020), searched with a weighted tsvector (prefix
-// matches) and pg_trgm word similarity (typos), filtered and counted with a GIN-indexed facet
-// array, paged with keyset page tokens. Writes are visible to the next search.
+// application's database (migrations 00020 and 00030), searched with a weighted tsvector
+// through its GIN index: words as prefixes, and, when those find fewer than TypoFallbackBelow
+// documents, close words of the lexicon too (pg_trgm over search_lexemes: typos). At most
+// Candidates matches are ranked and counted in facets. Filtered and counted with a
+// GIN-indexed facet array, paged with keyset page tokens. Writes are visible to the next
+// search.
 type Postgres struct {
 	db     DB
 	q      *queries.Queries
 	tokens *pagetoken.Codec
 }
+
+// Bounds of the PostgreSQL engine's work per search.
+const (
+	// Candidates is the most matching documents a relevance search ranks and a facet count
+	// counts: a word found in most of the index costs no more than this. Results and counts
+	// are exact when fewer documents match.
+	Candidates = 1000
+	// TypoFallbackBelow: when the query's words as prefixes match fewer visible documents
+	// than this, words of the index close to them (typos) match too.
+	TypoFallbackBelow = 10
+)
 
 // NewPostgres returns the PostgreSQL engine over db, signing page tokens with tokens.
 func NewPostgres(db DB, tokens *pagetoken.Codec) *Postgres {
@@ -40,7 +54,7 @@ func (p *Postgres) Name() string { return "postgres" }
 
 // Upsert stores d unless a document of the same tutor at d.Version or newer is stored.
 func (p *Postgres) Upsert(ctx context.Context, d Document) error {
-	return p.upsert(ctx, p.q, d, false)
+	return p.upsert(ctx, p.q, d, false, false)
 }
 
 // BulkUpsert upserts every document in one transaction.
@@ -54,10 +68,15 @@ func (p *Postgres) BulkUpsert(ctx context.Context, ds []Document) error {
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 	q := p.q.WithTx(tx)
+	ids := make([]string, 0, len(ds))
 	for _, d := range ds {
-		if err := p.upsert(ctx, q, d, false); err != nil {
+		if err := p.upsert(ctx, q, d, false, true); err != nil {
 			return err
 		}
+		ids = append(ids, d.ID.String())
+	}
+	if err := q.AddSearchLexemes(ctx, ids); err != nil {
+		return fmt.Errorf("search: bulk upsert: lexicon: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("search: bulk upsert: commit: %w", err)
@@ -67,10 +86,13 @@ func (p *Postgres) BulkUpsert(ctx context.Context, ds []Document) error {
 
 // Delete stores a tombstone of tutor id at version.
 func (p *Postgres) Delete(ctx context.Context, id uuid.UUID, version int64) error {
-	return p.upsert(ctx, p.q, Document{ID: id, Version: version}, true)
+	return p.upsert(ctx, p.q, Document{ID: id, Version: version}, true, false)
 }
 
-func (p *Postgres) upsert(ctx context.Context, q *queries.Queries, d Document, deleted bool) error {
+// upsert writes d (a tombstone when deleted) and adds its words to the typo lexicon, unless
+// lexemesLater: then the caller adds them (BulkUpsert, once for all its documents, so its
+// lexicon writes take their locks in lexeme order).
+func (p *Postgres) upsert(ctx context.Context, q *queries.Queries, d Document, deleted, lexemesLater bool) error {
 	if err := d.check(); err != nil {
 		return err
 	}
@@ -82,7 +104,7 @@ func (p *Postgres) upsert(ctx context.Context, q *queries.Queries, d Document, d
 	if err != nil {
 		return fmt.Errorf("search: document %s: %w", d.ID, err)
 	}
-	_, err = q.UpsertSearchDocument(ctx, queries.UpsertSearchDocumentParams{
+	n, err := q.UpsertSearchDocument(ctx, queries.UpsertSearchDocumentParams{
 		ID: d.ID, Version: d.Version, Deleted: deleted, Published: d.Published && !deleted,
 		DisplayName: d.DisplayName, Headline: d.Headline, Bio: d.Bio, Subjects: string(js),
 		Languages: nonNil(d.Languages), LessonModes: nonNil(d.LessonModes), Currency: d.Currency,
@@ -90,6 +112,11 @@ func (p *Postgres) upsert(ctx context.Context, q *queries.Queries, d Document, d
 	})
 	if err != nil {
 		return fmt.Errorf("search: upsert %s at version %d: %w", d.ID, d.Version, err)
+	}
+	if n > 0 && !deleted && !lexemesLater {
+		if err := q.AddSearchLexemes(ctx, []string{d.ID.String()}); err != nil {
+			return fmt.Errorf("search: upsert %s: lexicon: %w", d.ID, err)
+		}
 	}
 	return nil
 }
@@ -106,10 +133,14 @@ func (p *Postgres) Search(ctx context.Context, q Query) (Result, error) {
 	}
 	facets := nonNil(c.facets)
 	limit := int32(c.Limit) + 1 // one past the page: is there another?
+	match, err := p.q.SearchMatchQuery(ctx, queries.SearchMatchQueryParams{Query: c.Text, Enough: TypoFallbackBelow})
+	if err != nil {
+		return Result{}, fmt.Errorf("search: %w", err)
+	}
 	var hits []Hit
 	if c.Sort == SortPrice {
 		params := queries.SearchDocumentsByPriceParams{
-			Query: c.Text, Facets: facets, Currency: c.Filter.Currency, MinRate: c.Filter.MinRate, MaxRate: c.maxRate,
+			Match: match, Facets: facets, Currency: c.Filter.Currency, MinRate: c.Filter.MinRate, MaxRate: c.maxRate,
 			AfterRate: -1, PageLimit: limit,
 		}
 		if after != nil {
@@ -128,8 +159,8 @@ func (p *Postgres) Search(ctx context.Context, q Query) (Result, error) {
 		}
 	} else {
 		params := queries.SearchDocumentsByRelevanceParams{
-			Query: c.Text, Facets: facets, Currency: c.Filter.Currency, MinRate: c.Filter.MinRate, MaxRate: c.maxRate,
-			AfterScore: math.Inf(1), PageLimit: limit,
+			Match: match, Facets: facets, Currency: c.Filter.Currency, MinRate: c.Filter.MinRate, MaxRate: c.maxRate,
+			AfterScore: math.Inf(1), PageLimit: limit, Candidates: Candidates,
 		}
 		if after != nil {
 			params.AfterScore, params.AfterID = after.Score, after.ID
@@ -160,8 +191,8 @@ func (p *Postgres) Search(ctx context.Context, q Query) (Result, error) {
 	}
 	if len(c.Facets) > 0 {
 		rows, err := p.q.SearchFacetCounts(ctx, queries.SearchFacetCountsParams{
-			Query: c.Text, Facets: facets, Currency: c.Filter.Currency, MinRate: c.Filter.MinRate, MaxRate: c.maxRate,
-			Kinds: facetKinds(c.Facets),
+			Match: match, Facets: facets, Currency: c.Filter.Currency, MinRate: c.Filter.MinRate, MaxRate: c.maxRate,
+			Kinds: facetKinds(c.Facets), Candidates: Candidates,
 		})
 		if err != nil {
 			return Result{}, fmt.Errorf("search: facet counts: %w", err)

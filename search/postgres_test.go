@@ -58,3 +58,21 @@ func TestKnownSubjectsRefusesSubjectsOutsideTheCatalogue(t *testing.T) {
 		t.Fatalf("an unknown subject: %v, want EINVALID on subject_id", err)
 	}
 }
+
+// TestPostgresTyposAfterBulkUpsert: BulkUpsert adds its documents' words to the lexicon typo
+// matching reads, so a misspelling of a word written only in bulk is found.
+func TestPostgresTyposAfterBulkUpsert(t *testing.T) {
+	t.Parallel()
+	e := NewPostgres(testenv.Postgres(t), testTokens)
+	d := doc("Kai Bulk", "Ornithology", "kingfisher")
+	if err := e.BulkUpsert(t.Context(), []Document{d}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Search(t.Context(), Query{Text: "kingfsher"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(res.Hits); !slices.Equal(got, []uuid.UUID{d.ID}) {
+		t.Fatalf("search %q = %v, want %s", "kingfsher", got, d.ID)
+	}
+}

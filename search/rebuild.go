@@ -119,7 +119,7 @@ func (p *Postgres) buildWrite(ctx context.Context, id string, d Document, delete
 		if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", pgx.Identifier{pgBuildSchema(id)}.Sanitize()+", public"); err != nil {
 			return err
 		}
-		return p.upsert(ctx, queries.New(tx), d, deleted)
+		return p.upsert(ctx, queries.New(tx), d, deleted, false)
 	})
 	if errors.Is(err, errNoBuild) {
 		return nil
