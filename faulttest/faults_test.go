@@ -2,6 +2,8 @@ package faulttest_test
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,6 +153,11 @@ func TestWorkerKilledMidIndexing(t *testing.T) {
 		return s.count(`SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%search_documents%'`) > 0
 	})
+	// Every activity started now is stuck until the lock goes, which is after the kill.
+	inFlight := s.startedActivities()
+	if len(inFlight) == 0 {
+		t.Fatal("Temporal shows no started activity while an index write waits")
+	}
 	first.kill()
 	if err := hold.Rollback(ctx); err != nil {
 		t.Fatal(err)
@@ -160,4 +167,13 @@ func TestWorkerKilledMidIndexing(t *testing.T) {
 	w.waitWrites(40, time.Minute)
 	w.stop()
 	s.checkExactlyOnce(3 * time.Minute)
+
+	// The activities the dead worker held were timed out and run again by the new worker.
+	dead := strconv.Itoa(first.cmd.Process.Pid) + "@"
+	for _, id := range inFlight {
+		if attempt, identity := s.lastActivityStart(id); attempt < 2 || strings.HasPrefix(identity, dead) {
+			t.Errorf("run %s, in flight at the kill, last started its activity as attempt %d on %q; want a retry on the new worker", id, attempt, identity)
+		}
+	}
+	t.Logf("%d activities in flight at the kill, each retried on the new worker", len(inFlight))
 }

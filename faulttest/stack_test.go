@@ -183,6 +183,47 @@ func (s *stack) retriedActivity(msg string) bool {
 	return false
 }
 
+// startedActivities returns the open runs whose activity a worker has started and not yet
+// finished.
+func (s *stack) startedActivities() []string {
+	s.t.Helper()
+	ctx := context.Background()
+	resp, err := s.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1000, Query: "ExecutionStatus = 'Running'"})
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, e := range resp.GetExecutions() {
+		d, err := s.tc.DescribeWorkflowExecution(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
+		if err != nil {
+			continue
+		}
+		for _, a := range d.GetPendingActivities() {
+			if a.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				ids = append(ids, e.GetExecution().GetWorkflowId())
+			}
+		}
+	}
+	return ids
+}
+
+// lastActivityStart returns the attempt number and the worker identity of the last started
+// activity of a closed run.
+func (s *stack) lastActivityStart(workflowID string) (attempt int32, identity string) {
+	s.t.Helper()
+	iter := s.tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			s.t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
+			attempt, identity = a.GetAttempt(), a.GetIdentity()
+		}
+	}
+	return attempt, identity
+}
+
 // writer changes tutors through package tutors, one change per tick, until stopped: each
 // change commits with its outbox event, exactly as the API's writes do.
 type writer struct {
