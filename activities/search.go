@@ -19,17 +19,25 @@ import (
 const (
 	// IndexTutorDocumentName is SearchActivities.IndexTutorDocument.
 	IndexTutorDocumentName = "IndexTutorDocument"
+	// BeginReindexName, ReindexPageName and SwapReindexName are the steps of a rebuild.
+	BeginReindexName = "BeginReindex"
+	ReindexPageName  = "ReindexPage"
+	SwapReindexName  = "SwapReindex"
 )
 
 // Application error types the search activities fail with; each is non-retryable.
 const (
-	// ErrBadInput is a request no retry can fix (no tutor id).
+	// ErrBadInput is a request no retry can fix (no tutor id, a bad build id).
 	ErrBadInput = "BadInput"
+	// ErrUnsupported is a rebuild asked of an engine that cannot build a new index.
+	ErrUnsupported = "Unsupported"
 )
 
 // TutorReader reads a tutor as the indexer needs it (tutors.Service).
 type TutorReader interface {
 	ForIndex(ctx context.Context, id uuid.UUID, lock bool) (tutors.Indexed, func(), error)
+	IDsForIndex(ctx context.Context, after uuid.UUID, limit int32) ([]uuid.UUID, error)
+	CountForIndex(ctx context.Context) (int64, error)
 }
 
 // SearchActivities keep the search index in step with the tutors table.
@@ -43,6 +51,9 @@ type SearchActivities struct {
 // RegisterSearch registers a's activities on a worker of the search queue.
 func RegisterSearch(r worker.ActivityRegistry, a *SearchActivities) {
 	r.RegisterActivityWithOptions(a.IndexTutorDocument, activity.RegisterOptions{Name: IndexTutorDocumentName})
+	r.RegisterActivityWithOptions(a.BeginReindex, activity.RegisterOptions{Name: BeginReindexName})
+	r.RegisterActivityWithOptions(a.ReindexPage, activity.RegisterOptions{Name: ReindexPageName})
+	r.RegisterActivityWithOptions(a.SwapReindex, activity.RegisterOptions{Name: SwapReindexName})
 }
 
 // IndexTutorDocumentInput names the tutor to bring up to date.
@@ -95,18 +106,55 @@ func (a *SearchActivities) IndexTutorDocument(ctx context.Context, in IndexTutor
 	if err != nil {
 		return IndexTutorDocumentResult{}, fmt.Errorf("index tutor %s: %w", in.TutorID, err)
 	}
-	log := activity.GetLogger(ctx)
+	// A rebuild in progress gets the write first and the live index last: a swap between
+	// the two then loses nothing (search.Rebuilder). The list is read under the tutor's
+	// lock, so a rebuild that begins later reads this tutor after this run.
+	var builds []string
+	if rb, ok := a.Engine.(search.Rebuilder); ok {
+		if builds, err = rb.Builds(ctx); err != nil {
+			return IndexTutorDocumentResult{}, fmt.Errorf("index tutor %s: %w", in.TutorID, err)
+		}
+	}
+	for _, b := range builds {
+		if _, err := a.write(ctx, t, b); err != nil {
+			return IndexTutorDocumentResult{}, err
+		}
+	}
+	res, err := a.write(ctx, t, "")
+	if err != nil {
+		return IndexTutorDocumentResult{}, err
+	}
+	activity.GetLogger(ctx).Info("tutor search document up to date", "tutor_id", t.ID.String(), "version", t.Version,
+		"action", res.Action, "deleted", t.Deleted, "builds", len(builds))
+	return res, nil
+}
+
+// write makes the live index (build "") or build hold t: its document when it is published
+// and live, a tombstone otherwise.
+func (a *SearchActivities) write(ctx context.Context, t tutors.Indexed, build string) (IndexTutorDocumentResult, error) {
+	rb, _ := a.Engine.(search.Rebuilder)
 	if t.Deleted || !t.Published {
-		if err := a.Engine.Delete(ctx, t.ID, t.Version); err != nil {
+		var err error
+		if build == "" {
+			err = a.Engine.Delete(ctx, t.ID, t.Version)
+		} else {
+			err = rb.BuildDelete(ctx, build, t.ID, t.Version)
+		}
+		if err != nil {
 			return IndexTutorDocumentResult{}, engineError(fmt.Errorf("index tutor %s: remove at version %d: %w", t.ID, t.Version, err))
 		}
-		log.Info("tutor removed from search", "tutor_id", t.ID.String(), "version", t.Version, "deleted", t.Deleted)
 		return IndexTutorDocumentResult{Action: ActionRemoved, Version: t.Version}, nil
 	}
-	if err := a.Engine.Upsert(ctx, search.FromTutor(t.Tutor, t.SubjectNames)); err != nil {
+	d := search.FromTutor(t.Tutor, t.SubjectNames)
+	var err error
+	if build == "" {
+		err = a.Engine.Upsert(ctx, d)
+	} else {
+		err = rb.BuildUpsert(ctx, build, d)
+	}
+	if err != nil {
 		return IndexTutorDocumentResult{}, engineError(fmt.Errorf("index tutor %s: upsert at version %d: %w", t.ID, t.Version, err))
 	}
-	log.Info("tutor indexed", "tutor_id", t.ID.String(), "version", t.Version)
 	return IndexTutorDocumentResult{Action: ActionUpserted, Version: t.Version}, nil
 }
 
@@ -117,4 +165,115 @@ func engineError(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, errors.Unwrap(err))
 	}
 	return err
+}
+
+// ReindexInput names a rebuild.
+type ReindexInput struct {
+	// BuildID names the new index (search.CheckBuildID).
+	BuildID string
+}
+
+// ReindexPageInput is one page of a rebuild.
+type ReindexPageInput struct {
+	BuildID string
+	// After is the last tutor id of the previous page; uuid.Nil on the first.
+	After uuid.UUID
+	// Limit is the page size.
+	Limit int32
+}
+
+// ReindexPageResult is what one page did.
+type ReindexPageResult struct {
+	// Indexed counts the tutors written to the build.
+	Indexed int64
+	// Last is the last tutor id of the page (the next page's After).
+	Last uuid.UUID
+	// Done says no tutor is left after Last.
+	Done bool
+}
+
+func (a *SearchActivities) rebuilder() (search.Rebuilder, error) {
+	rb, ok := a.Engine.(search.Rebuilder)
+	if !ok {
+		return nil, temporal.NewNonRetryableApplicationError("the "+a.Engine.Name()+" engine cannot build a new index", ErrUnsupported, nil)
+	}
+	return rb, nil
+}
+
+func checkBuild(id string) error {
+	if err := search.CheckBuildID(id); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, nil)
+	}
+	return nil
+}
+
+// BeginReindex creates the empty build index (idempotent) and returns how many published
+// tutors the rebuild will walk, for progress. From its return on, IndexTutorDocument writes
+// to the build too.
+func (a *SearchActivities) BeginReindex(ctx context.Context, in ReindexInput) (int64, error) {
+	if err := checkBuild(in.BuildID); err != nil {
+		return 0, err
+	}
+	rb, err := a.rebuilder()
+	if err != nil {
+		return 0, err
+	}
+	if err := rb.BeginBuild(ctx, in.BuildID); err != nil {
+		return 0, engineError(err)
+	}
+	return a.Tutors.CountForIndex(ctx)
+}
+
+// ReindexPage writes the next page of published tutors to the build, each read at its
+// current version under its indexing lock (as IndexTutorDocument does), so a page and the
+// indexing of a concurrent change of one tutor write in turn and the newer version stays.
+// Idempotent: a retried page writes the same or newer versions.
+func (a *SearchActivities) ReindexPage(ctx context.Context, in ReindexPageInput) (ReindexPageResult, error) {
+	if err := checkBuild(in.BuildID); err != nil {
+		return ReindexPageResult{}, err
+	}
+	if in.Limit < 1 || in.Limit > search.MaxBulk {
+		return ReindexPageResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("page size %d is not 1 to %d", in.Limit, search.MaxBulk), ErrBadInput, nil)
+	}
+	if _, err := a.rebuilder(); err != nil {
+		return ReindexPageResult{}, err
+	}
+	ids, err := a.Tutors.IDsForIndex(ctx, in.After, in.Limit)
+	if err != nil {
+		return ReindexPageResult{}, err
+	}
+	res := ReindexPageResult{Last: in.After, Done: len(ids) < int(in.Limit)}
+	for _, id := range ids {
+		err := func() error {
+			t, release, err := a.Tutors.ForIndex(ctx, id, true)
+			defer release()
+			if tutorhub.ErrorCode(err) == tutorhub.ENOTFOUND {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			_, err = a.write(ctx, t, in.BuildID)
+			return err
+		}()
+		if err != nil {
+			return ReindexPageResult{}, fmt.Errorf("reindex %s: %w", in.BuildID, err)
+		}
+		res.Indexed++
+		res.Last = id
+		activity.RecordHeartbeat(ctx, res.Last)
+	}
+	return res, nil
+}
+
+// SwapReindex makes the build the live index (idempotent: a swapped build is gone).
+func (a *SearchActivities) SwapReindex(ctx context.Context, in ReindexInput) error {
+	if err := checkBuild(in.BuildID); err != nil {
+		return err
+	}
+	rb, err := a.rebuilder()
+	if err != nil {
+		return err
+	}
+	return engineError(rb.SwapBuild(ctx, in.BuildID))
 }

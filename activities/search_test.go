@@ -42,7 +42,7 @@ func newFixture(t *testing.T) (*fixture, func(bio string) tutors.Tutor) {
 	f.acts = &activities.SearchActivities{Tutors: f.tutors, Engine: f.engine}
 	create := func(bio string) tutors.Tutor {
 		t.Helper()
-		tu, err := f.tutors.Create(t.Context(), owner, tutors.Profile{
+		tu, err := f.tutors.Create(t.Context(), f.owner, tutors.Profile{
 			Headline: "Patient maths tutor", Bio: bio,
 			Subjects:        []tutors.Subject{{SubjectID: maths, Levels: []string{"primary"}}},
 			HourlyRateMinor: 4500, Currency: "EUR", Languages: []string{"en"}, LessonModes: []string{"online"},
@@ -206,4 +206,109 @@ func (f *fixture) waitingForLock(t *testing.T) bool {
 		t.Fatal(err)
 	}
 	return n > 0
+}
+
+// run executes activity name with in and decodes its result into out.
+func (f *fixture) run(t *testing.T, name string, in, out any) error {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	activities.RegisterSearch(env, f.acts)
+	val, err := env.ExecuteActivity(name, in)
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		return val.Get(out)
+	}
+	return nil
+}
+
+// TestReindexBuildsANewIndexWhileWritesContinue: a rebuild walks the published tutors into a
+// new index page by page; a change made during the rebuild, after its tutor's page, reaches
+// the new index through IndexTutorDocument; the swap makes the new index live.
+func TestReindexBuildsANewIndexWhileWritesContinue(t *testing.T) {
+	t.Parallel()
+	f, create := newFixture(t)
+	ctx := t.Context()
+	var published []tutors.Tutor
+	for i := range 3 {
+		owner := tutors.Actor{UserID: uuid.New(), EmailVerified: true}
+		if _, err := f.db.Exec(ctx, `INSERT INTO users (id, email, display_name) VALUES ($1, $2, 'Rita Rebuild')`,
+			owner.UserID, testenv.UniqueEmail("reindex")); err != nil {
+			t.Fatal(err)
+		}
+		f.owner = owner
+		tu := create("I teach with capybaras")
+		if i < 2 {
+			if _, err := f.tutors.Publish(ctx, owner, tu.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		published = append(published, tu)
+	}
+	// The live index starts out of date: one stray document of a tutor that does not exist.
+	stray := search.Document{ID: uuid.New(), DisplayName: "Stray", Bio: "capybaras", Published: true, Version: 1}
+	if err := f.engine.Upsert(ctx, stray); err != nil {
+		t.Fatal(err)
+	}
+
+	const build = "test_reindex"
+	var total int64
+	if err := f.run(t, activities.BeginReindexName, activities.ReindexInput{BuildID: build}, &total); err != nil {
+		t.Fatal(err)
+	}
+	if total != 2 {
+		t.Errorf("total = %d, want the 2 published tutors", total)
+	}
+	var page activities.ReindexPageResult
+	in := activities.ReindexPageInput{BuildID: build, Limit: 1}
+	var indexed int64
+	for {
+		if err := f.run(t, activities.ReindexPageName, in, &page); err != nil {
+			t.Fatal(err)
+		}
+		indexed += page.Indexed
+		if page.Done {
+			break
+		}
+		in.After = page.Last
+	}
+	if indexed != 2 {
+		t.Errorf("pages indexed %d tutors, want 2", indexed)
+	}
+	// After every page: publish the third tutor, as a write during the rebuild.
+	third := published[2]
+	if _, err := f.tutors.Publish(ctx, tutors.Actor{UserID: third.UserID}, third.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.index(t, third.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.run(t, activities.SwapReindexName, activities.ReindexInput{BuildID: build}, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.engine.Search(ctx, search.Query{Text: "capybaras"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uuid.UUID]bool{}
+	for _, h := range res.Hits {
+		got[h.ID] = true
+	}
+	for _, tu := range published {
+		if !got[tu.ID] {
+			t.Errorf("tutor %s is missing from the swapped-in index", tu.ID)
+		}
+	}
+	if got[stray.ID] || len(got) != 3 {
+		t.Errorf("the swapped-in index holds %v, want exactly the 3 published tutors", got)
+	}
+	if err := f.run(t, activities.SwapReindexName, activities.ReindexInput{BuildID: build}, nil); err != nil {
+		t.Errorf("a retried swap: %v", err)
+	}
+	var appErr *temporal.ApplicationError
+	if err := f.run(t, activities.BeginReindexName, activities.ReindexInput{BuildID: "Bad-Id"}, &total); !errors.As(err, &appErr) || appErr.Type() != activities.ErrBadInput {
+		t.Errorf("a bad build id: %v, want %s", err, activities.ErrBadInput)
+	}
 }

@@ -16,3 +16,15 @@ SELECT pg_advisory_xact_lock(hashtextextended('search-index:' || CAST(sqlc.arg(i
 -- name: SubjectNames :many
 -- The catalogue names of the subjects among @ids.
 SELECT id, name FROM subjects WHERE id = ANY(CAST(sqlc.arg(ids)::text[] AS uuid[]));
+
+-- name: ListTutorIDsForIndex :many
+-- One page of the ids of published live tutors after @after_id, in id order (the primary
+-- key): what a search rebuild walks.
+SELECT id FROM tutors
+WHERE deleted_at IS NULL AND published AND id > @after_id::uuid
+ORDER BY id
+LIMIT @page_limit::int;
+
+-- name: CountTutorsForIndex :one
+-- How many published live tutors a search rebuild will walk.
+SELECT count(*) FROM tutors WHERE deleted_at IS NULL AND published;

@@ -11,6 +11,18 @@ import (
 	"github.com/google/uuid"
 )
 
+const countTutorsForIndex = `-- name: CountTutorsForIndex :one
+SELECT count(*) FROM tutors WHERE deleted_at IS NULL AND published
+`
+
+// How many published live tutors a search rebuild will walk.
+func (q *Queries) CountTutorsForIndex(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countTutorsForIndex)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const getTutorForIndex = `-- name: GetTutorForIndex :one
 SELECT t.id, t.user_id, t.headline, t.bio, t.subjects, t.hourly_rate_minor, t.currency, t.languages, t.lesson_modes, t.time_zone, t.availability, t.search_facets, t.published, t.version, t.created_at, t.updated_at, t.deleted_at, u.display_name
 FROM tutors t
@@ -49,6 +61,40 @@ func (q *Queries) GetTutorForIndex(ctx context.Context, id uuid.UUID) (GetTutorF
 		&i.DisplayName,
 	)
 	return i, err
+}
+
+const listTutorIDsForIndex = `-- name: ListTutorIDsForIndex :many
+SELECT id FROM tutors
+WHERE deleted_at IS NULL AND published AND id > $1::uuid
+ORDER BY id
+LIMIT $2::int
+`
+
+type ListTutorIDsForIndexParams struct {
+	AfterID   uuid.UUID
+	PageLimit int32
+}
+
+// One page of the ids of published live tutors after @after_id, in id order (the primary
+// key): what a search rebuild walks.
+func (q *Queries) ListTutorIDsForIndex(ctx context.Context, arg ListTutorIDsForIndexParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, listTutorIDsForIndex, arg.AfterID, arg.PageLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const lockTutorIndexing = `-- name: LockTutorIndexing :exec

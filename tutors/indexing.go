@@ -93,3 +93,22 @@ func subjectNames(ctx context.Context, q *queries.Queries, ts []Tutor) (map[uuid
 	}
 	return names, nil
 }
+
+// IDsForIndex returns up to limit ids of published live tutors after after, in id order:
+// the pages a search rebuild walks (uuid.Nil starts at the beginning).
+func (s *Service) IDsForIndex(ctx context.Context, after uuid.UUID, limit int32) ([]uuid.UUID, error) {
+	ids, err := s.q.ListTutorIDsForIndex(ctx, queries.ListTutorIDsForIndexParams{AfterID: after, PageLimit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("tutor ids after %s: %w", after, err)
+	}
+	return ids, nil
+}
+
+// CountForIndex counts the published live tutors.
+func (s *Service) CountForIndex(ctx context.Context) (int64, error) {
+	n, err := s.q.CountTutorsForIndex(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count tutors: %w", err)
+	}
+	return n, nil
+}

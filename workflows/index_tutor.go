@@ -77,4 +77,5 @@ func IndexTutor(ctx workflow.Context, in IndexTutorInput) (activities.IndexTutor
 // activities are registered with activities.RegisterSearch.
 func RegisterSearch(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(IndexTutor, workflow.RegisterOptions{Name: IndexTutorName})
+	r.RegisterWorkflowWithOptions(ReindexAll, workflow.RegisterOptions{Name: ReindexAllName})
 }

@@ -11,7 +11,7 @@ import (
 // Task queues, split by concern so workers for each scale and fail apart. `tutorhub worker
 // --queues` picks the queues a process serves.
 const (
-	// QueueSearch runs search indexing: IndexTutor, and ReindexAll to come.
+	// QueueSearch runs search indexing: IndexTutor and ReindexAll.
 	QueueSearch = "search"
 	// QueueUploads will run upload scanning (ScanUpload); nothing runs on it yet.
 	QueueUploads = "uploads"

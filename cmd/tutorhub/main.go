@@ -5,6 +5,7 @@
 //	tutorhub migrate up|status     apply or list the embedded database migrations
 //	tutorhub config print          show the effective configuration, secrets redacted
 //	tutorhub dev seed [--tutors N]  create realistic development tutors
+//	tutorhub search reindex        rebuild the search index and swap it in, showing progress
 //	tutorhub admin grant-role EMAIL ROLE   grant a role (student, tutor, admin), audited
 //	tutorhub config docs           print the reference table of every configuration key
 //	tutorhub version               print the version
@@ -42,6 +43,9 @@ commands:
   config print        print the effective configuration (secrets redacted)
   dev seed [--tutors N] [--seed S]
                       create N realistic development tutors (progress on stderr)
+  search reindex [--page-size N] [--queue-prefix P]
+                      rebuild the search index beside the live one (ReindexAll on the
+                      worker's search queue) and swap it in; prints progress
   admin grant-role EMAIL ROLE
                       grant a role (student, tutor, admin) to a user; audited
   config docs         print the reference table of every configuration key
@@ -81,6 +85,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return dev(ctx, rest, environ, stdout, stderr)
 	case "admin":
 		return admin(ctx, rest, environ, stdout, stderr)
+	case "search":
+		return searchCmd(ctx, rest, environ, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "tutorhub", version)
 		return nil

@@ -1,0 +1,61 @@
+package workflows_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/workflows"
+)
+
+// Histories recorded on the dev server with
+// `temporal workflow show --output json --namespace tutorhub -w ID` from runs of the current
+// code (cmd/tutorhub TestWorkerKeepsTheIndexInStepWithTutors logs the tutor id to find them
+// by TutorId; `temporal workflow list --query 'WorkflowId="search-reindex/..."'` lists the
+// runs of a rebuild, and `workflow show -r RUN` exports one). A change to a workflow that these histories no longer replay against would
+// break runs in flight: put it behind workflow.GetVersion, and add a history of the new
+// version here.
+var recordedHistories = []struct{ file, workflow string }{
+	{"index_tutor_updated.json", workflows.IndexTutorName},
+	{"index_tutor_deleted.json", workflows.IndexTutorName},
+	// Recorded from cmd/tutorhub TestSearchReindexRebuildsWhileWritesContinue (page size 1,
+	// two pages a run): the first run of a chain (begin, two pages, continue-as-new) and
+	// the last (two pages, the swap).
+	{"reindex_all_first_run.json", workflows.ReindexAllName},
+	{"reindex_all_last_run.json", workflows.ReindexAllName},
+}
+
+func TestRecordedHistoriesReplay(t *testing.T) {
+	t.Parallel()
+	for _, h := range recordedHistories {
+		t.Run(h.file, func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			workflows.RegisterSearch(r)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", h.file)); err != nil {
+				t.Fatalf("%s no longer replays: %v", h.workflow, err)
+			}
+		})
+	}
+}
+
+// TestReplayCatchesANonDeterministicChange proves the replay test has teeth: IndexTutor
+// without its search-attribute upsert does not replay a recorded history.
+func TestReplayCatchesANonDeterministicChange(t *testing.T) {
+	t.Parallel()
+	changed := func(ctx workflow.Context, in workflows.IndexTutorInput) (activities.IndexTutorDocumentResult, error) {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+		var res activities.IndexTutorDocumentResult
+		err := workflow.ExecuteActivity(ctx, activities.IndexTutorDocumentName,
+			activities.IndexTutorDocumentInput{TutorID: in.TutorID, EventVersion: in.Version}).Get(ctx, &res)
+		return res, err
+	}
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.IndexTutorName})
+	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", recordedHistories[0].file)); err == nil {
+		t.Fatal("a changed IndexTutor replayed the recorded history")
+	}
+}
