@@ -183,6 +183,28 @@ func (s *stack) retriedActivity(msg string) bool {
 	return false
 }
 
+// openRuns describes up to 5 open runs and their pending activities, for a failure message.
+func (s *stack) openRuns() string {
+	ctx := context.Background()
+	resp, err := s.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 5, Query: "ExecutionStatus = 'Running'"})
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, e := range resp.GetExecutions() {
+		fmt.Fprintf(&b, "\n  %s", e.GetExecution().GetWorkflowId())
+		d, err := s.tc.DescribeWorkflowExecution(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
+		if err != nil {
+			fmt.Fprintf(&b, ": %v", err)
+			continue
+		}
+		for _, a := range d.GetPendingActivities() {
+			fmt.Fprintf(&b, ": %s %s attempt %d, last failure %q", a.GetActivityType().GetName(), a.GetState(), a.GetAttempt(), a.GetLastFailure().GetMessage())
+		}
+	}
+	return b.String()
+}
+
 // startedActivities returns the open runs whose activity a worker has started and not yet
 // finished.
 func (s *stack) startedActivities() []string {
@@ -387,11 +409,16 @@ func (s *stack) checkExactlyOnce(within time.Duration) int {
 	}
 
 	// Temporal's visibility store trails the runs a little: wait until it lists them all.
-	eventually(t, within, fmt.Sprintf("Temporal lists %d closed runs", len(events)), func() bool {
+	closed := func() bool {
 		all, err1 := s.tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{})
 		open, err2 := s.tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: "ExecutionStatus = 'Running'"})
 		return err1 == nil && err2 == nil && all.GetCount() >= int64(len(events)) && open.GetCount() == 0
-	})
+	}
+	for deadline := time.Now().Add(within); !closed(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Temporal does not list %d closed runs within %s; open runs: %s", len(events), within, s.openRuns())
+		}
+	}
 	settled := time.Since(start)
 	runs := map[string][]enumspb.WorkflowExecutionStatus{}
 	var token []byte
