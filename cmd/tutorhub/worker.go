@@ -40,12 +40,18 @@ var queueRegistrations = map[string]func(worker.Worker, *workerDeps){
 // workerDeps are the activity structs of the queues a worker serves (nil for the others).
 type workerDeps struct {
 	search *activities.SearchActivities
+	// activitySlots caps the activities one SDK worker runs at once (0: the SDK's default).
+	activitySlots int
 }
 
 // newWorkerDeps builds the clients of the queues served: the search queue indexes into the
 // configured engine (TUTORHUB_SEARCH_ENGINE), reading tutors from pool.
 func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, queues []string) (*workerDeps, error) {
-	d := &workerDeps{}
+	// An indexing activity holds one pooled connection (the tutor's indexing lock) while it
+	// takes a second one for the engine: with more activities at once than half the pool,
+	// they could all hold one and wait for another until their timeouts (a stall the fault
+	// tests in faulttest hit). At most half the pool's worth leaves each its second one.
+	d := &workerDeps{activitySlots: max(1, int(cfg.Database.MaxConns)/2)}
 	if slices.Contains(queues, workflows.QueueSearch) {
 		engine, err := searchEngine(ctx, cfg, pool, pagetoken.NewCodec(cfg.Cursor.Secret))
 		if err != nil {
@@ -194,7 +200,7 @@ func parseQueues(s string) ([]string, error) {
 func startWorkers(tc client.Client, queues []string, prefix string, deps *workerDeps, log *slog.Logger) ([]worker.Worker, error) {
 	var started []worker.Worker
 	for _, q := range queues {
-		w := worker.New(tc, prefix+q, worker.Options{WorkerStopTimeout: workerStopTimeout})
+		w := worker.New(tc, prefix+q, worker.Options{WorkerStopTimeout: workerStopTimeout, MaxConcurrentActivityExecutionSize: deps.activitySlots})
 		queueRegistrations[q](w, deps)
 		if err := w.Start(); err != nil {
 			stopWorkers(started)

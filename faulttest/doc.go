@@ -1,0 +1,30 @@
+// Package faulttest proves, against the real services, that the async backbone loses no
+// tutor event and applies none twice when parts of it fail (issue 11's fault acceptance).
+// It holds only tests; this file is its package documentation.
+//
+// Each test runs on a stack of its own: a fresh database (internal/testenv), a PRIVATE
+// Temporal dev server (the CLI's `temporal server start-dev` from .bin/temporal, on a free
+// port, with its SQLite file in the test's temporary directory, so it can be killed and
+// restarted without touching the shared one on 7233), and the real `tutorhub worker` binary,
+// built once per run. A writer changes tutors through package tutors (creates, updates,
+// publishes, unpublishes, deletes, each with its outbox event) while the test injects a fault:
+//
+//   - TestWorkerKilledMidIndexing: SIGKILL the worker while its activities are inside
+//     search-engine writes, then start a new one.
+//   - TestTemporalServerRestart: SIGKILL the Temporal server, keep writing, start it again
+//     on the same database file.
+//   - TestSearchEngineFailsForAWhile: the search engine refuses every write for a while
+//     (the worker's database role loses its privileges on search_documents), then recovers.
+//   - TestRelayStoppedWhileWritesContinue: stop the only relay, keep writing, start it again.
+//   - TestTwoRelaysAtOnce: two workers, each with a relay, dispatch side by side.
+//
+// Every test ends with the same count (stack.checkExactlyOnce): every outbox event was
+// dispatched and none parked; Temporal holds exactly one run per event, under the workflow
+// id derived from the event id, and every run completed; the index holds one document per
+// tutor at the tutor's current version, visibility and bio; and no document version was
+// written twice or went backwards (a trigger in the test's database logs every effective
+// write to search_documents).
+//
+// Without the Temporal CLI (deploy/tools.sh temporal) the tests skip, except under CI=true,
+// where they fail, as testenv.Temporal does.
+package faulttest
