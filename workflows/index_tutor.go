@@ -31,9 +31,11 @@ type IndexTutorInput struct {
 
 // indexActivityOptions bound one attempt of an indexing activity and retry it with backoff
 // for as long as it takes: a search engine that is down for a while delays the index, it
-// never loses an event. Only a bad payload (activities.ErrBadInput) fails at once.
+// never loses an event. Only a bad payload (activities.ErrBadInput) fails at once. An
+// attempt is one read and one write, so 15 s is generous and is also how long the work of a
+// killed worker waits before another worker retries it.
 var indexActivityOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: time.Minute,
+	StartToCloseTimeout: 15 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
