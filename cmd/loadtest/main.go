@@ -512,17 +512,25 @@ const accountPassword = "load test battery staple 42"
 // account is a registered user the auth scenarios sign in as.
 type account struct{ email, session string }
 
-// registerAccounts registers n fresh accounts through the API (Kratos hashes each password
-// once) and keeps their session tokens for Refresh.
+// registerAccounts registers n fresh accounts through the API, signs each in once, and keeps
+// their session tokens for Refresh.
 func registerAccounts(ctx context.Context, base string, n int) ([]account, error) {
 	c := tutorhubv1connect.NewAuthServiceClient(transport(), base)
 	run := fmt.Sprintf("%d.%d", os.Getpid(), time.Now().Unix())
 	users := make([]account, 0, n)
 	for i := range n {
 		email := fmt.Sprintf("loadtest.%s.%d@test.tutorhub.local", run, i)
-		res, err := c.Register(ctx, &tutorhubv1.RegisterRequest{Email: email, Password: accountPassword, DisplayName: "Load Test"})
-		if err != nil {
+		if _, err := c.Register(ctx, &tutorhubv1.RegisterRequest{Email: email, Password: accountPassword, DisplayName: "Load Test"}); err != nil {
 			return nil, fmt.Errorf("register %s (is Kratos running? deploy/local/up.sh): %w", email, err)
+		}
+		// Register signs nobody in (it answers alike for known addresses): the session
+		// comes from a sign-in.
+		res, err := c.Login(ctx, &tutorhubv1.LoginRequest{Email: email, Password: accountPassword})
+		if err != nil {
+			return nil, fmt.Errorf("sign in %s: %w", email, err)
+		}
+		if res.GetTokens().GetSessionToken() == "" {
+			return nil, fmt.Errorf("sign in %s: no session token", email)
 		}
 		users = append(users, account{email: email, session: res.GetTokens().GetSessionToken()})
 	}
