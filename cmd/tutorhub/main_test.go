@@ -164,7 +164,15 @@ func (p *process) Logs() []map[string]any {
 // startServe starts the binary and waits until it logs the address it listens on.
 func startServe(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve"}, args...)...)
+	return startCommand(t, "serve", "serving", 30*time.Second, env, args...)
+}
+
+// startCommand starts `tutorhub SUBCOMMAND ARGS...`, collects its JSON log lines, and waits
+// until a line with message ready names the address it serves (kept in process.addr). The
+// process is killed when the test ends.
+func startCommand(t *testing.T, subcommand, ready string, within time.Duration, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{subcommand}, args...)...)
 	cmd.Env = env
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -189,7 +197,7 @@ func startServe(t *testing.T, env []string, args ...string) *process {
 			p.mu.Lock()
 			p.logs = append(p.logs, m)
 			p.mu.Unlock()
-			if m["msg"] == "serving" {
+			if m["msg"] == ready {
 				addr <- m["addr"].(string)
 			}
 		}
@@ -203,9 +211,9 @@ func startServe(t *testing.T, env []string, args ...string) *process {
 	select {
 	case p.addr = <-addr:
 	case <-p.done:
-		t.Fatalf("serve exited before listening: %v\n%s", p.err, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not listen within 30s\n%s", stderr.String())
+		t.Fatalf("%s exited before serving: %v\n%s", subcommand, p.err, stderr.String())
+	case <-time.After(within):
+		t.Fatalf("%s did not serve within %s\n%s", subcommand, within, stderr.String())
 	}
 	return p
 }

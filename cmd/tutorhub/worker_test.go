@@ -1,13 +1,10 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -47,50 +44,7 @@ func TestWorkerRefusesBadQueues(t *testing.T) {
 // startWorker starts `tutorhub worker` and waits until it logs its metrics address.
 func startWorker(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"worker"}, args...)...)
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				t.Errorf("log line is not JSON: %q", sc.Text())
-				continue
-			}
-			p.mu.Lock()
-			p.logs = append(p.logs, m)
-			p.mu.Unlock()
-			if m["msg"] == "serving worker metrics" {
-				addr <- m["addr"].(string)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-	})
-	select {
-	case p.addr = <-addr:
-	case <-p.done:
-		t.Fatalf("worker exited before serving: %v\n%s", p.err, stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("worker did not serve within 60s\n%s", stderr.String())
-	}
-	return p
+	return startCommand(t, "worker", "serving worker metrics", 60*time.Second, env, args...)
 }
 
 // TestWorkerDispatchesRunsAndDrains runs the worker against the real stack: an outbox event
