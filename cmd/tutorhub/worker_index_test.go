@@ -192,14 +192,28 @@ func TestSearchReindexRebuildsWhileWritesContinue(t *testing.T) {
 		_, err := reindex(ctx, tc, reindexOptions{QueuePrefix: prefix, PageSize: 1, PagesPerRun: 2, Now: time.Now(), Out: &out, Poll: 20 * time.Millisecond})
 		done <- err
 	}()
-	// Writes continue during the rebuild: each round gives every tutor a new bio word.
+	// Writes continue during the rebuild: each round gives every tutor a new bio word. The
+	// rounds are paced and capped, so the events they make cannot outgrow what the relay and
+	// the dev server absorb on a loaded machine and starve the rebuild.
+	const maxRounds = 200
+	pace := time.NewTicker(25 * time.Millisecond)
+	defer pace.Stop()
 	var err error
 	round := 0
+writes:
 	for running := true; running; round++ {
+		if round >= maxRounds {
+			select {
+			case err = <-done:
+			case <-time.After(3 * time.Minute):
+				t.Fatalf("reindex did not finish within 3m of the last write\n%s", out.String())
+			}
+			break writes
+		}
 		select {
 		case err = <-done:
 			running = false
-		default:
+		case <-pace.C:
 		}
 		for i := range ts {
 			p, uerr := svc.Update(ctx, ts[i].actor, ts[i].id, ts[i].version, tutors.Profile{Bio: fmt.Sprintf("okapi round%d", round)}, []string{"bio"})
