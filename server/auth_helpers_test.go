@@ -151,10 +151,11 @@ func (api *testAPI) noteSecrets(t testing.TB, secrets ...string) {
 }
 
 // containsSecret reports whether s occurs in logs; an all-digit secret (a mailed code) counts
-// only where no digit touches it, so timestamps and durations do not match by chance.
+// only where no letter or digit touches it, so timestamps, durations and hex ids (request,
+// trace and span ids) do not match by chance.
 func containsSecret(logs, s string) bool {
 	if strings.Trim(s, "0123456789") != "" {
 		return strings.Contains(logs, s)
 	}
-	return regexp.MustCompile(`(^|[^0-9])` + s + `([^0-9]|$)`).MatchString(logs)
+	return regexp.MustCompile(`(^|[^0-9A-Za-z])` + s + `([^0-9A-Za-z]|$)`).MatchString(logs)
 }
