@@ -56,8 +56,10 @@ async function openPage(name, context) {
   });
   page.on("pageerror", (err) => watched.problems.push(`uncaught: ${err.message}`));
   page.on("requestfailed", (req) => {
-    // Going to another page (as the journey does at once) cancels the old page's loads.
-    const superseded = req.failure()?.errorText === "net::ERR_ABORTED" && (req.resourceType() === "document" || req.url().endsWith("/favicon.svg"));
+    // Going to another page (as the journey does at once) cancels the old page's loads,
+    // documents and API reads alike. The browser reports only its own cancellations as
+    // ERR_ABORTED; a server that fails or drops a request shows as another error or status.
+    const superseded = req.failure()?.errorText === "net::ERR_ABORTED";
     if (!superseded) watched.problems.push(`request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText}`);
   });
   page.on("response", (res) => {
