@@ -122,19 +122,28 @@ func (s *Service) lookup(ctx context.Context, prefix string) (*queries.GetServic
 	return found, nil
 }
 
-// forget drops prefix from this replica's cache.
-func (s *Service) forget(prefix string) {
+// Forget drops the key of prefix from this replica's cache, or every key when prefix is
+// empty: what a replica does with an invalidation it receives.
+func (s *Service) Forget(prefix string) {
 	s.mu.Lock()
-	delete(s.cache, prefix)
+	if prefix == "" {
+		clear(s.cache)
+	} else {
+		delete(s.cache, prefix)
+	}
 	s.mu.Unlock()
 }
 
-// forgetAll empties this replica's cache (after disabling an account, whose keys it does
-// not index).
-func (s *Service) forgetAll() {
-	s.mu.Lock()
-	clear(s.cache)
-	s.mu.Unlock()
+// invalidate forgets prefix ("" for every key) here at once, and tells the other replicas.
+// A failed publish is logged: the cache TTL still bounds the change's delay there.
+func (s *Service) invalidate(ctx context.Context, prefix string) {
+	s.Forget(prefix)
+	if s.inv == nil {
+		return
+	}
+	if err := s.inv.Publish(context.WithoutCancel(ctx), prefix); err != nil {
+		s.log.WarnContext(ctx, "service account cache invalidation not sent", "error", err.Error())
+	}
 }
 
 // auditThrottled records e unless an event of the same throttle key was recorded in the

@@ -78,6 +78,16 @@ type Options struct {
 	Now func() time.Time
 	// Logger reports failed background writes; nil discards them.
 	Logger *slog.Logger
+	// Invalidations, when set, tells the other replicas to drop a changed key (a revoked
+	// key, or every key of a disabled account) from their caches at once; each replica
+	// passes what it receives to Forget. Delivery is best effort: CacheTTL still bounds the
+	// time a change takes to reach every replica.
+	Invalidations Publisher
+}
+
+// Publisher sends an invalidation to every replica: a key's prefix, or "" for every key.
+type Publisher interface {
+	Publish(ctx context.Context, msg string) error
 }
 
 // Service is the service-accounts context over one database. It is safe for concurrent use.
@@ -88,6 +98,7 @@ type Service struct {
 	ttl        time.Duration
 	flushEvery time.Duration
 	log        *slog.Logger
+	inv        Publisher
 	// compare is the constant-time comparison of two hashes; tests observe it.
 	compare func(a, b []byte) bool
 
@@ -128,7 +139,7 @@ func New(db DB, o Options) *Service {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{
-		db: db, q: queries.New(db), now: o.Now, ttl: o.CacheTTL, flushEvery: o.FlushEvery, log: o.Logger, lastFlush: o.Now(),
+		db: db, q: queries.New(db), now: o.Now, ttl: o.CacheTTL, flushEvery: o.FlushEvery, log: o.Logger, lastFlush: o.Now(), inv: o.Invalidations,
 		compare: func(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 },
 		cache:   map[string]cachedKey{}, uses: map[uuid.UUID]use{}, audited: map[string]time.Time{},
 	}
@@ -270,7 +281,7 @@ func (s *Service) DisableAccount(ctx context.Context, actor, id uuid.UUID) (Acco
 		})
 	})
 	if err == nil {
-		s.forgetAll()
+		s.invalidate(ctx, "")
 	}
 	return out, err
 }
@@ -337,8 +348,8 @@ func (s *Service) CreateKey(ctx context.Context, actor, accountID uuid.UUID, in 
 	if err != nil {
 		return Key{}, "", err
 	}
-	// A cached "no such prefix" must not outlive the key's creation on this replica.
-	s.forget(prefix)
+	// A cached "no such prefix" must not outlive the key's creation.
+	s.invalidate(ctx, prefix)
 	return out, secret, nil
 }
 
@@ -393,7 +404,7 @@ func (s *Service) RevokeKey(ctx context.Context, actor, accountID, keyID uuid.UU
 		})
 	})
 	if err == nil {
-		s.forget(out.Prefix)
+		s.invalidate(ctx, out.Prefix)
 	}
 	return out, err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tutorhub/tutorhub"
 	"github.com/tutorhub/tutorhub/accounts"
+	"github.com/tutorhub/tutorhub/internal/broadcast"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 )
 
@@ -378,4 +379,60 @@ func (c *testClock) advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
+}
+
+// With invalidations, a revocation reaches another replica long before its cache TTL (here
+// an hour, so only the invalidation can explain the refusal).
+func TestInvalidationReachesOtherReplicasBeforeTheTTL(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	channel := broadcast.New(rdb, prefix+"serviceaccounts")
+	f := newFixture(t, Options{CacheTTL: time.Hour, Invalidations: channel})
+	replica := New(f.db, Options{CacheTTL: time.Hour, Invalidations: channel})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, err := channel.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go sub.Run(ctx, replica.Forget)
+	if _, err := replica.Authenticate(ctx, f.secret, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RevokeKey(ctx, f.admin, f.account.ID, f.key.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := replica.Authenticate(ctx, f.secret, "")
+		if tutorhub.ErrorCode(err) == tutorhub.EUNAUTHENTICATED {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other replica still accepts the revoked key 5 s after the revocation")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+	// Disabling the account drops every cached key of every replica.
+	_, second, err := f.svc.CreateKey(ctx, f.admin, f.account.ID, NewKeyInput{Scopes: []string{"tutors:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica.Authenticate(ctx, second, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.DisableAccount(ctx, f.admin, f.account.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		_, err := replica.Authenticate(ctx, second, "")
+		if tutorhub.ErrorCode(err) == tutorhub.EUNAUTHENTICATED {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other replica still accepts a key of the disabled account after 5 s")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
 }
