@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -50,7 +49,8 @@ func run(addr, key string) error {
 		fmt.Printf("%s  %s\n", t.GetId(), t.GetProfile().GetHeadline())
 	}
 	if len(list.GetTutors()) == 0 {
-		return errors.New("no published tutors")
+		fmt.Println("no published tutors yet")
+		return nil
 	}
 	first, err := tutors.GetTutor(ctx, &tutorhubv1.GetTutorRequest{TutorId: list.GetTutors()[0].GetId()})
 	if err != nil {
