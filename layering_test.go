@@ -18,7 +18,7 @@ import (
 const module = "github.com/tutorhub/tutorhub"
 
 // domainPackages are the bounded contexts, present and planned.
-var domainPackages = []string{"accounts", "subjects", "tutors", "search", "uploads", "bookings", "payments", "notifications"}
+var domainPackages = []string{"accounts", "serviceaccounts", "subjects", "tutors", "search", "uploads", "bookings", "payments", "notifications"}
 
 // networkPackages, with net itself, are what a workflow must never import: it would do I/O
 // outside an activity.

@@ -73,6 +73,31 @@ type SearchLexeme struct {
 	Lexeme string
 }
 
+type ServiceAccount struct {
+	ID                uuid.UUID
+	Name              string
+	Description       string
+	OwnerID           uuid.UUID
+	RequestsPerMinute int32
+	DisabledAt        pgtype.Timestamptz
+	CreatedAt         time.Time
+}
+
+type ServiceAccountKey struct {
+	ID          uuid.UUID
+	AccountID   uuid.UUID
+	Prefix      string
+	SecretHash  []byte
+	Scopes      []string
+	Description string
+	CreatedBy   uuid.UUID
+	CreatedAt   time.Time
+	ExpiresAt   pgtype.Timestamptz
+	RevokedAt   pgtype.Timestamptz
+	LastUsedAt  pgtype.Timestamptz
+	LastUsedIp  string
+}
+
 type Subject struct {
 	ID        uuid.UUID
 	Slug      string

@@ -13,6 +13,7 @@ import (
 	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
+	"github.com/tutorhub/tutorhub/serviceaccounts"
 )
 
 // Access is who may call an RPC.
@@ -43,41 +44,97 @@ func (a Access) String() string {
 	return "undeclared"
 }
 
-// AccessRules declares, for every procedure the API serves, who may call it: the one place
-// to read or change an RPC's access. A procedure missing here is refused to everyone, and a
-// test fails for every RPC of a registered service that is missing.
-var AccessRules = map[string]Access{
-	tutorhubv1connect.SubjectServiceListSubjectsProcedure: Public,
-	tutorhubv1connect.SubjectServiceGetSubjectProcedure:   Public,
+// Rule is who may call an RPC: which users (Who), and which service accounts
+// (ServiceAccounts). Both are required; a new field for another kind of caller goes here.
+type Rule struct {
+	Who Access
+	// ServiceAccounts is the scope a service account's key must hold to call the RPC, or
+	// NoServiceAccounts. The zero value is undeclared, which refuses service accounts and
+	// fails TestEveryRPCDeclaresAccess.
+	ServiceAccounts ServiceAccess
+}
 
-	tutorhubv1connect.AuthServiceRegisterProcedure:             Public,
-	tutorhubv1connect.AuthServiceLoginProcedure:                Public,
-	tutorhubv1connect.AuthServiceRefreshProcedure:              Public,
-	tutorhubv1connect.AuthServiceLogoutProcedure:               Public,
-	tutorhubv1connect.AuthServiceLogoutAllProcedure:            Authenticated,
-	tutorhubv1connect.AuthServiceStartRecoveryProcedure:        Public,
-	tutorhubv1connect.AuthServiceCompleteRecoveryProcedure:     Public,
-	tutorhubv1connect.AuthServiceStartVerificationProcedure:    Public,
-	tutorhubv1connect.AuthServiceCompleteVerificationProcedure: Public,
-	tutorhubv1connect.AuthServiceChangePasswordProcedure:       Authenticated,
+// ServiceAccess is whether service accounts may call an RPC, and with which scope.
+type ServiceAccess struct {
+	scope   serviceaccounts.Scope
+	refused bool
+}
 
-	tutorhubv1connect.UserServiceGetMeProcedure:    Authenticated,
-	tutorhubv1connect.UserServiceUpdateMeProcedure: Authenticated,
-	tutorhubv1connect.UserServiceGetUserProcedure:  Public,
+// NoServiceAccounts refuses every service account, whatever its scopes (PermissionDenied).
+var NoServiceAccounts = ServiceAccess{refused: true}
 
-	tutorhubv1connect.AdminServiceListAuditEventsProcedure:  AdminOnly,
-	tutorhubv1connect.AdminServiceListParkedEventsProcedure: AdminOnly,
-	tutorhubv1connect.AdminServiceRetryParkedEventProcedure: AdminOnly,
+// NeedsScope lets a service account call the RPC when its key holds scope. The handler then
+// sees no Caller (CallerFrom is nil) but a ServiceAccountFrom principal: a scope on an RPC
+// that is not Public needs a handler that reads it.
+func NeedsScope(scope serviceaccounts.Scope) ServiceAccess { return ServiceAccess{scope: scope} }
 
-	tutorhubv1connect.TutorServiceCreateTutorProfileProcedure:    Authenticated,
-	tutorhubv1connect.TutorServiceUpdateTutorProfileProcedure:    Authenticated,
-	tutorhubv1connect.TutorServiceGetTutorProcedure:              Public,
-	tutorhubv1connect.TutorServiceListTutorsProcedure:            Public,
-	tutorhubv1connect.TutorServicePublishTutorProfileProcedure:   Authenticated,
-	tutorhubv1connect.TutorServiceUnpublishTutorProfileProcedure: Authenticated,
-	tutorhubv1connect.TutorServiceDeleteTutorProfileProcedure:    Authenticated,
+// Declared reports whether the rule says anything about service accounts.
+func (s ServiceAccess) Declared() bool { return s.refused || s.scope != "" }
 
-	tutorhubv1connect.SearchServiceSearchTutorsProcedure: Public,
+// Scope is the scope a key needs; ok is false when service accounts are refused (or the
+// rule is undeclared).
+func (s ServiceAccess) Scope() (scope serviceaccounts.Scope, ok bool) {
+	if s.refused || s.scope == "" {
+		return "", false
+	}
+	return s.scope, true
+}
+
+// String names the declaration: the scope, "none" or "undeclared".
+func (s ServiceAccess) String() string {
+	switch {
+	case s.refused:
+		return "none"
+	case s.scope == "":
+		return "undeclared"
+	}
+	return string(s.scope)
+}
+
+// AccessRules declares, for every procedure the API serves, who may call it: which users
+// (Who) and which service accounts (the scope their key must hold, or none). It is the one
+// place to read or change an RPC's access. A procedure missing here is refused to everyone,
+// one without a ServiceAccounts declaration is refused to service accounts, and a test fails
+// for every RPC of a registered service that misses either.
+var AccessRules = map[string]Rule{
+	tutorhubv1connect.SubjectServiceListSubjectsProcedure: {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.SubjectsRead)},
+	tutorhubv1connect.SubjectServiceGetSubjectProcedure:   {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.SubjectsRead)},
+
+	tutorhubv1connect.AuthServiceRegisterProcedure:             {Who: Public, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AuthServiceLoginProcedure:                {Who: Public, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AuthServiceRefreshProcedure:              {Who: Public, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AuthServiceLogoutProcedure:               {Who: Public, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AuthServiceLogoutAllProcedure:            {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AuthServiceStartRecoveryProcedure:        {Who: Public, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AuthServiceCompleteRecoveryProcedure:     {Who: Public, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AuthServiceStartVerificationProcedure:    {Who: Public, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AuthServiceCompleteVerificationProcedure: {Who: Public, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AuthServiceChangePasswordProcedure:       {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+
+	tutorhubv1connect.UserServiceGetMeProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.UserServiceUpdateMeProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.UserServiceGetUserProcedure:  {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.UsersRead)},
+
+	tutorhubv1connect.AdminServiceListAuditEventsProcedure:  {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceListParkedEventsProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceRetryParkedEventProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+
+	tutorhubv1connect.TutorServiceCreateTutorProfileProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.TutorServiceUpdateTutorProfileProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.TutorServiceGetTutorProcedure:              {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.TutorsRead)},
+	tutorhubv1connect.TutorServiceListTutorsProcedure:            {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.TutorsRead)},
+	tutorhubv1connect.TutorServicePublishTutorProfileProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.TutorServiceUnpublishTutorProfileProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.TutorServiceDeleteTutorProfileProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+
+	tutorhubv1connect.SearchServiceSearchTutorsProcedure: {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.SearchRead)},
+
+	tutorhubv1connect.ServiceAccountServiceCreateServiceAccountProcedure:  {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.ServiceAccountServiceListServiceAccountsProcedure:   {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.ServiceAccountServiceDisableServiceAccountProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.ServiceAccountServiceCreateKeyProcedure:             {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.ServiceAccountServiceListKeysProcedure:              {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.ServiceAccountServiceRevokeKeyProcedure:             {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
 }
 
 // Roles a user can hold.
@@ -100,7 +157,8 @@ type authenticator struct {
 	tokens   *accesstoken.Verifier
 	revoked  *accesstoken.Revocations
 	accounts *accounts.Service
-	rules    map[string]Access
+	keys     *serviceaccounts.Service
+	rules    map[string]Rule
 	log      *slog.Logger
 }
 
@@ -146,9 +204,13 @@ func visibleASCII(s string) bool {
 
 // authorize returns ctx carrying the caller, or the error that refuses the request.
 func (a *authenticator) authorize(ctx context.Context, procedure, authorization string) (context.Context, error) {
-	level, ok := a.rules[procedure]
+	rule, ok := a.rules[procedure]
 	if !ok {
 		return ctx, tutorhub.Errorf(tutorhub.EFORBIDDEN, "procedure %s has no access rule", procedure)
+	}
+	level := rule.Who
+	if token, ok := bearerToken(authorization); ok && serviceaccounts.LooksLikeKey(token) {
+		return a.serviceAccount(ctx, procedure, rule, token)
 	}
 	if authorization != "" {
 		caller, err := a.caller(ctx, authorization)
@@ -175,6 +237,57 @@ func (a *authenticator) authorize(ctx context.Context, procedure, authorization 
 		return ctx, tutorhub.Errorf(tutorhub.EFORBIDDEN, "this needs the admin role")
 	}
 	return ctx, nil
+}
+
+// serviceAccount authenticates a service-account key and checks its scopes against the
+// rule: unlike access tokens, a bad key is refused on public RPCs too (a backend service
+// must learn at once that its key stopped working), and a key never runs as anonymous.
+func (a *authenticator) serviceAccount(ctx context.Context, procedure string, rule Rule, key string) (context.Context, error) {
+	if a.keys == nil {
+		return ctx, tutorhub.Errorf(tutorhub.EUNAUTHENTICATED, "service account keys are not accepted here")
+	}
+	var ip string
+	if addr := clientIP(ctx); addr.IsValid() {
+		ip = addr.String()
+	}
+	actx := auditContext(ctx)
+	p, err := a.keys.Authenticate(actx, key, ip)
+	if err != nil {
+		if tutorhub.ErrorCode(err) == tutorhub.EUNAUTHENTICATED {
+			return ctx, err
+		}
+		a.log.WarnContext(ctx, "service account key check failed", "error", err.Error())
+		return ctx, &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "cannot check the service account key right now; retry"}
+	}
+	if ri := infoFrom(ctx); ri != nil {
+		ri.mu.Lock()
+		ri.serviceAccountID, ri.keyPrefix = p.AccountID.String(), p.KeyPrefix
+		ri.mu.Unlock()
+	}
+	needed, allowed := rule.ServiceAccounts.Scope()
+	if !allowed {
+		a.keys.RecordScopeRefusal(actx, p, procedure, "")
+		return ctx, tutorhub.Errorf(tutorhub.EFORBIDDEN, "service accounts may not call %s", procedure)
+	}
+	if !p.Has(needed) {
+		a.keys.RecordScopeRefusal(actx, p, procedure, needed)
+		return ctx, tutorhub.Errorf(tutorhub.EFORBIDDEN, "this key lacks the scope %s, which %s needs", needed, procedure)
+	}
+	return WithServiceAccount(ctx, p), nil
+}
+
+type serviceAccountKey struct{}
+
+// WithServiceAccount returns ctx carrying the service account a request acts as.
+func WithServiceAccount(ctx context.Context, p *serviceaccounts.Principal) context.Context {
+	return context.WithValue(ctx, serviceAccountKey{}, p)
+}
+
+// ServiceAccountFrom returns the service account a request acts as, or nil when the caller
+// is a user or anonymous. A service account is never a Caller.
+func ServiceAccountFrom(ctx context.Context) *serviceaccounts.Principal {
+	p, _ := ctx.Value(serviceAccountKey{}).(*serviceaccounts.Principal)
+	return p
 }
 
 // isCredentialError reports whether err says only that the presented token identifies

@@ -17,9 +17,11 @@ import (
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
 	"github.com/tutorhub/tutorhub/server"
+	"github.com/tutorhub/tutorhub/serviceaccounts"
 )
 
-// Every RPC of every tutorhub service declares its access level in server.AccessRules.
+// Every RPC of every tutorhub service declares its access level in server.AccessRules, for
+// users and for service accounts (a scope, or none).
 func TestEveryRPCDeclaresAccess(t *testing.T) {
 	_ = tutorhubv1.File_tutorhub_v1_auth_proto // the generated descriptors register on import
 	seen := 0
@@ -32,8 +34,16 @@ func TestEveryRPCDeclaresAccess(t *testing.T) {
 			for j := 0; j < svc.Methods().Len(); j++ {
 				procedure := "/" + string(svc.FullName()) + "/" + string(svc.Methods().Get(j).Name())
 				seen++
-				if _, ok := server.AccessRules[procedure]; !ok {
+				rule, ok := server.AccessRules[procedure]
+				if !ok {
 					t.Errorf("%s declares no access level in server.AccessRules", procedure)
+					continue
+				}
+				if !rule.ServiceAccounts.Declared() {
+					t.Errorf("%s declares nothing for service accounts in server.AccessRules: NeedsScope(...) or NoServiceAccounts", procedure)
+				}
+				if scope, ok := rule.ServiceAccounts.Scope(); ok && !serviceaccounts.Known(scope) {
+					t.Errorf("%s needs the unknown scope %q", procedure, scope)
 				}
 			}
 		}

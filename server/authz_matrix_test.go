@@ -140,7 +140,7 @@ func TestAuthServiceAuthorizationMatrix(t *testing.T) {
 	for _, row := range rows {
 		procedure := "/" + tutorhubv1connect.AuthServiceName + "/" + row.rpc
 		covered[procedure] = true
-		if got := server.AccessRules[procedure]; got != row.access {
+		if got := server.AccessRules[procedure].Who; got != row.access {
 			t.Errorf("%s: access rule %v, the matrix expects %v", row.rpc, got, row.access)
 		}
 		for _, c := range callers {

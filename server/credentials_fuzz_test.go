@@ -16,6 +16,7 @@ import (
 
 	"github.com/tutorhub/tutorhub"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
+	"github.com/tutorhub/tutorhub/serviceaccounts"
 )
 
 // fuzzAuthenticator verifies tokens against a fresh key nobody signs with, so every token
@@ -40,14 +41,21 @@ func fuzzAuthenticator(f *testing.F) *authenticator {
 	if err != nil {
 		f.Fatal(err)
 	}
-	return &authenticator{tokens: v, rules: map[string]Access{"/t.v1.S/Public": Public, "/t.v1.S/Private": Authenticated}}
+	// Service-account keys too: a made-up key fails its checksum before any lookup (a key
+	// reaching the nil database would panic).
+	keys := serviceaccounts.New(nil, serviceaccounts.Options{})
+	return &authenticator{tokens: v, keys: keys, rules: map[string]Rule{
+		"/t.v1.S/Public":  {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.TutorsRead)},
+		"/t.v1.S/Private": {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	}}
 }
 
 // FuzzCredentials drives every path that parses a credential from a request (the bearer
 // header through token verification, the session_token field, the session and CSRF
 // cookies and the CSRF header): none may panic; a bad credential is Unauthenticated (or
 // PermissionDenied for a session cookie without its CSRF proof), never a server error or
-// Unavailable; public procedures run as anonymous despite it; and whatever is accepted as
+// Unavailable; public procedures run as anonymous despite it (a service-account key is
+// refused there too); and whatever is accepted as
 // a session token is safe to forward to Kratos in a header.
 func FuzzCredentials(f *testing.F) {
 	a := fuzzAuthenticator(f)
@@ -58,6 +66,7 @@ func FuzzCredentials(f *testing.F) {
 		{"Bearer eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.e30.sig", "", "", ""},
 		{"Bearer \x1b[31mtoken", st + "\x1b", "", ""},
 		{"Bearer \x07", "\x07", "tutorhub_session=\x07", "\x07"},
+		{"Bearer thk_aaaaaaaaaa_" + strings.Repeat("a", 59), "", "", ""},
 		{"bearer tok\b", "tok\b", "tutorhub_session=tok\b; tutorhub_csrf=x", "x"},
 		{"Basic dXNlcjpwYXNz", "garbage with spaces", "tutorhub_session=" + st + "; tutorhub_csrf=" + csrf, csrf},
 		{"Bearer " + strings.Repeat("A", 9000), strings.Repeat("s", 600), "tutorhub_session=" + strings.Repeat("s", 600), ""},
@@ -75,7 +84,13 @@ func FuzzCredentials(f *testing.F) {
 			if _, err := a.caller(ctx, authorization); tutorhub.ErrorCode(err) != tutorhub.EUNAUTHENTICATED {
 				t.Fatalf("caller(%q) = %v, want unauthenticated", authorization, err)
 			}
-			if _, err := a.authorize(ctx, "/t.v1.S/Public", authorization); err != nil {
+			_, err := a.authorize(ctx, "/t.v1.S/Public", authorization)
+			if tok, ok := bearerToken(authorization); ok && serviceaccounts.LooksLikeKey(tok) {
+				// A service-account key never runs as anonymous: a bad one is refused.
+				if tutorhub.ErrorCode(err) != tutorhub.EUNAUTHENTICATED {
+					t.Fatalf("public procedure with the key %q: %v, want unauthenticated", authorization, err)
+				}
+			} else if err != nil {
 				t.Fatalf("public procedure with %q: %v, want anonymous", authorization, err)
 			}
 			if _, err := a.authorize(ctx, "/t.v1.S/Private", authorization); tutorhub.ErrorCode(err) != tutorhub.EUNAUTHENTICATED {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
@@ -17,16 +18,17 @@ import (
 	"github.com/tutorhub/tutorhub"
 	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
+	"github.com/tutorhub/tutorhub/serviceaccounts"
 )
 
 // newInterceptors is the chain every RPC passes, unary or streaming, outermost first, with
 // rules as the access rules.
-func newInterceptors(o Options, rules map[string]Access, users *accounts.Service) ([]connect.Interceptor, error) {
+func newInterceptors(o Options, rules map[string]Rule, users *accounts.Service, keys *serviceaccounts.Service) ([]connect.Interceptor, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, fmt.Errorf("protovalidate: %w", err)
 	}
-	auth := &authenticator{tokens: o.Auth.Tokens, revoked: o.Auth.Revocations, accounts: users, rules: rules, log: o.Logger}
+	auth := &authenticator{tokens: o.Auth.Tokens, revoked: o.Auth.Revocations, accounts: users, keys: keys, rules: rules, log: o.Logger}
 	// The address budget comes before authentication, so bad tokens are paid for before
 	// they are verified; the user budget after it (see limitClients).
 	interceptors := []connect.Interceptor{
@@ -198,7 +200,8 @@ type RateLimits struct {
 //     verified; if authentication then refuses it, it spends one event of the address
 //     budget after all.
 //   - limitUsers runs after authentication and spends one event of the caller's own
-//     budget (Authenticated). A signed-in user is never charged to the address, so users
+//     budget (Authenticated), or, for a service account, its key's own budget (the
+//     account's requests per minute). A signed-in user is never charged to the address, so users
 //     behind one NAT do not share a budget, and an anonymous request is charged once.
 //
 // A stream is one event, spent when it opens.
@@ -261,6 +264,16 @@ type userLimiter struct {
 }
 
 func (i userLimiter) spend(ctx context.Context) error {
+	if sa := ServiceAccountFrom(ctx); sa != nil {
+		if passed, ok := ctx.Value(authPassedKey{}).(*atomic.Bool); ok {
+			passed.Store(true)
+		}
+		if !i.limits.Enabled {
+			return nil
+		}
+		// Each key has a budget of its own, sized by its account's requests per minute.
+		return decide(i.l.Allow(ctx, "sakey:"+sa.KeyID.String(), ratelimit.Rate{Limit: sa.RequestsPerMinute, Period: time.Minute}))
+	}
 	c := CallerFrom(ctx)
 	// A public RPC runs with a refused token as anonymous: the address still pays for it.
 	if passed, ok := ctx.Value(authPassedKey{}).(*atomic.Bool); ok && c != nil {

@@ -45,6 +45,8 @@ type requestInfo struct {
 	code      string
 	clientIP  netip.Addr
 	userID    string
+	// serviceAccountID and keyPrefix name a service-account caller.
+	serviceAccountID, keyPrefix string
 }
 
 type requestInfoKey struct{}
@@ -161,6 +163,9 @@ func (e *edge) wrap(next http.Handler) http.Handler {
 			}
 			if ri.userID != "" {
 				attrs = append(attrs, slog.String("user_id", ri.userID))
+			}
+			if ri.serviceAccountID != "" {
+				attrs = append(attrs, slog.String("service_account_id", ri.serviceAccountID), slog.String("key_prefix", ri.keyPrefix))
 			}
 			ri.mu.Unlock()
 			level := slog.LevelInfo

@@ -109,7 +109,7 @@ func TestParkedEventsAuthorizationMatrix(t *testing.T) {
 		}},
 	}
 	for _, row := range rows {
-		if got := server.AccessRules["/"+tutorhubv1connect.AdminServiceName+"/"+row.rpc]; got != server.AdminOnly {
+		if got := server.AccessRules["/"+tutorhubv1connect.AdminServiceName+"/"+row.rpc].Who; got != server.AdminOnly {
 			t.Errorf("%s: access rule %v, want admin", row.rpc, got)
 		}
 		for _, c := range callers {

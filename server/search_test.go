@@ -40,7 +40,7 @@ type searchEnv struct {
 
 var searchMathsID = uuid.MustParse("d4706666-3b3f-5254-b858-719197bb6436")
 
-func newSearchEnv(t *testing.T, opts ...apiOption) *searchEnv {
+func newSearchEnv(t testing.TB, opts ...apiOption) *searchEnv {
 	t.Helper()
 	api := newTestAPI(t, opts...)
 	return &searchEnv{
@@ -53,7 +53,7 @@ func newSearchEnv(t *testing.T, opts ...apiOption) *searchEnv {
 }
 
 // tutor creates a complete profile with bio for a new user and publishes it when asked.
-func (e *searchEnv) tutor(t *testing.T, name, bio string, publish bool) tutors.Tutor {
+func (e *searchEnv) tutor(t testing.TB, name, bio string, publish bool) tutors.Tutor {
 	t.Helper()
 	ctx := context.Background()
 	id := uuid.New()
@@ -82,7 +82,7 @@ func (e *searchEnv) tutor(t *testing.T, name, bio string, publish bool) tutors.T
 
 // index does what the indexer will do for an event about tutor id: read the live profile
 // and upsert its document, or store a tombstone when the profile is deleted.
-func (e *searchEnv) index(t *testing.T, id uuid.UUID) {
+func (e *searchEnv) index(t testing.TB, id uuid.UUID) {
 	t.Helper()
 	ctx := context.Background()
 	tu, err := e.tutors.Get(ctx, &tutors.Actor{Admin: true}, id)

@@ -26,6 +26,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/outbox"
 	"github.com/tutorhub/tutorhub/search"
+	"github.com/tutorhub/tutorhub/serviceaccounts"
 	"github.com/tutorhub/tutorhub/subjects"
 	"github.com/tutorhub/tutorhub/tutors"
 	"github.com/tutorhub/tutorhub/web"
@@ -45,6 +46,10 @@ type Options struct {
 	Cache *cache.Cache
 	// Tutors are the policies of tutor profiles.
 	Tutors TutorOptions
+	// ServiceAccounts verifies service-account keys and manages accounts; nil uses one over
+	// DB with the default cache TTL (5 s). The wiring keeps it to flush last-use times on
+	// shutdown.
+	ServiceAccounts *serviceaccounts.Service
 	// Search is the tutor search engine SearchService reads; nil searches the PostgreSQL
 	// index in DB (search.NewPostgres), signing page tokens with PageTokens. Subject filters
 	// are checked against the catalogue in DB either way.
@@ -89,6 +94,7 @@ var ServiceNames = []string{
 	tutorhubv1connect.AdminServiceName,
 	tutorhubv1connect.TutorServiceName,
 	tutorhubv1connect.SearchServiceName,
+	tutorhubv1connect.ServiceAccountServiceName,
 }
 
 // New assembles the API's HTTP handler, serving everything on one handler (Options.Internal
@@ -112,7 +118,11 @@ func NewHandlers(o Options) (Handlers, error) {
 	}
 	users := accounts.New(o.DB, accounts.Options{Lockout: o.Auth.Lockout, Cache: o.Cache, DisplayNameChanged: tutors.RecordOwnerChanged})
 	profiles := tutors.New(o.DB, tutors.Options{Cache: o.Cache, AllowUnverifiedEmail: o.Tutors.AllowUnverifiedEmail})
-	interceptors, err := newInterceptors(o, AccessRules, users)
+	keys := o.ServiceAccounts
+	if keys == nil {
+		keys = serviceaccounts.New(o.DB, serviceaccounts.Options{Logger: o.Logger})
+	}
+	interceptors, err := newInterceptors(o, AccessRules, users, keys)
 	if err != nil {
 		return Handlers{}, err
 	}
@@ -143,6 +153,7 @@ func NewHandlers(o Options) (Handlers, error) {
 	if engine == nil {
 		engine = search.NewPostgres(o.DB, o.PageTokens)
 	}
+	mount(tutorhubv1connect.NewServiceAccountServiceHandler(NewServiceAccountServer(keys, o.PageTokens), handlerOpts...))
 	mount(tutorhubv1connect.NewSearchServiceHandler(NewSearchServer(search.KnownSubjects(engine, o.DB)), handlerOpts...))
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -67,7 +67,7 @@ func newStreamServer(t *testing.T, anonymous ratelimit.Rate) (string, *lockedBuf
 		RateLimits: RateLimits{Enabled: true, Anonymous: anonymous, Authenticated: anonymous},
 		Auth:       AuthOptions{Tokens: tokens, Revocations: accesstoken.NewRevocations(rdb, prefix, time.Minute, nil)},
 	}
-	interceptors, err := newInterceptors(o, map[string]Access{streamPublic: Public, streamProtected: Authenticated}, accounts.New(nil, accounts.Options{}))
+	interceptors, err := newInterceptors(o, map[string]Rule{streamPublic: {Who: Public, ServiceAccounts: NoServiceAccounts}, streamProtected: {Who: Authenticated, ServiceAccounts: NoServiceAccounts}}, accounts.New(nil, accounts.Options{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ type report struct {
 
 	// Prose holds the sentences of "Reading the numbers" whose figures come from this run
 	// (ListTutors with its leading space, as it may be empty).
-	Prose struct{ Verify, Login, ListTutors string }
+	Prose struct{ Verify, Login, ListTutors, Credentials string }
 
 	bench goBench
 }
@@ -117,6 +117,18 @@ func (r *report) writeProse() {
 			r.Prose.Login = s
 		} else {
 			r.Prose.Login += " " + s
+		}
+	}
+	r.Prose.Credentials = notMeasured
+	tokenReads, ok1 := r.bench.metric("BenchmarkAuthenticatedRead/access_token/throughput", "reads/s")
+	keyReads, ok2 := r.bench.metric("BenchmarkAuthenticatedRead/service_account_key/throughput", "reads/s")
+	if ok1 && ok2 {
+		r.Prose.Credentials = fmt.Sprintf("With many calls in flight, GetTutor completed %.0f reads/s with a user's access token and %.0f reads/s with a service-account key.",
+			tokenReads, keyReads)
+		tokenP50, ok1 := r.bench.metric("BenchmarkAuthenticatedRead/access_token/latency", "p50-ms")
+		keyP50, ok2 := r.bench.metric("BenchmarkAuthenticatedRead/service_account_key/latency", "p50-ms")
+		if ok1 && ok2 {
+			r.Prose.Credentials += fmt.Sprintf(" One call at a time, the median read took %.2f ms with the token and %.2f ms with the key.", tokenP50, keyP50)
 		}
 	}
 	if v, ok := r.bench.metric("BenchmarkListTutors/subject+level+language", "ns/op"); ok {

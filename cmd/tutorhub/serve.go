@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tutorhub/tutorhub/internal/broadcast"
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
@@ -24,6 +25,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/server"
+	"github.com/tutorhub/tutorhub/serviceaccounts"
 )
 
 func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
@@ -89,12 +91,25 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	keys, err := serviceAccounts(ctx, pool, rdb, cfg.Redis.KeyPrefix, log)
+	if err != nil {
+		return err
+	}
+	// Last uses noted since the last batch are written on the way out.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := keys.FlushUses(fctx); err != nil {
+			log.Warn("recording service account key use failed", "error", err.Error())
+		}
+	}()
 	handlers, err := server.NewHandlers(server.Options{
-		Auth:    auth,
-		Logger:  log,
-		DB:      pool,
-		Health:  health,
-		Limiter: ratelimit.New(rdb, cfg.Redis.KeyPrefix, cfg.RateLimit.FailOpen, log),
+		ServiceAccounts: keys,
+		Auth:            auth,
+		Logger:          log,
+		DB:              pool,
+		Health:          health,
+		Limiter:         ratelimit.New(rdb, cfg.Redis.KeyPrefix, cfg.RateLimit.FailOpen, log),
 		RateLimits: server.RateLimits{
 			Enabled:       cfg.RateLimit.Enabled,
 			Anonymous:     rate(cfg.RateLimit.Anonymous),
@@ -117,6 +132,24 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	health.Start(ctx) // after NewHandlers, which gives it the logger
 	return listenAndDrain(ctx, cfg.HTTP, handlers, health, log)
+}
+
+// serviceAccounts verifies service-account keys with a cache of a few seconds, which
+// revocations on any replica clear at once through a Redis channel under keyPrefix. The
+// subscription ends with ctx; when Redis cannot be subscribed to at start, the cache TTL
+// alone bounds how soon a revocation reaches this replica (logged).
+func serviceAccounts(ctx context.Context, pool *pgxpool.Pool, rdb redis.UniversalClient, keyPrefix string, log *slog.Logger) (*serviceaccounts.Service, error) {
+	channel := broadcast.New(rdb, keyPrefix+"serviceaccounts:invalidate")
+	keys := serviceaccounts.New(pool, serviceaccounts.Options{Logger: log, Invalidations: channel})
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	sub, err := channel.Subscribe(sctx)
+	if err != nil {
+		log.Warn("service account invalidations unavailable; revocations reach this replica within the cache TTL", "error", err.Error())
+		return keys, nil
+	}
+	go sub.Run(ctx, keys.Forget)
+	return keys, nil
 }
 
 // searchEngine is the tutor search engine the configuration names: the PostgreSQL index in

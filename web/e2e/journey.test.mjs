@@ -2,6 +2,7 @@
 // against a running API: run it through e2e/run.mjs, which starts one and sets
 // E2E_BASE_URL. Every step checks what a person would see; a failed step saves screenshots
 // of every open page to E2E_ARTIFACTS.
+import { spawnSync } from "node:child_process";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -592,4 +593,38 @@ step("log in: bad input shows the field's error, the new password signs in", asy
   await tutor.getByTestId("publication-status").getByText("not published").waitFor();
   await tutor.getByRole("button", { name: "Log out" }).click();
   await tutor.getByRole("heading", { name: "Log in" }).waitFor();
+});
+
+step("an admin creates a service account and a key shown once, which works until revoked", async () => {
+  // What an operator does with `tutorhub admin grant-role EMAIL admin`.
+  const grant = spawnSync(
+    "psql",
+    [process.env.E2E_DATABASE_URL, "-v", "ON_ERROR_STOP=1", "-qtAX", "-c", `UPDATE users SET roles = '{admin,student}' WHERE email = '${visitorEmail}'`],
+    { encoding: "utf8" },
+  );
+  assert.equal(grant.status, 0, `granting the admin role: ${grant.stderr}`);
+  await visitor.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  await visitor.goto(`${base}/admin/service-accounts`);
+  await visitor.getByRole("heading", { name: "Service accounts", level: 1 }).waitFor();
+  const name = `crm-${runId}`;
+  await visitor.getByLabel("Name", { exact: true }).fill(name);
+  await visitor.getByRole("button", { name: "Create service account" }).click();
+  const card = visitor.getByRole("listitem").filter({ has: visitor.getByRole("heading", { name }) });
+  await card.getByRole("button", { name: "Create key" }).click();
+  const secretText = await card.locator("[data-secret]").textContent();
+  assert.match(secretText, /^thk_[a-z2-7]{10}_[a-z2-7]{59}$/);
+  await card.getByRole("button", { name: "Copy key" }).click();
+  await card.getByRole("button", { name: "Copied" }).waitFor();
+  assert.equal(await visitor.evaluate(() => navigator.clipboard.readText()), secretText);
+  // Listed by its prefix only.
+  const prefix = secretText.slice(4, 14);
+  await card.getByText(`thk_${prefix}_…`).waitFor();
+  const listTutors = () => fetch(`${base}/api/v1/tutors?page_size=1`, { headers: { Authorization: `Bearer ${secretText}` } });
+  assert.equal((await listTutors()).status, 200, "the new key lists tutors");
+  await card.getByRole("button", { name: "Done" }).click();
+  assert.equal(await card.locator("[data-secret]").count(), 0, "the key is shown once");
+  visitor.once("dialog", (d) => d.accept());
+  await card.getByRole("button", { name: "Revoke" }).click();
+  await card.getByText(/revoked/).waitFor();
+  assert.equal((await listTutors()).status, 401, "the revoked key is refused");
 });

@@ -176,7 +176,8 @@ async function main() {
     const test = spawnSync(process.execPath, ["--test", "--test-reporter=spec", "--test-concurrency=1", join(web, "e2e", "journey.test.mjs")], {
       cwd: web,
       stdio: "inherit",
-      env: { ...process.env, E2E_BASE_URL: url, E2E_ARTIFACTS: artifacts, E2E_RUN_ID: runId, E2E_LISTED_TUTORS: listed },
+      // The database, for the one operator step the journey takes (granting the admin role).
+      env: { ...process.env, E2E_BASE_URL: url, E2E_ARTIFACTS: artifacts, E2E_RUN_ID: runId, E2E_LISTED_TUTORS: listed, E2E_DATABASE_URL: env.TUTORHUB_DATABASE_URL },
     });
     failed = test.status !== 0;
   } finally {

@@ -3,6 +3,7 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { SearchService } from "@gen/tutorhub/v1/search_pb";
+import { ServiceAccountService } from "@gen/tutorhub/v1/service_account_pb";
 import { SubjectService } from "@gen/tutorhub/v1/subject_pb";
 import { TutorService } from "@gen/tutorhub/v1/tutor_pb";
 import { UserService } from "@gen/tutorhub/v1/user_pb";
@@ -15,6 +16,8 @@ const transport = createConnectTransport({
 
 /** Tutor search (the search index: free text, filters, facet counts). */
 export const searchClient = createClient(SearchService, transport);
+/** Service accounts and their API keys (admins only). */
+export const serviceAccountClient = createClient(ServiceAccountService, transport);
 /** The subject catalogue. */
 export const subjectClient = createClient(SubjectService, transport);
 /** Tutor profiles. */

@@ -9,6 +9,7 @@ import { LoginPage } from "./pages/login";
 import { ProfilePage } from "./pages/profile";
 import { RecoverPage } from "./pages/recover";
 import { RegisterPage } from "./pages/register";
+import { ServiceAccountsPage } from "./pages/service-accounts";
 import { SubjectsPage } from "./pages/subjects";
 import { TutorEditPage } from "./pages/tutor-edit";
 import { TutorPage } from "./pages/tutor";
@@ -26,6 +27,7 @@ const routes: Route[] = [
   { path: "/recover", render: () => <RecoverPage /> },
   { path: "/me", render: () => <SignedIn><ProfilePage /></SignedIn> },
   { path: "/me/tutor", render: () => <SignedIn><TutorEditPage /></SignedIn> },
+  { path: "/admin/service-accounts", render: () => <SignedIn><ServiceAccountsPage /></SignedIn> },
 ];
 
 /** The whole app: header, the page of the current route, footer. */
