@@ -205,12 +205,14 @@ func (s *stack) openRuns() string {
 	return b.String()
 }
 
-// startedActivities returns the open runs whose activity a worker has started and not yet
-// finished.
+// startedActivities returns the open IndexTutor runs whose activity a worker has started and
+// not yet finished (the notices of published tutors run beside them, unaffected by the
+// index's faults).
 func (s *stack) startedActivities() []string {
 	s.t.Helper()
 	ctx := context.Background()
-	resp, err := s.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1000, Query: "ExecutionStatus = 'Running'"})
+	resp, err := s.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1000,
+		Query: "ExecutionStatus = 'Running' AND WorkflowType = '" + workflows.IndexTutorName + "'"})
 	if err != nil {
 		return nil
 	}

@@ -78,6 +78,15 @@ var AccessRules = map[string]Access{
 	tutorhubv1connect.TutorServiceDeleteTutorProfileProcedure:    Authenticated,
 
 	tutorhubv1connect.SearchServiceSearchTutorsProcedure: Public,
+
+	// Every notification RPC acts on the caller's own inbox and preferences only.
+	tutorhubv1connect.NotificationServiceListNotificationsProcedure:             Authenticated,
+	tutorhubv1connect.NotificationServiceMarkReadProcedure:                      Authenticated,
+	tutorhubv1connect.NotificationServiceMarkAllReadProcedure:                   Authenticated,
+	tutorhubv1connect.NotificationServiceGetUnreadCountProcedure:                Authenticated,
+	tutorhubv1connect.NotificationServiceWatchNotificationsProcedure:            Authenticated,
+	tutorhubv1connect.NotificationServiceGetNotificationPreferencesProcedure:    Authenticated,
+	tutorhubv1connect.NotificationServiceUpdateNotificationPreferencesProcedure: Authenticated,
 }
 
 // Roles a user can hold.
