@@ -36,7 +36,7 @@ func (m mailSender) Send(ctx context.Context, n notifications.Mail) error {
 // notifyWorker runs what `tutorhub worker` runs for notifications, in process, on task queues
 // of the test's own: the outbox relay and the notifications queue, mailing through the local
 // Mailpit. It returns the Temporal client and the queue prefix.
-func notifyWorker(t *testing.T, api *testAPI) (waitRun func(eventType string) uuid.UUID) {
+func notifyWorker(t testing.TB, api *testAPI) (waitRun func(eventType string) uuid.UUID) {
 	t.Helper()
 	tc, queue := testenv.Temporal(t)
 	prefix := queue + "/"
