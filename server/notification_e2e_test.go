@@ -15,9 +15,9 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutorhub/tutorhub/accounts"
+	"github.com/tutorhub/tutorhub/activities"
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
-	"github.com/tutorhub/tutorhub/activities"
 	"github.com/tutorhub/tutorhub/internal/mail"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 	"github.com/tutorhub/tutorhub/notifications"
