@@ -82,9 +82,10 @@ type Options struct {
 
 // Stats counts what a relay did since it was created.
 type Stats struct {
-	// Started counts workflows this relay started.
+	// Started counts events this relay dispatched by starting their workflow (for an event
+	// with several routes, at least one of them).
 	Started int64
-	// AlreadyStarted counts events whose workflow had been started before (by this or
+	// AlreadyStarted counts events whose workflows had all been started before (by this or
 	// another relay), which were only marked dispatched.
 	AlreadyStarted int64
 	// Deferred counts failed starts, each retried later.
@@ -273,12 +274,27 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 	// An event with several routes starts each run in order; a failed start defers the
 	// event, and the runs already started are found "already started" on the next attempt.
 	ids := make([]string, len(routes))
+	anyNew := false
 	for i, route := range routes {
 		ids[i] = route.WorkflowID(ev)
-		failed, err := r.start(ctx, dbctx, q, row, span, log, route, ids[i], ev, inputs[i])
-		if failed || err != nil {
-			return failed, err
+		res, err := r.start(ctx, dbctx, q, row, span, log, route, ids[i], ev, inputs[i])
+		switch {
+		case err != nil:
+			return res == startDeferred, err
+		case res == startNew:
+			anyNew = true
+		case res == startDeferred:
+			return true, nil
+		case res == startParked:
+			return false, nil
 		}
+	}
+	// The counters count events: started when this relay started any of its runs, already
+	// started when every run had been started before.
+	if anyNew {
+		r.started.Add(1)
+	} else {
+		r.alreadyStarted.Add(1)
 	}
 	// The row keeps the first route's run; the others' ids derive from the event id alone
 	// (NotifyFanout's is "notify/<event id>").
@@ -289,13 +305,27 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 	return false, nil
 }
 
+// Outcomes of one start.
+type startResult int
+
+const (
+	// startNew: the run was started now.
+	startNew startResult = iota
+	// startAlready: the run had been started before.
+	startAlready
+	// startDeferred: the start failed (or the relay is shutting down); the row stays due.
+	startDeferred
+	// startParked: Temporal rejected the start as invalid; the row is parked.
+	startParked
+)
+
 // start starts one route's run of ev, and on a start that fails defers (or parks) the
-// event's row; failed reports a deferred event (or a shutdown mid-start).
+// event's row.
 func (r *Relay) start(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow, span trace.Span, log *slog.Logger,
-	route workflows.Route, id string, ev workflows.Event, input any) (failed bool, err error) {
+	route workflows.Route, id string, ev workflows.Event, input any) (startResult, error) {
 	span.SetAttributes(attribute.String("temporal.workflow_id", id))
 	sctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
-	_, err = r.temporal.ExecuteWorkflow(sctx, client.StartWorkflowOptions{
+	_, err := r.temporal.ExecuteWorkflow(sctx, client.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             r.opts.QueuePrefix + route.Queue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -309,17 +339,17 @@ func (r *Relay) start(ctx, dbctx context.Context, q *queries.Queries, row querie
 	var invalid *serviceerror.InvalidArgument
 	switch {
 	case err == nil:
-		r.started.Add(1)
 		log.InfoContext(ctx, "outbox event dispatched", "workflow_id", id)
+		return startNew, nil
 	case errors.As(err, &already):
-		r.alreadyStarted.Add(1)
 		log.InfoContext(ctx, "outbox event was already dispatched", "workflow_id", id)
+		return startAlready, nil
 	case errors.As(err, &invalid):
-		return false, r.park(ctx, dbctx, q, row, span, log, "rejected by Temporal: "+err.Error())
+		return startParked, r.park(ctx, dbctx, q, row, span, log, "rejected by Temporal: "+err.Error())
 	case ctx.Err() != nil:
 		// Shutting down mid-start: the row stays due, and the next relay finds out whether the
 		// start went through ("already started") without charging the event an attempt.
-		return true, nil
+		return startDeferred, nil
 	default:
 		delay := r.backoff(row.Attempts)
 		r.deferred.Add(1)
@@ -327,11 +357,10 @@ func (r *Relay) start(ctx, dbctx context.Context, q *queries.Queries, row querie
 		span.SetStatus(codes.Error, "start failed")
 		log.WarnContext(ctx, "outbox event dispatch failed; retrying later", "error", err, "attempts", row.Attempts+1, "retry_in", delay.String())
 		if err := q.DeferOutboxEvent(dbctx, queries.DeferOutboxEventParams{Seq: row.Seq, DelayMs: delay.Milliseconds(), LastError: truncate(err.Error(), 2000)}); err != nil {
-			return true, fmt.Errorf("defer outbox event %d: %w", row.Seq, err)
+			return startDeferred, fmt.Errorf("defer outbox event %d: %w", row.Seq, err)
 		}
-		return true, nil
+		return startDeferred, nil
 	}
-	return false, nil
 }
 
 func (r *Relay) park(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow, span trace.Span, log *slog.Logger, reason string) error {
