@@ -68,13 +68,30 @@ func ValidateDisplayName(field, name string) error {
 
 // EnsureUser records a signed-in identity: it creates the user's row on first sight (an
 // existing row is left as it is) and appends action (AuditRegister, AuditLogin,
-// AuditPasswordRecovered) to the audit log, in one transaction.
+// AuditPasswordRecovered) to the audit log, in one transaction. The same transaction
+// remembers the request's device (a sign-in from a new device records
+// EventNewDeviceSignIn) and, for a recovery, records EventRecoveryCompleted.
 func (s *Service) EnsureUser(ctx context.Context, id uuid.UUID, email, displayName, action string) error {
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if err := queries.New(tx).EnsureUser(ctx, queries.EnsureUserParams{ID: id, Email: NormalizeEmail(email), DisplayName: displayName}); err != nil {
 			return err
 		}
-		return RecordAudit(ctx, tx, AuditEvent{Action: action, Actor: id.String(), Subject: id.String()})
+		if err := RecordAudit(ctx, tx, AuditEvent{Action: action, Actor: id.String(), Subject: id.String()}); err != nil {
+			return err
+		}
+		// The security events of the action commit with its audit event.
+		switch action {
+		case AuditLogin:
+			return recordSignInDevice(ctx, tx, id, s.now())
+		case AuditPasswordRecovered:
+			if err := recordSignInDevice(ctx, tx, id, s.now()); err != nil {
+				return err
+			}
+			return insertSecurityEvent(ctx, tx, EventRecoveryCompleted, id, requestDevice(ctx).Label(), s.now())
+		case AuditRegister:
+			return recordSignInDevice(ctx, tx, id, s.now())
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", action, id, err)

@@ -1,6 +1,8 @@
 // Package outbox moves outbox events to Temporal: the relay claims events that domain writes
-// recorded in their own transactions and starts, for each, the workflow its type is routed to
-// (workflows.RouteFor).
+// recorded in their own transactions and starts, for each, the workflows its type is routed
+// to (workflows.RoutesFor: a processing workflow such as IndexTutor, and NotifyFanout when
+// the event notifies someone). The row is marked dispatched, with the first route's workflow
+// id, once every run is started.
 //
 // Guarantees:
 //   - Every event is dispatched at least once and its workflow runs at most once: the workflow
@@ -70,16 +72,20 @@ type Options struct {
 	// dispatched, deferred and parked, the backlog's size and oldest age, and the lag from an
 	// event's creation to its dispatch.
 	Meter metric.MeterProvider
-	// Route routes an event type to its workflow (default: workflows.RouteFor). Tests use it
-	// to stand for a release that routes a type the running one parks.
+	// Route routes an event type to its workflow. Tests use it to stand for a release that
+	// routes a type the running one parks. Set, it replaces Routes with its one route.
 	Route func(eventType string) (workflows.Route, bool)
+	// Routes routes an event type to every workflow it starts (default: workflows.RoutesFor;
+	// none parks the event).
+	Routes func(eventType string) []workflows.Route
 }
 
 // Stats counts what a relay did since it was created.
 type Stats struct {
-	// Started counts workflows this relay started.
+	// Started counts events this relay dispatched by starting their workflow (for an event
+	// with several routes, at least one of them).
 	Started int64
-	// AlreadyStarted counts events whose workflow had been started before (by this or
+	// AlreadyStarted counts events whose workflows had all been started before (by this or
 	// another relay), which were only marked dispatched.
 	AlreadyStarted int64
 	// Deferred counts failed starts, each retried later.
@@ -124,8 +130,17 @@ func New(pool *pgxpool.Pool, temporal client.Client, opts Options) (*Relay, erro
 	if opts.Tracer == nil {
 		opts.Tracer = otel.GetTracerProvider()
 	}
-	if opts.Route == nil {
-		opts.Route = workflows.RouteFor
+	switch {
+	case opts.Route != nil:
+		route := opts.Route
+		opts.Routes = func(t string) []workflows.Route {
+			if r, ok := route(t); ok {
+				return []workflows.Route{r}
+			}
+			return nil
+		}
+	case opts.Routes == nil:
+		opts.Routes = workflows.RoutesFor
 	}
 	r := &Relay{
 		pool: pool, temporal: temporal, opts: opts,
@@ -234,7 +249,7 @@ func (r *Relay) DispatchBatch(ctx context.Context) (int, error) {
 // deferred. It returns an error only when the row could not be
 // written.
 func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow, dispatched *[]queries.ClaimOutboxEventsRow) (failed bool, err error) {
-	ev := workflows.Event{ID: row.EventID, AggregateType: row.AggregateType, AggregateID: row.AggregateID, Type: row.EventType, Payload: []byte(row.Payload)}
+	ev := workflows.Event{ID: row.EventID, AggregateType: row.AggregateType, AggregateID: row.AggregateID, Type: row.EventType, Payload: []byte(row.Payload), CreatedAt: row.CreatedAt}
 	// The dispatch continues the trace of the request that wrote the event (when it recorded
 	// one); Temporal's interceptor carries it on to the workflow and its activities.
 	ctx = telemetry.ContextWithTraceParent(ctx, row.Traceparent)
@@ -244,18 +259,73 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 	defer span.End()
 	log := r.log.With("event_id", ev.ID.String(), "event_type", ev.Type, "seq", row.Seq)
 
-	route, ok := r.opts.Route(ev.Type)
-	if !ok {
+	routes := r.opts.Routes(ev.Type)
+	if len(routes) == 0 {
 		return false, r.park(ctx, dbctx, q, row, span, log, fmt.Sprintf("unroutable: no workflow handles event type %q", ev.Type))
 	}
-	input, err := route.Input(ev)
-	if err != nil {
-		return false, r.park(ctx, dbctx, q, row, span, log, "malformed: "+err.Error())
+	inputs := make([]any, len(routes))
+	for i, route := range routes {
+		input, err := route.Input(ev)
+		if err != nil {
+			return false, r.park(ctx, dbctx, q, row, span, log, "malformed: "+err.Error())
+		}
+		inputs[i] = input
 	}
-	id := route.WorkflowID(ev)
+	// An event with several routes starts each run in order; a failed start defers the
+	// event, and the runs already started are found "already started" on the next attempt.
+	ids := make([]string, len(routes))
+	anyNew := false
+	for i, route := range routes {
+		ids[i] = route.WorkflowID(ev)
+		res, err := r.start(ctx, dbctx, q, row, span, log, route, ids[i], ev, inputs[i])
+		switch {
+		case err != nil:
+			return res == startDeferred, err
+		case res == startNew:
+			anyNew = true
+		case res == startDeferred:
+			return true, nil
+		case res == startParked:
+			return false, nil
+		}
+	}
+	// The counters count events: started when this relay started any of its runs, already
+	// started when every run had been started before.
+	if anyNew {
+		r.started.Add(1)
+	} else {
+		r.alreadyStarted.Add(1)
+	}
+	// The row keeps the first route's run; the others' ids derive from the event id alone
+	// (NotifyFanout's is "notify/<event id>").
+	if err := q.MarkOutboxDispatched(dbctx, queries.MarkOutboxDispatchedParams{Seq: row.Seq, WorkflowID: ids[0]}); err != nil {
+		return false, fmt.Errorf("mark outbox event %d dispatched: %w", row.Seq, err)
+	}
+	*dispatched = append(*dispatched, row)
+	return false, nil
+}
+
+// Outcomes of one start.
+type startResult int
+
+const (
+	// startNew: the run was started now.
+	startNew startResult = iota
+	// startAlready: the run had been started before.
+	startAlready
+	// startDeferred: the start failed (or the relay is shutting down); the row stays due.
+	startDeferred
+	// startParked: Temporal rejected the start as invalid; the row is parked.
+	startParked
+)
+
+// start starts one route's run of ev, and on a start that fails defers (or parks) the
+// event's row.
+func (r *Relay) start(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow, span trace.Span, log *slog.Logger,
+	route workflows.Route, id string, ev workflows.Event, input any) (startResult, error) {
 	span.SetAttributes(attribute.String("temporal.workflow_id", id))
 	sctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
-	_, err = r.temporal.ExecuteWorkflow(sctx, client.StartWorkflowOptions{
+	_, err := r.temporal.ExecuteWorkflow(sctx, client.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             r.opts.QueuePrefix + route.Queue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -269,17 +339,17 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 	var invalid *serviceerror.InvalidArgument
 	switch {
 	case err == nil:
-		r.started.Add(1)
 		log.InfoContext(ctx, "outbox event dispatched", "workflow_id", id)
+		return startNew, nil
 	case errors.As(err, &already):
-		r.alreadyStarted.Add(1)
 		log.InfoContext(ctx, "outbox event was already dispatched", "workflow_id", id)
+		return startAlready, nil
 	case errors.As(err, &invalid):
-		return false, r.park(ctx, dbctx, q, row, span, log, "rejected by Temporal: "+err.Error())
+		return startParked, r.park(ctx, dbctx, q, row, span, log, "rejected by Temporal: "+err.Error())
 	case ctx.Err() != nil:
 		// Shutting down mid-start: the row stays due, and the next relay finds out whether the
 		// start went through ("already started") without charging the event an attempt.
-		return true, nil
+		return startDeferred, nil
 	default:
 		delay := r.backoff(row.Attempts)
 		r.deferred.Add(1)
@@ -287,15 +357,10 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 		span.SetStatus(codes.Error, "start failed")
 		log.WarnContext(ctx, "outbox event dispatch failed; retrying later", "error", err, "attempts", row.Attempts+1, "retry_in", delay.String())
 		if err := q.DeferOutboxEvent(dbctx, queries.DeferOutboxEventParams{Seq: row.Seq, DelayMs: delay.Milliseconds(), LastError: truncate(err.Error(), 2000)}); err != nil {
-			return true, fmt.Errorf("defer outbox event %d: %w", row.Seq, err)
+			return startDeferred, fmt.Errorf("defer outbox event %d: %w", row.Seq, err)
 		}
-		return true, nil
+		return startDeferred, nil
 	}
-	if err := q.MarkOutboxDispatched(dbctx, queries.MarkOutboxDispatchedParams{Seq: row.Seq, WorkflowID: id}); err != nil {
-		return false, fmt.Errorf("mark outbox event %d dispatched: %w", row.Seq, err)
-	}
-	*dispatched = append(*dispatched, row)
-	return false, nil
 }
 
 func (r *Relay) park(ctx, dbctx context.Context, q *queries.Queries, row queries.ClaimOutboxEventsRow, span trace.Span, log *slog.Logger, reason string) error {

@@ -209,7 +209,7 @@ func TestTwoRelaysStartEachWorkflowExactlyOnce(t *testing.T) {
 func TestRepeatedDispatchIsAnsweredAlreadyStarted(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	ev := insertEvent(t, s.pool, tutors.EventPublished, nil)
+	ev := insertEvent(t, s.pool, tutors.EventUpdated, nil)
 	r := s.relay(t, outbox.Options{})
 	ctx := context.Background()
 	if _, err := r.DispatchBatch(ctx); err != nil {
@@ -550,5 +550,45 @@ func TestOneTraceFromTheWriteToTheActivity(t *testing.T) {
 		"RunActivity:" + activities.IndexTutorDocumentName,
 	} {
 		eventually(t, 10*time.Second, name+" ends in the request's trace", func() bool { return inTrace(name) })
+	}
+}
+
+// TestAnEventWithSeveralRoutesStartsEachRunOnce: a tutor's publication is indexed and
+// announced to its owner; the row records both runs, and a repeated dispatch starts neither
+// again.
+func TestAnEventWithSeveralRoutesStartsEachRunOnce(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ev := insertEvent(t, s.pool, tutors.EventPublished, nil)
+	r := s.relay(t, outbox.Options{})
+	ctx := context.Background()
+	notifyID := "notify/" + ev.id.String()
+	// Nothing serves the test's notifications queue: end the announcement's run when done.
+	t.Cleanup(func() { _ = s.tc.TerminateWorkflow(context.Background(), notifyID, "", "test done") })
+	for range 2 {
+		if _, err := r.DispatchBatch(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.pool.Exec(ctx, "UPDATE outbox SET processed_at = NULL WHERE event_id = $1", ev.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.Stats(); got.Started != 1 || got.AlreadyStarted != 1 {
+		t.Errorf("stats = %+v, want the event started once (both runs) and found already started once", got)
+	}
+	for _, id := range []string{ev.workflowID(), notifyID} {
+		if _, err := s.tc.DescribeWorkflowExecution(ctx, id, ""); err != nil {
+			t.Errorf("run %s: %v", id, err)
+		}
+	}
+	if got, want := readRow(t, s.pool, ev.id).workflowID, ev.workflowID(); got != want {
+		t.Errorf("recorded workflow id %q, want the first route's %q", got, want)
+	}
+	d, err := s.tc.DescribeWorkflowExecution(ctx, notifyID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tq := d.GetWorkflowExecutionInfo().GetTaskQueue(); tq != s.prefix+workflows.QueueNotifications {
+		t.Errorf("NotifyFanout runs on %q, want the notifications queue", tq)
 	}
 }

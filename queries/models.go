@@ -32,6 +32,39 @@ type LoginAttempt struct {
 	UpdatedAt       time.Time
 }
 
+type Notification struct {
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	EventID   uuid.UUID
+	Category  string
+	Kind      string
+	Title     string
+	Body      string
+	Link      string
+	CreatedAt time.Time
+	ReadAt    pgtype.Timestamptz
+}
+
+type NotificationDelivery struct {
+	EventID   uuid.UUID
+	UserID    uuid.UUID
+	Channel   string
+	Status    string
+	Attempts  int32
+	MessageID string
+	LastError string
+	CreatedAt time.Time
+	SentAt    pgtype.Timestamptz
+}
+
+type NotificationPreference struct {
+	UserID    uuid.UUID
+	Category  string
+	Channel   string
+	Enabled   bool
+	UpdatedAt time.Time
+}
+
 type Outbox struct {
 	Seq           int64
 	EventID       uuid.UUID
@@ -136,4 +169,11 @@ type User struct {
 	Roles       []string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+}
+
+type UserDevice struct {
+	UserID      uuid.UUID
+	Fingerprint string
+	FirstSeen   time.Time
+	LastSeen    time.Time
 }

@@ -135,6 +135,15 @@ var AccessRules = map[string]Rule{
 	tutorhubv1connect.ServiceAccountServiceCreateKeyProcedure:             {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.ServiceAccountServiceListKeysProcedure:              {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.ServiceAccountServiceRevokeKeyProcedure:             {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+
+	// Every notification RPC acts on the caller's own inbox and preferences only.
+	tutorhubv1connect.NotificationServiceListNotificationsProcedure:             {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.NotificationServiceMarkReadProcedure:                      {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.NotificationServiceMarkAllReadProcedure:                   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.NotificationServiceGetUnreadCountProcedure:                {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.NotificationServiceWatchNotificationsProcedure:            {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.NotificationServiceGetNotificationPreferencesProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.NotificationServiceUpdateNotificationPreferencesProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 }
 
 // Roles a user can hold.

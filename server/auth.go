@@ -508,7 +508,12 @@ func (s *AuthServer) ChangePassword(ctx context.Context, req *tutorhubv1.ChangeP
 		return nil, renameField(err, "password", "new_password")
 	}
 	s.revokeUserTokens(ctx, c.UserID, current.ID)
-	if err := recordAudit(ctx, s.db, AuditEvent{Action: AuditPasswordChanged, Actor: c.UserID, Subject: c.UserID}); err != nil {
+	uid, err := uuid.Parse(c.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("change password: user id: %w", err)
+	}
+	// The audit event and the security notice's outbox event commit together.
+	if err := s.accounts.PasswordChanged(auditContext(ctx), uid); err != nil {
 		return nil, err
 	}
 	sess, err := s.o.Kratos.AccessToken(ctx, token, s.o.TokenizeTemplate)

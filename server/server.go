@@ -24,6 +24,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
+	"github.com/tutorhub/tutorhub/notifications"
 	"github.com/tutorhub/tutorhub/outbox"
 	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/serviceaccounts"
@@ -50,6 +51,8 @@ type Options struct {
 	// DB with the default cache TTL (5 s). The wiring keeps it to flush last-use times on
 	// shutdown.
 	ServiceAccounts *serviceaccounts.Service
+	// Notifications configures NotificationService and the unsubscribe page.
+	Notifications NotificationOptions
 	// Search is the tutor search engine SearchService reads; nil searches the PostgreSQL
 	// index in DB (search.NewPostgres), signing page tokens with PageTokens. Subject filters
 	// are checked against the catalogue in DB either way.
@@ -95,6 +98,7 @@ var ServiceNames = []string{
 	tutorhubv1connect.TutorServiceName,
 	tutorhubv1connect.SearchServiceName,
 	tutorhubv1connect.ServiceAccountServiceName,
+	tutorhubv1connect.NotificationServiceName,
 }
 
 // New assembles the API's HTTP handler, serving everything on one handler (Options.Internal
@@ -155,6 +159,10 @@ func NewHandlers(o Options) (Handlers, error) {
 	}
 	mount(tutorhubv1connect.NewServiceAccountServiceHandler(NewServiceAccountServer(keys, o.PageTokens), handlerOpts...))
 	mount(tutorhubv1connect.NewSearchServiceHandler(NewSearchServer(search.KnownSubjects(engine, o.DB)), handlerOpts...))
+	notes := notifications.New(o.DB, notifications.Options{Unsubscribe: o.Notifications.Unsubscribe})
+	notePath, noteHandler := tutorhubv1connect.NewNotificationServiceHandler(NewNotificationServer(notes, o.PageTokens, o.Notifications), handlerOpts...)
+	mount(notePath, longLived(noteHandler, tutorhubv1connect.NotificationServiceWatchNotificationsProcedure))
+	mux.Handle(notifications.UnsubscribePath, unsubscribeHandler(notes, o.Logger))
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, connect.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/notifications"
 	"github.com/tutorhub/tutorhub/workflows"
 )
 
@@ -27,6 +28,11 @@ var recordedHistories = []struct{ file, workflow string }{
 	// the last (two pages, the swap).
 	{"reindex_all_first_run.json", workflows.ReindexAllName},
 	{"reindex_all_last_run.json", workflows.ReindexAllName},
+	// Recorded from server TestChangingThePasswordNotifiesOnceByMailInboxAndStream (find them
+	// with `temporal workflow list --query "WorkflowType='NotifyFanout'"`): a security notice
+	// delivered to the inbox and by mail, and a tutor notice whose mail the user turned off.
+	{"notify_fanout_password_changed.json", workflows.NotifyFanoutName},
+	{"notify_fanout_tutor_published_inbox_only.json", workflows.NotifyFanoutName},
 }
 
 func TestRecordedHistoriesReplay(t *testing.T) {
@@ -35,6 +41,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		t.Run(h.file, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			workflows.RegisterSearch(r)
+			workflows.RegisterNotify(r)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", h.file)); err != nil {
 				t.Fatalf("%s no longer replays: %v", h.workflow, err)
 			}
@@ -57,5 +64,38 @@ func TestReplayCatchesANonDeterministicChange(t *testing.T) {
 	r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.IndexTutorName})
 	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", recordedHistories[0].file)); err == nil {
 		t.Fatal("a changed IndexTutor replayed the recorded history")
+	}
+}
+
+// TestReplayCatchesAChangedFanout: NotifyFanout delivering its channels one after another
+// (each awaited before the next starts) does not replay the recorded fan-out.
+func TestReplayCatchesAChangedFanout(t *testing.T) {
+	t.Parallel()
+	changed := func(ctx workflow.Context, n notifications.Notice) (workflows.NotifyFanoutResult, error) {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+		if err := workflow.UpsertTypedSearchAttributes(ctx, workflows.EventTypeAttribute.ValueSet(n.EventType),
+			workflows.UserIDAttribute.ValueSet(n.Recipients[0].String())); err != nil {
+			return workflows.NotifyFanoutResult{}, err
+		}
+		var plan []notifications.Delivery
+		if err := workflow.ExecuteActivity(ctx, activities.PlanNotificationName, n).Get(ctx, &plan); err != nil {
+			return workflows.NotifyFanoutResult{}, err
+		}
+		for _, d := range plan {
+			var outcome string
+			name := activities.DeliverInboxName
+			if d.Channel == notifications.ChannelEmail {
+				name = activities.DeliverEmailName
+			}
+			if err := workflow.ExecuteActivity(ctx, name, activities.DeliverInput{Notice: n, UserID: d.UserID}).Get(ctx, &outcome); err != nil {
+				return workflows.NotifyFanoutResult{}, err
+			}
+		}
+		return workflows.NotifyFanoutResult{}, nil
+	}
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.NotifyFanoutName})
+	if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", "notify_fanout_password_changed.json")); err == nil {
+		t.Fatal("a sequential NotifyFanout replayed the recorded parallel fan-out")
 	}
 }

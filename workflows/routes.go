@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tutorhub/tutorhub/accounts"
+	"github.com/tutorhub/tutorhub/notifications"
 	"github.com/tutorhub/tutorhub/tutors"
 )
 
@@ -22,6 +25,8 @@ type Event struct {
 	Type string
 	// Payload is the event's JSON payload.
 	Payload []byte
+	// CreatedAt is when the event was recorded.
+	CreatedAt time.Time
 }
 
 // Route says which workflow an event type starts, and on which task queue.
@@ -33,12 +38,17 @@ type Route struct {
 	// Input decodes the event into the workflow's argument. An error means the event can
 	// never be dispatched (a malformed or unknown-schema payload): the relay parks it.
 	Input func(Event) (any, error)
+	// ID, when set, names the run instead of the default WORKFLOW/AGGREGATE/EVENT.
+	ID func(Event) string
 }
 
 // WorkflowID is the id of the run an event starts: readable in the Temporal UI (workflow,
 // aggregate, event) and the same for every attempt to dispatch the event, so a repeated start
 // is refused by the server rather than run twice.
 func (r Route) WorkflowID(ev Event) string {
+	if r.ID != nil {
+		return r.ID(ev)
+	}
 	return fmt.Sprintf("%s/%s/%s", r.Workflow, ev.AggregateID, ev.ID)
 }
 
@@ -54,18 +64,54 @@ var routes = map[string]Route{
 
 var indexTutorRoute = Route{Workflow: IndexTutorName, Queue: QueueSearch, Input: indexTutorInput}
 
-// RouteFor returns the route of an event type, and false when no workflow handles it.
+// notifyRoute starts NotifyFanout for every event type of the notifications fan-out table
+// (notifications.Notifies), as "notify/<event id>".
+var notifyRoute = Route{
+	Workflow: NotifyFanoutName, Queue: QueueNotifications, Input: notifyInput,
+	ID: func(ev Event) string { return "notify/" + ev.ID.String() },
+}
+
+// RoutesFor returns every route of an event type, in dispatch order: its processing route
+// (routes) first, then NotifyFanout when the event notifies someone. None means no workflow
+// handles it.
+func RoutesFor(eventType string) []Route {
+	var out []Route
+	if r, ok := routes[eventType]; ok {
+		out = append(out, r)
+	}
+	if notifications.Notifies(eventType) {
+		out = append(out, notifyRoute)
+	}
+	return out
+}
+
+// RouteFor returns the first route of an event type (RoutesFor), and false when no workflow
+// handles it.
 func RouteFor(eventType string) (Route, bool) {
-	r, ok := routes[eventType]
-	return r, ok
+	rs := RoutesFor(eventType)
+	if len(rs) == 0 {
+		return Route{}, false
+	}
+	return rs[0], true
+}
+
+// notifyInput decodes an event of the fan-out table into NotifyFanout's notice.
+func notifyInput(ev Event) (any, error) {
+	return notifications.Decode(notifications.Event{
+		ID: ev.ID, Type: ev.Type, AggregateType: ev.AggregateType, AggregateID: ev.AggregateID,
+		Payload: ev.Payload, CreatedAt: ev.CreatedAt,
+	})
 }
 
 // SearchAttributes are the attributes a run started by ev carries from its start: the event
-// type always, and the tutor id for tutor events.
+// type always, the tutor id for tutor events and the user id for user events.
 func SearchAttributes(ev Event) temporal.SearchAttributes {
 	updates := []temporal.SearchAttributeUpdate{EventTypeAttribute.ValueSet(ev.Type)}
-	if ev.AggregateType == tutors.Aggregate {
+	switch ev.AggregateType {
+	case tutors.Aggregate:
 		updates = append(updates, TutorIDAttribute.ValueSet(ev.AggregateID.String()))
+	case accounts.UserAggregate:
+		updates = append(updates, UserIDAttribute.ValueSet(ev.AggregateID.String()))
 	}
 	return temporal.NewSearchAttributes(updates...)
 }

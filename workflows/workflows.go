@@ -15,7 +15,7 @@ const (
 	QueueSearch = "search"
 	// QueueUploads will run upload scanning (ScanUpload); nothing runs on it yet.
 	QueueUploads = "uploads"
-	// QueueNotifications will run notification fan-out (NotifyFanout); nothing runs on it yet.
+	// QueueNotifications runs notification fan-out: NotifyFanout.
 	QueueNotifications = "notifications"
 	// QueuePayments will run payment webhooks and reconciliation; nothing runs on it yet.
 	QueuePayments = "payments"
@@ -25,11 +25,14 @@ const (
 var Queues = []string{QueueSearch, QueueUploads, QueueNotifications, QueuePayments}
 
 // Search attributes that operators find runs by in the Temporal UI (`TutorId = "..."`,
-// `EventType = "tutor.updated"`). The namespace must define both as Keyword; the local stack
+// `EventType = "tutor.updated"`, `UserId = "..."`). The namespace must define each as Keyword; the local stack
 // and docker compose create them.
 var (
 	// TutorIDAttribute is the tutor a run concerns.
 	TutorIDAttribute = temporal.NewSearchAttributeKeyKeyword("TutorId")
 	// EventTypeAttribute is the outbox event type that started a run.
 	EventTypeAttribute = temporal.NewSearchAttributeKeyKeyword("EventType")
+	// UserIDAttribute is the user a run concerns (a notice's first recipient, a user event's
+	// user).
+	UserIDAttribute = temporal.NewSearchAttributeKeyKeyword("UserId")
 )

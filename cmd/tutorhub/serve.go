@@ -23,6 +23,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
+	"github.com/tutorhub/tutorhub/notifications"
 	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/server"
 	"github.com/tutorhub/tutorhub/serviceaccounts"
@@ -103,6 +104,19 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 			log.Warn("recording service account key use failed", "error", err.Error())
 		}
 	}()
+	unsubscribe, err := notifications.NewSigner(cfg.Notifications.UnsubscribeSecret)
+	if err != nil {
+		return err
+	}
+	// The hub listens for new inbox items (of every replica's workers) until the process
+	// stops; the drain below stops it first, so open streams end cleanly (UNAVAILABLE: the
+	// client reconnects elsewhere) instead of holding the shutdown up.
+	hub := notifications.NewHub(pool, notifications.New(pool, notifications.Options{}),
+		notifications.HubOptions{MaxPerUser: cfg.Notifications.StreamsPerUser, Logger: log})
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); hub.Run(hubCtx) }()
+	defer func() { stopHub(); <-hubDone }()
 	handlers, err := server.NewHandlers(server.Options{
 		ServiceAccounts: keys,
 		Auth:            auth,
@@ -120,6 +134,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		Search:         engine,
 		Cache:          cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:", Logger: log}),
 		Tutors:         server.TutorOptions{AllowUnverifiedEmail: !cfg.Tutors.RequireVerifiedEmail},
+		Notifications:  server.NotificationOptions{Hub: hub, Heartbeat: cfg.Notifications.Heartbeat, Unsubscribe: unsubscribe},
 		CORSOrigins:    cfg.CORS.AllowedOrigins,
 		TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
@@ -131,7 +146,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return err
 	}
 	health.Start(ctx) // after NewHandlers, which gives it the logger
-	return listenAndDrain(ctx, cfg.HTTP, handlers, health, log)
+	return listenAndDrain(ctx, cfg.HTTP, handlers, health, log, hub.Stop)
 }
 
 // serviceAccounts verifies service-account keys with a cache of a few seconds, which
@@ -213,7 +228,7 @@ func rate(r config.Rate) ratelimit.Rate {
 // not-ready at once, the listeners keep accepting for ReadyDrainDelay so load balancers can
 // notice, then stop; in-flight requests get up to ShutdownTimeout to finish. The internal
 // listener, when configured, starts and stops with the public one.
-func listenAndDrain(ctx context.Context, cfg config.HTTP, handlers server.Handlers, health *server.Health, log *slog.Logger) error {
+func listenAndDrain(ctx context.Context, cfg config.HTTP, handlers server.Handlers, health *server.Health, log *slog.Logger, onShutdown ...func()) error {
 	type listener struct {
 		name string
 		srv  *http.Server
@@ -236,6 +251,11 @@ func listenAndDrain(ctx context.Context, cfg config.HTTP, handlers server.Handle
 		srv.Protocols.SetHTTP1(true)
 		srv.Protocols.SetHTTP2(true)
 		srv.Protocols.SetUnencryptedHTTP2(true)
+		// Long-lived streams (WatchNotifications) end when the drain starts, so Shutdown
+		// does not wait ShutdownTimeout for them.
+		for _, f := range onShutdown {
+			srv.RegisterOnShutdown(f)
+		}
 		return srv
 	}
 

@@ -20,8 +20,10 @@ import (
 	"github.com/tutorhub/tutorhub/activities"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
+	"github.com/tutorhub/tutorhub/internal/mail"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/temporalclient"
+	"github.com/tutorhub/tutorhub/notifications"
 	"github.com/tutorhub/tutorhub/outbox"
 	"github.com/tutorhub/tutorhub/tutors"
 	"github.com/tutorhub/tutorhub/workflows"
@@ -35,11 +37,16 @@ var queueRegistrations = map[string]func(worker.Worker, *workerDeps){
 		workflows.RegisterSearch(w)
 		activities.RegisterSearch(w, d.search)
 	},
+	workflows.QueueNotifications: func(w worker.Worker, d *workerDeps) {
+		workflows.RegisterNotify(w)
+		activities.RegisterNotify(w, d.notify)
+	},
 }
 
 // workerDeps are the activity structs of the queues a worker serves (nil for the others).
 type workerDeps struct {
 	search *activities.SearchActivities
+	notify *activities.NotifyActivities
 	// activitySlots caps the activities one SDK worker runs at once (0: the SDK's default).
 	activitySlots int
 }
@@ -59,7 +66,28 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 		}
 		d.search = &activities.SearchActivities{Tutors: tutors.New(pool, tutors.Options{}), Engine: engine}
 	}
+	if slices.Contains(queues, workflows.QueueNotifications) {
+		sender, err := mail.New(cfg.SMTP.URL, cfg.SMTP.From)
+		if err != nil {
+			return nil, fmt.Errorf("notifications: %w", err)
+		}
+		signer, err := notifications.NewSigner(cfg.Notifications.UnsubscribeSecret)
+		if err != nil {
+			return nil, err
+		}
+		d.notify = &activities.NotifyActivities{Notifications: notifications.New(pool, notifications.Options{
+			Mailer: notifyMailer{sender}, Unsubscribe: signer, PublicURL: cfg.HTTP.PublicURL,
+		})}
+	}
 	return d, nil
+}
+
+// notifyMailer sends notification mail through the SMTP relay, each send bounded by the
+// activity's deadline.
+type notifyMailer struct{ s *mail.Sender }
+
+func (m notifyMailer) Send(ctx context.Context, n notifications.Mail) error {
+	return m.s.SendMessage(ctx, mail.Message{To: n.To, Subject: n.Subject, Text: n.Text, HTML: n.HTML, MessageID: n.MessageID, Headers: n.Headers})
 }
 
 // workerStopTimeout is how long in-flight activities get to finish when the worker stops;
@@ -71,7 +99,7 @@ const workerStopTimeout = 30 * time.Second
 func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	queuesFlag := fs.String("queues", workflows.QueueSearch, "comma-separated task queues to serve: "+strings.Join(workflows.Queues, ", "))
+	queuesFlag := fs.String("queues", workflows.QueueSearch+","+workflows.QueueNotifications, "comma-separated task queues to serve: "+strings.Join(workflows.Queues, ", "))
 	relay := fs.Bool("relay", true, "run the outbox relay in this process")
 	prefix := fs.String("queue-prefix", "", "put this before every task queue name, to keep stacks that share one namespace apart")
 	if err := fs.Parse(args); err != nil {

@@ -276,10 +276,27 @@ temporal_ready() {
 
 # One SQLite file (WAL) keeps workflows across restarts; the namespace and the search
 # attributes operators look runs up by are created by the server on every start.
+# The search attributes the workflows set (workflows.go); a server already running from an
+# older checkout gets the ones it lacks.
+temporal_search_attributes=(TutorId EventType UserId)
+ensure_search_attributes() {
+  local have name
+  have=$("$bin/temporal" operator search-attribute list --namespace tutorhub --address "127.0.0.1:$TEMPORAL_PORT" \
+    --command-timeout 5s 2>/dev/null) || return 0
+  for name in "${temporal_search_attributes[@]}"; do
+    if ! grep -qw "$name" <<<"$have"; then
+      log "temporal: adding search attribute $name"
+      "$bin/temporal" operator search-attribute create --namespace tutorhub --address "127.0.0.1:$TEMPORAL_PORT" \
+        --name "$name" --type Keyword --command-timeout 10s >/dev/null
+    fi
+  done
+}
+
 start_temporal() {
   tool temporal
   if temporal_ready; then
     log "temporal: using 127.0.0.1:$TEMPORAL_PORT (UI http://127.0.0.1:$TEMPORAL_UI_PORT)"
+    ensure_search_attributes
     return
   fi
   mkdir -p "$data/temporal"
@@ -287,7 +304,7 @@ start_temporal() {
     --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
     --db-filename "$data/temporal/temporal.db" --namespace tutorhub \
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
-    --search-attribute TutorId=Keyword --search-attribute EventType=Keyword \
+    --search-attribute TutorId=Keyword --search-attribute EventType=Keyword --search-attribute UserId=Keyword \
     --log-level warn
   wait_ready temporal "$data/temporal/temporal.log" temporal_ready
 }

@@ -51,6 +51,8 @@ type Config struct {
 	Search Search
 	// SMTP locates the mail relay for tutorhub's own mail.
 	SMTP SMTP
+	// Notifications configures notification mail links and streams.
+	Notifications Notifications
 	// Temporal locates the Temporal service and says how to authenticate to it.
 	Temporal Temporal
 	// Worker configures the `tutorhub worker` process.
@@ -250,6 +252,16 @@ type SMTP struct {
 	URL string
 	// From is the sender address.
 	From string
+}
+
+// Notifications configures notification mail links and streams.
+type Notifications struct {
+	// UnsubscribeSecret signs one-click unsubscribe links; at least 32 bytes. Secret.
+	UnsubscribeSecret []byte
+	// StreamsPerUser bounds one user's open WatchNotifications streams per replica.
+	StreamsPerUser int
+	// Heartbeat is the interval of the stream's heartbeat.
+	Heartbeat time.Duration
 }
 
 // Temporal locates the Temporal service (the local dev server, a self-hosted cluster or

@@ -228,6 +228,9 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_RATE_LIMIT_IPV6_PREFIX", "31", nil},
 		{"TUTORHUB_RATE_LIMIT_IPV6_PREFIX", "129", nil},
 		{"TUTORHUB_CURSOR_SECRET", "too-short-secret", nil},
+		{"TUTORHUB_NOTIFICATIONS_UNSUBSCRIBE_SECRET", "too-short-secret", nil},
+		{"TUTORHUB_NOTIFICATIONS_STREAMS_PER_USER", "0", nil},
+		{"TUTORHUB_NOTIFICATIONS_HEARTBEAT", "0s", nil},
 		{"TUTORHUB_KRATOS_PUBLIC_URL", "localhost:4433", nil},
 		{"TUTORHUB_KRATOS_ADMIN_URL", "http://", nil},
 		{"TUTORHUB_KRATOS_TIMEOUT", "0s", nil},
@@ -800,5 +803,20 @@ func TestKeysAndMarkdownTable(t *testing.T) {
 func TestErrorWithoutProblems(t *testing.T) {
 	if got := (&config.Error{}).Error(); got == "" {
 		t.Error("empty Error() text")
+	}
+}
+
+func TestUnsubscribeSecretIsDerivedFromTheCursorSecretUnlessSet(t *testing.T) {
+	a := mustLoad(t, "TUTORHUB_CURSOR_SECRET="+prodCursorSecret)
+	b := mustLoad(t, "TUTORHUB_CURSOR_SECRET="+prodCursorSecret)
+	if len(a.Notifications.UnsubscribeSecret) < 32 || string(a.Notifications.UnsubscribeSecret) != string(b.Notifications.UnsubscribeSecret) {
+		t.Fatalf("derived secret %d bytes, stable %v", len(a.Notifications.UnsubscribeSecret), string(a.Notifications.UnsubscribeSecret) == string(b.Notifications.UnsubscribeSecret))
+	}
+	if strings.Contains(string(a.Notifications.UnsubscribeSecret), prodCursorSecret) {
+		t.Error("the unsubscribe key is the cursor secret")
+	}
+	own := strings.Repeat("u", 40)
+	if c := mustLoad(t, "TUTORHUB_NOTIFICATIONS_UNSUBSCRIBE_SECRET="+own); string(c.Notifications.UnsubscribeSecret) != own {
+		t.Error("a configured unsubscribe secret was not used")
 	}
 }

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -42,6 +45,7 @@ const (
 	keyTemporalTLSCert     = prefix + "TEMPORAL_TLS_CERT_FILE"
 	keyTemporalTLSKey      = prefix + "TEMPORAL_TLS_KEY_FILE"
 	keyWorkerMetricsAddr   = prefix + "WORKER_METRICS_ADDR"
+	keyUnsubscribeSecret   = prefix + "NOTIFICATIONS_UNSUBSCRIBE_SECRET"
 )
 
 // Values of Auth.CaptchaProvider.
@@ -211,9 +215,25 @@ func keys() []keyDef {
 			positiveDuration, dur, "Time allowed for each call to Kratos."),
 
 		key(prefix+"SMTP_URL", "smtp://127.0.0.1:1025", func(c *Config) *string { return &c.SMTP.URL },
-			parseSMTPURL, str, "SMTP relay for tutorhub's own mail (the notice to an address that signs up again), as `smtp://[user:password@]host[:port]` (STARTTLS when offered; `?disable_starttls=true`) or `smtps://...`; use the relay Kratos's courier uses.").asSecret(),
+			parseSMTPURL, str, "SMTP relay for tutorhub's own mail (notifications, and the notice to an address that signs up again), as `smtp://[user:password@]host[:port]` (STARTTLS when offered; `?disable_starttls=true`) or `smtps://...`; use the relay Kratos's courier uses.").asSecret(),
 		key(prefix+"SMTP_FROM", "tutorhub <no-reply@tutorhub.local>", func(c *Config) *string { return &c.SMTP.From },
 			parseMailAddress, str, "Sender address of tutorhub's own mail."),
+
+		key(keyUnsubscribeSecret, "", func(c *Config) *[]byte { return &c.Notifications.UnsubscribeSecret },
+			parseCursorSecret, func(b []byte) string { return string(b) },
+			"Key signing the one-click unsubscribe links of notification mail (HMAC-SHA256), at least 32 bytes; changing it (or, while it is unset, the cursor secret) voids the links of mail already sent.").asSecret().
+			derived("derived from `TUTORHUB_CURSOR_SECRET` under a label of its own", func(c *Config) (string, bool) {
+				if len(c.Cursor.Secret) == 0 {
+					return "", false
+				}
+				m := hmac.New(sha256.New, c.Cursor.Secret)
+				m.Write([]byte("tutorhub notification unsubscribe links"))
+				return hex.EncodeToString(m.Sum(nil)), true
+			}),
+		key(prefix+"NOTIFICATIONS_STREAMS_PER_USER", "5", func(c *Config) *int { return &c.Notifications.StreamsPerUser },
+			integer[int](1, 100), formatInt[int], "Notification streams (WatchNotifications) one user may hold open at once on one replica (1 to 100)."),
+		key(prefix+"NOTIFICATIONS_HEARTBEAT", "25s", func(c *Config) *time.Duration { return &c.Notifications.Heartbeat },
+			positiveDuration, dur, "Interval of the notification stream's heartbeat; below the idle timeout of every proxy in front of the API."),
 
 		key(prefix+"AUTH_JWKS_PATH", ".data/kratos/jwks.public.json", func(c *Config) *string { return &c.Auth.AccessTokenJWKSURL },
 			nonEmpty, str, "JWKS file with the public keys of access tokens (`jwksgen`'s `*.public.json`); a file holding private keys is refused."),

@@ -6,6 +6,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"net/smtp"
@@ -73,7 +75,37 @@ func New(rawURL, from string) (*Sender, error) {
 
 // Send delivers one plain-text message to one recipient, within ctx's deadline.
 func (s *Sender) Send(ctx context.Context, to, subject, body string) error {
-	rcpt, err := mail.ParseAddress(to)
+	return s.SendMessage(ctx, Message{To: to, Subject: subject, Text: body})
+}
+
+// Message is one mail to one recipient: a text body, and optionally an HTML alternative,
+// extra headers and a Message-ID of the caller's choosing.
+type Message struct {
+	To, Subject string
+	// Text is the plain-text body; HTML, when set, is sent beside it as
+	// multipart/alternative.
+	Text, HTML string
+	// MessageID is the Message-ID without angle brackets ("local@domain"); empty gets a
+	// random one. A caller that may send a message twice gives both the same id, so the
+	// duplicate is detectable.
+	MessageID string
+	// Headers are added as given (names and values must be plain ASCII without line ends).
+	Headers [][2]string
+}
+
+// SendMessage delivers m within ctx's deadline. An error says the relay did not accept the
+// message, except when the connection broke after the message's end was sent: then the
+// relay may have accepted it.
+func (s *Sender) SendMessage(ctx context.Context, m Message) error {
+	for _, h := range m.Headers {
+		if strings.ContainsAny(h[0]+h[1], "\r\n") || strings.ContainsAny(h[0], ": ") {
+			return fmt.Errorf("header %q: line end or bad name", h[0])
+		}
+	}
+	if strings.ContainsAny(m.MessageID, "\r\n<> ") {
+		return errors.New("message id: bad characters")
+	}
+	rcpt, err := mail.ParseAddress(m.To)
 	if err != nil {
 		return fmt.Errorf("recipient: %w", err)
 	}
@@ -117,7 +149,7 @@ func (s *Sender) Send(ctx context.Context, to, subject, body string) error {
 	if err != nil {
 		return fmt.Errorf("smtp DATA: %w", err)
 	}
-	if _, err := w.Write(s.message(rcpt, subject, body)); err != nil {
+	if _, err := w.Write(s.message(rcpt, m)); err != nil {
 		return fmt.Errorf("smtp write message: %w", err)
 	}
 	if err := w.Close(); err != nil {
@@ -126,27 +158,50 @@ func (s *Sender) Send(ctx context.Context, to, subject, body string) error {
 	return c.Quit()
 }
 
-// message renders the RFC 5322 message with CRLF line ends.
-func (s *Sender) message(to *mail.Address, subject, body string) []byte {
-	var id [12]byte
-	_, _ = rand.Read(id[:])
-	domain := s.from.Address[strings.LastIndexByte(s.from.Address, '@')+1:]
+// message renders the RFC 5322 message with CRLF line ends: text only, or text and HTML as
+// multipart/alternative, both quoted-printable when HTML is present.
+func (s *Sender) message(to *mail.Address, m Message) []byte {
+	id := m.MessageID
+	if id == "" {
+		var raw [12]byte
+		_, _ = rand.Read(raw[:])
+		domain := s.from.Address[strings.LastIndexByte(s.from.Address, '@')+1:]
+		id = hex.EncodeToString(raw[:]) + "@" + domain
+	}
 	var b strings.Builder
-	for _, h := range [][2]string{
+	headers := [][2]string{
 		{"From", s.from.String()},
 		{"To", to.String()},
-		{"Subject", mime.QEncoding.Encode("utf-8", subject)},
+		{"Subject", mime.QEncoding.Encode("utf-8", m.Subject)},
 		{"Date", time.Now().UTC().Format(time.RFC1123Z)},
-		{"Message-ID", "<" + hex.EncodeToString(id[:]) + "@" + domain + ">"},
+		{"Message-ID", "<" + id + ">"},
 		{"MIME-Version", "1.0"},
-		{"Content-Type", "text/plain; charset=utf-8"},
-		{"Content-Transfer-Encoding", "8bit"},
-	} {
+	}
+	headers = append(headers, m.Headers...)
+	for _, h := range headers {
 		b.WriteString(h[0] + ": " + h[1] + "\r\n")
 	}
-	b.WriteString("\r\n")
-	for line := range strings.Lines(body) {
-		b.WriteString(strings.TrimRight(line, "\r\n") + "\r\n")
+	if m.HTML == "" {
+		b.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+		for line := range strings.Lines(m.Text) {
+			b.WriteString(strings.TrimRight(line, "\r\n") + "\r\n")
+		}
+		return []byte(b.String())
 	}
+	var raw [12]byte
+	_, _ = rand.Read(raw[:])
+	boundary := "tutorhub-" + hex.EncodeToString(raw[:])
+	b.WriteString("Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n\r\n")
+	for _, part := range [][2]string{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+		b.WriteString("--" + boundary + "\r\n")
+		b.WriteString("Content-Type: " + part[0] + "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+		var qp bytes.Buffer
+		w := quotedprintable.NewWriter(&qp)
+		_, _ = w.Write([]byte(strings.ReplaceAll(part[1], "\r\n", "\n")))
+		_ = w.Close()
+		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(qp.String(), "\r\n", "\n"), "\n", "\r\n"))
+		b.WriteString("\r\n")
+	}
+	b.WriteString("--" + boundary + "--\r\n")
 	return []byte(b.String())
 }

@@ -628,3 +628,29 @@ step("an admin creates a service account and a key shown once, which works until
   await card.getByText(/revoked/).waitFor();
   assert.equal((await listTutors()).status, 401, "the revoked key is refused");
 });
+
+step("the bell counts the tutor's notices live; the inbox marks them read; mail settings are saved", async () => {
+  await tutor.getByLabel("Email").fill(email);
+  await tutor.getByLabel("Password").fill(secondPassword);
+  await tutor.getByRole("button", { name: "Log in" }).click();
+  await tutor.getByRole("heading", { name: "My profile" }).waitFor();
+  // The profile went live and the account was recovered: two notices, delivered by the worker.
+  await tutor.getByRole("link", { name: /^Notifications, [2-9]\d* unread$/ }).waitFor({ timeout: 60_000 });
+  await tutor.getByRole("link", { name: /^Notifications/ }).click();
+  await tutor.getByRole("heading", { name: "Your account was recovered" }).waitFor();
+  await tutor.getByRole("heading", { name: "Your tutor profile is live" }).waitFor();
+  await tutor.getByRole("button", { name: "Mark all as read" }).click();
+  await tutor.getByRole("link", { name: "Notifications, 0 unread" }).waitFor();
+  await tutor.getByRole("link", { name: "Notification settings" }).click();
+  await tutor.getByRole("heading", { name: "Notification settings" }).waitFor();
+  const tutorMail = tutor.getByRole("group", { name: "Your tutor profile" }).getByLabel("By email");
+  await tutorMail.uncheck();
+  await tutor.getByRole("button", { name: "Save" }).click();
+  await tutor.getByText("Saved.").waitFor();
+  await tutor.reload();
+  await tutor.getByRole("heading", { name: "Notification settings" }).waitFor();
+  assert.equal(await tutor.getByRole("group", { name: "Your tutor profile" }).getByLabel("By email").isChecked(), false);
+  assert.equal(await tutor.getByRole("group", { name: "Security (password changes, new sign-ins, recoveries)" }).getByLabel(/By email/).isDisabled(), true);
+  await tutor.getByRole("button", { name: "Log out" }).click();
+  await tutor.getByRole("heading", { name: "Log in" }).waitFor();
+});

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs the browser journey against a real API: starts the local stack (Temporal included),
 // builds the web bundle and the binary, serves it on a free port against a fresh database,
-// waits for /ready, starts `tutorhub worker` beside it (the outbox relay and the search task
-// queue, under a task queue prefix of this run's own, so it shares the dev server with other
+// waits for /ready, starts `tutorhub worker` beside it (the outbox relay and the search and
+// notifications task queues, under a task queue prefix of this run's own, so it shares the dev server with other
 // stacks), seeds some tutors (most of them published) and rebuilds the search index over them
 // (`tutorhub search reindex`), runs e2e/journey.test.mjs with Node's test runner, and tears
 // everything down again.
@@ -162,7 +162,7 @@ async function main() {
     // The worker refuses a schema behind its code, so it starts once serve has migrated. Its
     // task queues carry this run's prefix: the dev server's namespace is shared.
     const queuePrefix = `e2e-${runId}/`;
-    worker = startBinary(bin, ["worker", "--queues", "search", "--queue-prefix", queuePrefix], env, workerLog);
+    worker = startBinary(bin, ["worker", "--queues", "search,notifications", "--queue-prefix", queuePrefix], env, workerLog);
     log(`worker running (metrics http://127.0.0.1:${metricsPort}/metrics, log: ${workerLog})`);
     await waitReady(`http://127.0.0.1:${metricsPort}/health`, worker, "tutorhub worker", 60_000);
     // Published tutors beyond one page, so the list's cursor has somewhere to go.

@@ -2,6 +2,7 @@
 // Connect on the page's own origin.
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { NotificationService } from "@gen/tutorhub/v1/notification_pb";
 import { SearchService } from "@gen/tutorhub/v1/search_pb";
 import { ServiceAccountService } from "@gen/tutorhub/v1/service_account_pb";
 import { SubjectService } from "@gen/tutorhub/v1/subject_pb";
@@ -24,3 +25,5 @@ export const subjectClient = createClient(SubjectService, transport);
 export const tutorClient = createClient(TutorService, transport);
 /** The signed-in user's record and public profiles. */
 export const userClient = createClient(UserService, transport);
+/** The signed-in user's inbox, its live stream and notification preferences. */
+export const notificationClient = createClient(NotificationService, transport);

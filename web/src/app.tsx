@@ -5,7 +5,9 @@ import { logout } from "./session";
 import { Loading, Notice, useTitle } from "./ui";
 import { useSession } from "./use-session";
 import { describe } from "./errors";
+import { Bell } from "./bell";
 import { LoginPage } from "./pages/login";
+import { NotificationPreferencesPage, NotificationsPage } from "./pages/notifications";
 import { ProfilePage } from "./pages/profile";
 import { RecoverPage } from "./pages/recover";
 import { RegisterPage } from "./pages/register";
@@ -28,6 +30,8 @@ const routes: Route[] = [
   { path: "/me", render: () => <SignedIn><ProfilePage /></SignedIn> },
   { path: "/me/tutor", render: () => <SignedIn><TutorEditPage /></SignedIn> },
   { path: "/admin/service-accounts", render: () => <SignedIn><ServiceAccountsPage /></SignedIn> },
+  { path: "/notifications", render: () => <SignedIn><NotificationsPage /></SignedIn> },
+  { path: "/notifications/preferences", render: () => <SignedIn><NotificationPreferencesPage /></SignedIn> },
 ];
 
 /** The whole app: header, the page of the current route, footer. */
@@ -107,6 +111,9 @@ function Header({ path }: { path: string }) {
                 <Link href="/me/tutor" aria-current={current("/me/tutor")}>
                   Tutor profile
                 </Link>
+              </li>
+              <li>
+                <Bell current={current("/notifications")} />
               </li>
               <li>
                 <button type="button" class="link-button" onClick={onLogout}>
