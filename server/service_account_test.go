@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -303,8 +306,11 @@ func TestEveryRPCAuthorizesServiceAccounts(t *testing.T) {
 	_, _, everyScope := api.serviceAccountKey(t, admin, all...)
 	_, _, reservedOnly := api.serviceAccountKey(t, admin, string(serviceaccounts.UploadsWrite))
 
-	call := func(t *testing.T, procedure, token string) string {
+	call := func(t *testing.T, procedure, token string, streaming bool) string {
 		t.Helper()
+		if streaming {
+			return callServerStream(t, api.URL+procedure, token)
+		}
 		h := map[string]string{"Content-Type": "application/json"}
 		if token != "" {
 			h["Authorization"] = "Bearer " + token
@@ -328,7 +334,10 @@ func TestEveryRPCAuthorizesServiceAccounts(t *testing.T) {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
-				procedure := "/" + string(svc.FullName()) + "/" + string(svc.Methods().Get(j).Name())
+				method := svc.Methods().Get(j)
+				procedure := "/" + string(svc.FullName()) + "/" + string(method.Name())
+				streaming := method.IsStreamingServer()
+				call := func(t *testing.T, procedure, token string) string { return call(t, procedure, token, streaming) }
 				rule := server.AccessRules[procedure]
 				scope, allowed := rule.ServiceAccounts.Scope()
 				seen++
@@ -391,4 +400,51 @@ func TestServiceAccountKeyRateLimit(t *testing.T) {
 	if err := list(k2.GetSecret()); err != nil {
 		t.Fatalf("another key of the account: %v", err)
 	}
+}
+
+// callServerStream opens a server-streaming RPC with the Connect protocol's JSON streaming
+// encoding and an empty request, and answers "ok" when the first message is data (the stream
+// was authorized; it is closed at once), or the error code of an end-of-stream message.
+func callServerStream(t *testing.T, url, token string) string {
+	t.Helper()
+	body := append([]byte{0, 0, 0, 0, 2}, "{}"...)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/connect+json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("%s: HTTP %d", url, res.StatusCode)
+	}
+	var head [5]byte
+	if _, err := io.ReadFull(res.Body, head[:]); err != nil {
+		t.Fatalf("%s: reading the first message: %v", url, err)
+	}
+	if head[0]&2 == 0 {
+		return "ok"
+	}
+	msg := make([]byte, binary.BigEndian.Uint32(head[1:]))
+	if _, err := io.ReadFull(res.Body, msg); err != nil {
+		t.Fatalf("%s: reading the end of the stream: %v", url, err)
+	}
+	var end struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg, &end); err != nil {
+		t.Fatalf("%s: end of stream %q: %v", url, msg, err)
+	}
+	if end.Error.Code == "" {
+		return "ok"
+	}
+	return end.Error.Code
 }
