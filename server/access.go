@@ -78,6 +78,13 @@ var AccessRules = map[string]Access{
 	tutorhubv1connect.TutorServiceDeleteTutorProfileProcedure:    Authenticated,
 
 	tutorhubv1connect.SearchServiceSearchTutorsProcedure: Public,
+
+	tutorhubv1connect.UploadServiceCreateUploadProcedure:   Authenticated,
+	tutorhubv1connect.UploadServiceCompleteUploadProcedure: Authenticated,
+	tutorhubv1connect.UploadServiceGetUploadProcedure:      Authenticated,
+	// Anyone may read a clean avatar; the uploads package checks the rest.
+	tutorhubv1connect.UploadServiceGetDownloadURLProcedure: Public,
+	tutorhubv1connect.UploadServiceDeleteUploadProcedure:   Authenticated,
 }
 
 // Roles a user can hold.
