@@ -248,6 +248,14 @@ func (r *Relay) settle(ctx, dbctx context.Context, q *queries.Queries, row queri
 	if !ok {
 		return false, r.park(ctx, dbctx, q, row, span, log, fmt.Sprintf("unroutable: no workflow handles event type %q", ev.Type))
 	}
+	if route.NoConsumer() {
+		if err := q.MarkOutboxDispatched(dbctx, queries.MarkOutboxDispatchedParams{Seq: row.Seq, WorkflowID: workflows.NoConsumerID}); err != nil {
+			return false, fmt.Errorf("mark outbox event %d dispatched: %w", row.Seq, err)
+		}
+		log.DebugContext(ctx, "outbox event has no consumer yet; settled")
+		*dispatched = append(*dispatched, row)
+		return false, nil
+	}
 	input, err := route.Input(ev)
 	if err != nil {
 		return false, r.park(ctx, dbctx, q, row, span, log, "malformed: "+err.Error())

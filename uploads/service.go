@@ -269,7 +269,7 @@ func (s *Service) DownloadURL(ctx context.Context, a *Actor, id uuid.UUID) (stri
 		return "", time.Time{}, err
 	}
 	expires := s.o.Now().Add(s.o.GetURLTTL)
-	url, err := store.PresignGet(ctx, s.o.CleanBucket, row.ObjectKey, row.ContentType, s.o.GetURLTTL)
+	url, err := store.PresignGet(ctx, s.o.CleanBucket, row.ObjectKey, StoredType(Purpose(row.Purpose), row.ContentType), s.o.GetURLTTL)
 	if err != nil {
 		return "", time.Time{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tutorhub/tutorhub/tutors"
+	"github.com/tutorhub/tutorhub/uploads"
 )
 
 // Event is an outbox event as the relay reads it.
@@ -33,12 +34,25 @@ type Route struct {
 	// Input decodes the event into the workflow's argument. An error means the event can
 	// never be dispatched (a malformed or unknown-schema payload): the relay parks it.
 	Input func(Event) (any, error)
+	// ID, when set, names the run instead of WORKFLOW/AGGREGATE/EVENT: for a workflow that
+	// runs once per aggregate whichever event (or other trigger) starts it.
+	ID func(Event) string
 }
+
+// NoConsumer reports a route of an event type that nothing consumes yet: the relay settles
+// such an event as dispatched to nothing (workflow id NoConsumerID) instead of parking it.
+func (r Route) NoConsumer() bool { return r.Workflow == "" }
+
+// NoConsumerID is the workflow id the relay records for an event nothing consumes.
+const NoConsumerID = "(no consumer)"
 
 // WorkflowID is the id of the run an event starts: readable in the Temporal UI (workflow,
 // aggregate, event) and the same for every attempt to dispatch the event, so a repeated start
 // is refused by the server rather than run twice.
 func (r Route) WorkflowID(ev Event) string {
+	if r.ID != nil {
+		return r.ID(ev)
+	}
 	return fmt.Sprintf("%s/%s/%s", r.Workflow, ev.AggregateID, ev.ID)
 }
 
@@ -50,7 +64,13 @@ var routes = map[string]Route{
 	tutors.EventUnpublished:    indexTutorRoute,
 	tutors.EventDeleted:        indexTutorRoute,
 	tutors.EventProfileChanged: indexTutorRoute,
+	uploads.EventCompleted:     scanUploadRoute,
+	// Notifications will consume it; until then it is settled, not parked.
+	uploads.EventScanned: {},
 }
+
+var scanUploadRoute = Route{Workflow: ScanUploadName, Queue: QueueUploads, Input: scanUploadInput,
+	ID: func(ev Event) string { return ScanUploadID(ev.AggregateID) }}
 
 var indexTutorRoute = Route{Workflow: IndexTutorName, Queue: QueueSearch, Input: indexTutorInput}
 
@@ -64,8 +84,11 @@ func RouteFor(eventType string) (Route, bool) {
 // type always, and the tutor id for tutor events.
 func SearchAttributes(ev Event) temporal.SearchAttributes {
 	updates := []temporal.SearchAttributeUpdate{EventTypeAttribute.ValueSet(ev.Type)}
-	if ev.AggregateType == tutors.Aggregate {
+	switch ev.AggregateType {
+	case tutors.Aggregate:
 		updates = append(updates, TutorIDAttribute.ValueSet(ev.AggregateID.String()))
+	case uploads.Aggregate:
+		updates = append(updates, UploadIDAttribute.ValueSet(ev.AggregateID.String()))
 	}
 	return temporal.NewSearchAttributes(updates...)
 }
@@ -89,4 +112,23 @@ func indexTutorInput(ev Event) (any, error) {
 		return nil, errors.New("payload version must be positive")
 	}
 	return IndexTutorInput{EventID: ev.ID, EventType: ev.Type, TutorID: p.TutorID, Version: p.Version, Published: p.Published}, nil
+}
+
+// scanUploadInput decodes upload.completed; it refuses unknown schemas and payloads that do
+// not name the upload of the aggregate.
+func scanUploadInput(ev Event) (any, error) {
+	if ev.AggregateType != uploads.Aggregate {
+		return nil, fmt.Errorf("aggregate type %q is not %q", ev.AggregateType, uploads.Aggregate)
+	}
+	var p uploads.EventPayload
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	switch {
+	case p.Schema != uploads.EventSchema:
+		return nil, fmt.Errorf("payload schema %d is not %d", p.Schema, uploads.EventSchema)
+	case p.UploadID != ev.AggregateID:
+		return nil, fmt.Errorf("payload upload_id %s is not the aggregate id %s", p.UploadID, ev.AggregateID)
+	}
+	return ScanUploadInput{UploadID: p.UploadID}, nil
 }

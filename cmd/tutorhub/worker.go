@@ -18,12 +18,15 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/internal/clamd"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
+	"github.com/tutorhub/tutorhub/internal/objectstore"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/temporalclient"
 	"github.com/tutorhub/tutorhub/outbox"
 	"github.com/tutorhub/tutorhub/tutors"
+	"github.com/tutorhub/tutorhub/uploads"
 	"github.com/tutorhub/tutorhub/workflows"
 )
 
@@ -35,11 +38,16 @@ var queueRegistrations = map[string]func(worker.Worker, *workerDeps){
 		workflows.RegisterSearch(w)
 		activities.RegisterSearch(w, d.search)
 	},
+	workflows.QueueUploads: func(w worker.Worker, d *workerDeps) {
+		workflows.RegisterUploads(w)
+		activities.RegisterUploads(w, d.uploads)
+	},
 }
 
 // workerDeps are the activity structs of the queues a worker serves (nil for the others).
 type workerDeps struct {
-	search *activities.SearchActivities
+	search  *activities.SearchActivities
+	uploads *activities.UploadActivities
 	// activitySlots caps the activities one SDK worker runs at once (0: the SDK's default).
 	activitySlots int
 }
@@ -58,6 +66,30 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 			return nil, err
 		}
 		d.search = &activities.SearchActivities{Tutors: tutors.New(pool, tutors.Options{}), Engine: engine}
+	}
+	if slices.Contains(queues, workflows.QueueUploads) {
+		store, err := objectstore.New(cfg.Storage)
+		if err != nil {
+			return nil, err
+		}
+		// The buckets exist before the first scan; the storage must answer for this worker to start.
+		for _, b := range []string{cfg.Storage.QuarantineBucket, cfg.Storage.CleanBucket} {
+			bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := store.EnsureBucket(bctx, b)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("uploads queue: %w", err)
+			}
+		}
+		d.uploads = &activities.UploadActivities{
+			Uploads: uploads.New(pool, uploads.Options{
+				Store: store, QuarantineBucket: cfg.Storage.QuarantineBucket, CleanBucket: cfg.Storage.CleanBucket,
+				PutURLTTL: cfg.Uploads.PutURLTTL, GetURLTTL: cfg.Uploads.GetURLTTL,
+			}),
+			Store:            store,
+			Clamd:            &clamd.Client{Address: cfg.Clamd.Address, Timeout: cfg.Clamd.Timeout, MaxSize: uploads.MaxUploadSize()},
+			QuarantineBucket: cfg.Storage.QuarantineBucket,
+		}
 	}
 	return d, nil
 }

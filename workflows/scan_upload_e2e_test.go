@@ -1,0 +1,286 @@
+package workflows_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/internal/objectstore"
+	"github.com/tutorhub/tutorhub/internal/testenv"
+	"github.com/tutorhub/tutorhub/uploads"
+	"github.com/tutorhub/tutorhub/workflows"
+)
+
+// scanEnv runs ScanUpload end to end: PostgreSQL, the S3 server, clamd and the Temporal dev
+// server, with a worker of the test's own task queue.
+type scanEnv struct {
+	db      *pgxpool.Pool
+	store   *objectstore.Store
+	svc     *uploads.Service
+	opts    uploads.Options
+	tc      client.Client
+	queue   string
+	ownerID uuid.UUID
+}
+
+func newScanEnv(t *testing.T) *scanEnv {
+	t.Helper()
+	db := testenv.Postgres(t)
+	cfg, store := testenv.S3(t)
+	cl := testenv.Clamd(t)
+	tc, queue := testenv.Temporal(t)
+	o := uploads.Options{Store: store, QuarantineBucket: cfg.QuarantineBucket, CleanBucket: cfg.CleanBucket, PutURLTTL: time.Minute, GetURLTTL: time.Minute}
+	svc := uploads.New(db, o)
+	w := worker.New(tc, queue, worker.Options{})
+	workflows.RegisterUploads(w)
+	activities.RegisterUploads(w, &activities.UploadActivities{Uploads: svc, Store: store, Clamd: cl, QuarantineBucket: cfg.QuarantineBucket})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	owner := uuid.New()
+	if _, err := db.Exec(context.Background(), "INSERT INTO users (id, email) VALUES ($1, $2)", owner, owner.String()+"@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	return &scanEnv{db: db, store: store, svc: svc, opts: o, tc: tc, queue: queue, ownerID: owner}
+}
+
+// upload creates an upload declared as (purpose, contentType, len(body)), PUTs body through
+// the presigned URL, completes it and runs its scan to the end, returning the upload.
+func (e *scanEnv) upload(t *testing.T, purpose uploads.Purpose, contentType string, body []byte) uploads.Upload {
+	t.Helper()
+	ctx := context.Background()
+	a := uploads.Actor{UserID: e.ownerID}
+	c, err := e.svc.Create(ctx, a, uploads.Request{Purpose: purpose, ContentType: contentType, Size: int64(len(body))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(c.Put.Method, c.Put.URL, bytes.NewReader(body))
+	for k, v := range c.Put.Headers {
+		req.Header.Set(k, v)
+	}
+	req.ContentLength = int64(len(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT: %s", resp.Status)
+	}
+	if _, err := e.svc.Complete(ctx, a, c.Upload.ID); err != nil {
+		t.Fatal(err)
+	}
+	return e.scan(t, c.Upload.ID)
+}
+
+// scan starts ScanUpload for id as the relay does (its readable id, REJECT_DUPLICATE) and
+// waits for its result.
+func (e *scanEnv) scan(t *testing.T, id uuid.UUID) uploads.Upload {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.ScanUploadID(id), TaskQueue: e.queue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, workflows.ScanUploadName, workflows.ScanUploadInput{UploadID: id})
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		run = e.tc.GetWorkflow(ctx, workflows.ScanUploadID(id), "")
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.ScanUploadResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("ScanUpload %s: %v", id, err)
+	}
+	u, err := e.svc.ForScan(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != res.Status {
+		t.Errorf("workflow says %s, the record %s", res.Status, u.Status)
+	}
+	return u
+}
+
+func (e *scanEnv) download(t *testing.T, id uuid.UUID, a *uploads.Actor) ([]byte, error) {
+	t.Helper()
+	url, _, err := e.svc.DownloadURL(context.Background(), a, id)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET: %s", resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+func (e *scanEnv) wantGoneFromQuarantine(t *testing.T, u uploads.Upload) {
+	t.Helper()
+	if _, err := e.store.Head(context.Background(), e.opts.QuarantineBucket, u.ObjectKey); !errors.Is(err, objectstore.ErrNotFound) {
+		t.Errorf("%s upload still in quarantine: %v", u.Status, err)
+	}
+}
+
+func pngImage(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for x := range w {
+		img.Set(x, x%h, color.RGBA{R: uint8(x), G: 100, B: 200, A: 255})
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestScanUploadEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newScanEnv(t)
+	owner := &uploads.Actor{UserID: e.ownerID}
+	other := &uploads.Actor{UserID: uuid.New()}
+
+	t.Run("EICAR is infected, deleted, never downloadable, and audited", func(t *testing.T) {
+		u := e.upload(t, uploads.PurposeCredentialDocument, uploads.TypePDF, []byte(testenv.EICAR))
+		if u.Status != uploads.StatusInfected {
+			t.Fatalf("status %s (%s), want infected", u.Status, u.Reason)
+		}
+		e.wantGoneFromQuarantine(t, u)
+		if _, err := e.download(t, u.ID, owner); err == nil {
+			t.Error("an infected upload got a download URL")
+		}
+		var audits int
+		if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM audit_events WHERE action = 'upload.infected' AND details->>'upload_id' = $1", u.ID.String()).Scan(&audits); err != nil || audits != 1 {
+			t.Errorf("%d upload.infected audit events (%v), want 1", audits, err)
+		}
+	})
+	t.Run("every ClamAV test file is infected", func(t *testing.T) {
+		files, err := os.ReadDir(testenv.ClamavTestFiles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			body, err := os.ReadFile(filepath.Join(testenv.ClamavTestFiles, f.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := e.upload(t, uploads.PurposeCredentialDocument, uploads.TypePDF, body)
+			if u.Status != uploads.StatusInfected {
+				t.Errorf("%s: status %s (%s), want infected", f.Name(), u.Status, u.Reason)
+			}
+			if _, err := e.download(t, u.ID, owner); err == nil {
+				t.Errorf("%s: an infected upload got a download URL", f.Name())
+			}
+		}
+	})
+	t.Run("a clean PDF is clean, byte-identical, for its owner only", func(t *testing.T) {
+		body := []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+		u := e.upload(t, uploads.PurposeCredentialDocument, uploads.TypePDF, body)
+		if u.Status != uploads.StatusClean || u.ReviewStatus != "pending" {
+			t.Fatalf("status %s (%s), review %q; want clean, pending review", u.Status, u.Reason, u.ReviewStatus)
+		}
+		e.wantGoneFromQuarantine(t, u)
+		got, err := e.download(t, u.ID, owner)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("download: %v, %d bytes; want the %d uploaded", err, len(got), len(body))
+		}
+		if _, err := e.download(t, u.ID, other); err == nil {
+			t.Error("another user got a download URL of a credential document")
+		}
+		if _, err := e.download(t, u.ID, &uploads.Actor{UserID: uuid.New(), Admin: true}); err != nil {
+			t.Errorf("an admin cannot download a credential document: %v", err)
+		}
+	})
+	t.Run("a clean PNG credential is clean and byte-identical", func(t *testing.T) {
+		body := pngImage(t, 40, 30)
+		u := e.upload(t, uploads.PurposeCredentialDocument, uploads.TypePNG, body)
+		if u.Status != uploads.StatusClean {
+			t.Fatalf("status %s (%s), want clean", u.Status, u.Reason)
+		}
+		if got, err := e.download(t, u.ID, owner); err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("download: %v, %d bytes; want the %d uploaded", err, len(got), len(body))
+		}
+	})
+	t.Run("an executable declared as PNG is rejected and deleted", func(t *testing.T) {
+		body := append([]byte("MZ\x90\x00\x03\x00\x00\x00"), bytes.Repeat([]byte{0}, 200)...)
+		u := e.upload(t, uploads.PurposeAvatar, uploads.TypePNG, body)
+		if u.Status != uploads.StatusRejected || u.Reason == "" {
+			t.Fatalf("status %s (%q), want rejected with a reason", u.Status, u.Reason)
+		}
+		e.wantGoneFromQuarantine(t, u)
+		if _, err := e.download(t, u.ID, owner); err == nil {
+			t.Error("a rejected upload got a download URL")
+		}
+	})
+	t.Run("a completed upload with no file is rejected", func(t *testing.T) {
+		ctx := context.Background()
+		c, err := e.svc.Create(ctx, *owner, uploads.Request{Purpose: uploads.PurposeAvatar, ContentType: uploads.TypePNG, Size: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Complete(ctx, *owner, c.Upload.ID); err != nil {
+			t.Fatal(err)
+		}
+		if u := e.scan(t, c.Upload.ID); u.Status != uploads.StatusRejected {
+			t.Fatalf("status %s, want rejected", u.Status)
+		}
+	})
+	t.Run("an avatar is re-encoded, bounded, public and set as the user's avatar", func(t *testing.T) {
+		body := pngImage(t, 1200, 600)
+		u := e.upload(t, uploads.PurposeAvatar, uploads.TypePNG, body)
+		if u.Status != uploads.StatusClean {
+			t.Fatalf("status %s (%s), want clean", u.Status, u.Reason)
+		}
+		got, err := e.download(t, u.ID, nil)
+		if err != nil {
+			t.Fatalf("anonymous download of a clean avatar: %v", err)
+		}
+		img, err := png.Decode(bytes.NewReader(got))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := img.Bounds(); b.Dx() != uploads.AvatarMaxSide || b.Dy() != uploads.AvatarMaxSide/2 {
+			t.Errorf("re-encoded avatar is %v, want %dx%d", b, uploads.AvatarMaxSide, uploads.AvatarMaxSide/2)
+		}
+		var avatar uuid.NullUUID
+		if err := e.db.QueryRow(context.Background(), "SELECT avatar_upload_id FROM users WHERE id = $1", e.ownerID).Scan(&avatar); err != nil || avatar.UUID != u.ID {
+			t.Errorf("users.avatar_upload_id = %v (%v), want %s", avatar, err, u.ID)
+		}
+	})
+	t.Run("a second start of the same scan runs nothing twice", func(t *testing.T) {
+		u := e.upload(t, uploads.PurposeCredentialDocument, uploads.TypePDF, []byte(testenv.EICAR))
+		again := e.scan(t, u.ID)
+		if again.Status != uploads.StatusInfected {
+			t.Fatalf("status %s after a second start", again.Status)
+		}
+		var scanned int
+		if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM outbox WHERE aggregate_id = $1 AND event_type = $2", u.ID, uploads.EventScanned).Scan(&scanned); err != nil || scanned != 1 {
+			t.Errorf("%d %s events (%v), want 1", scanned, uploads.EventScanned, err)
+		}
+	})
+}
