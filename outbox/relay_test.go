@@ -27,6 +27,7 @@ import (
 	"github.com/tutorhub/tutorhub/queries"
 	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/tutors"
+	"github.com/tutorhub/tutorhub/uploads"
 	"github.com/tutorhub/tutorhub/workflows"
 )
 
@@ -550,5 +551,24 @@ func TestOneTraceFromTheWriteToTheActivity(t *testing.T) {
 		"RunActivity:" + activities.IndexTutorDocumentName,
 	} {
 		eventually(t, 10*time.Second, name+" ends in the request's trace", func() bool { return inTrace(name) })
+	}
+}
+
+// An event type routed to no workflow yet (upload.scanned, until notifications consume it) is
+// settled as dispatched to nothing: never parked, never retried, no workflow started.
+func TestEventsWithoutAConsumerAreSettledNotParked(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	ev := insertEvent(t, s.pool, uploads.EventScanned, []byte(`{"schema": 1}`))
+	r := s.relay(t, outbox.Options{})
+	if _, err := r.DispatchBatch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := readRow(t, s.pool, ev.id)
+	if !got.dispatched || got.parkReason != "" || got.workflowID != workflows.NoConsumerID {
+		t.Errorf("row = %+v, want dispatched to %q and not parked", got, workflows.NoConsumerID)
+	}
+	if st := r.Stats(); st.Parked != 0 || st.Started != 0 {
+		t.Errorf("stats = %+v, want nothing parked or started", st)
 	}
 }

@@ -27,6 +27,11 @@ var recordedHistories = []struct{ file, workflow string }{
 	// the last (two pages, the swap).
 	{"reindex_all_first_run.json", workflows.ReindexAllName},
 	{"reindex_all_last_run.json", workflows.ReindexAllName},
+	// Recorded from TestScanUploadEndToEnd, which logs each run's id (scan-upload/UPLOAD_ID).
+	{"scan_upload_infected.json", workflows.ScanUploadName},
+	{"scan_upload_clean_document.json", workflows.ScanUploadName},
+	{"scan_upload_clean_avatar.json", workflows.ScanUploadName},
+	{"scan_upload_rejected.json", workflows.ScanUploadName},
 }
 
 func TestRecordedHistoriesReplay(t *testing.T) {
@@ -35,6 +40,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		t.Run(h.file, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			workflows.RegisterSearch(r)
+			workflows.RegisterUploads(r)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", h.file)); err != nil {
 				t.Fatalf("%s no longer replays: %v", h.workflow, err)
 			}

@@ -119,6 +119,8 @@ func (e *scanEnv) scan(t *testing.T, id uuid.UUID) uploads.Upload {
 	if u.Status != res.Status {
 		t.Errorf("workflow says %s, the record %s", res.Status, u.Status)
 	}
+	// The replay test's histories are exported from these runs (replay_test.go).
+	t.Logf("%s: %s %s", workflows.ScanUploadID(id), u.Purpose, u.Status)
 	return u
 }
 
