@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/internal/clamd"
 	"github.com/tutorhub/tutorhub/internal/objectstore"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 	"github.com/tutorhub/tutorhub/uploads"
@@ -43,9 +44,14 @@ type scanEnv struct {
 
 func newScanEnv(t *testing.T) *scanEnv {
 	t.Helper()
+	return newScanEnvWith(t, testenv.Clamd(t))
+}
+
+// newScanEnvWith is newScanEnv with the worker scanning through cl.
+func newScanEnvWith(t *testing.T, cl *clamd.Client) *scanEnv {
+	t.Helper()
 	db := testenv.Postgres(t)
 	cfg, store := testenv.S3(t)
-	cl := testenv.Clamd(t)
 	tc, queue := testenv.Temporal(t)
 	o := uploads.Options{Store: store, QuarantineBucket: cfg.QuarantineBucket, CleanBucket: cfg.CleanBucket, PutURLTTL: time.Minute, GetURLTTL: time.Minute}
 	svc := uploads.New(db, o)
@@ -66,6 +72,12 @@ func newScanEnv(t *testing.T) *scanEnv {
 // upload creates an upload declared as (purpose, contentType, len(body)), PUTs body through
 // the presigned URL, completes it and runs its scan to the end, returning the upload.
 func (e *scanEnv) upload(t *testing.T, purpose uploads.Purpose, contentType string, body []byte) uploads.Upload {
+	t.Helper()
+	return e.scan(t, e.put(t, purpose, contentType, body))
+}
+
+// put creates an upload, PUTs body through the presigned URL and completes the upload.
+func (e *scanEnv) put(t *testing.T, purpose uploads.Purpose, contentType string, body []byte) uuid.UUID {
 	t.Helper()
 	ctx := context.Background()
 	a := uploads.Actor{UserID: e.ownerID}
@@ -89,7 +101,7 @@ func (e *scanEnv) upload(t *testing.T, purpose uploads.Purpose, contentType stri
 	if _, err := e.svc.Complete(ctx, a, c.Upload.ID); err != nil {
 		t.Fatal(err)
 	}
-	return e.scan(t, c.Upload.ID)
+	return c.Upload.ID
 }
 
 // scan starts ScanUpload for id as the relay does (its readable id, REJECT_DUPLICATE) and
@@ -285,4 +297,67 @@ func TestScanUploadEndToEnd(t *testing.T) {
 			t.Errorf("%d %s events (%v), want 1", scanned, uploads.EventScanned, err)
 		}
 	})
+}
+
+// TestScanUploadWaitsForClamd: clamd is down when the scan starts; the scan activity fails and
+// is retried with backoff while the file stays in quarantine and nothing is served; once clamd
+// is back the same run completes, once.
+func TestScanUploadWaitsForClamd(t *testing.T) {
+	t.Parallel()
+	private := testenv.NewPrivateClamd(t)
+	e := newScanEnvWith(t, &clamd.Client{Address: private.Address, Timeout: 10 * time.Second})
+	ctx := context.Background()
+	owner := &uploads.Actor{UserID: e.ownerID}
+	body := []byte("%PDF-1.4\n% a clean document\n%%EOF\n")
+	private.Stop()
+	id := e.put(t, uploads.PurposeCredentialDocument, uploads.TypePDF, body)
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.ScanUploadID(id), TaskQueue: e.queue},
+		workflows.ScanUploadName, workflows.ScanUploadInput{UploadID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		d, err := e.tc.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		retried := false
+		for _, a := range d.GetPendingActivities() {
+			if a.GetActivityType().GetName() == activities.ScanUploadFileName && a.GetAttempt() >= 2 {
+				retried = true
+			}
+		}
+		if retried {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scan was not retried within a minute of clamd going down")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	u, err := e.svc.ForScan(ctx, id)
+	if err != nil || u.Status != uploads.StatusScanning {
+		t.Fatalf("while clamd is down: %+v, %v; want scanning", u, err)
+	}
+	if _, err := e.download(t, id, owner); err == nil {
+		t.Fatal("a download URL while clamd is down")
+	}
+	if _, err := e.store.Head(ctx, e.opts.CleanBucket, u.ObjectKey); !errors.Is(err, objectstore.ErrNotFound) {
+		t.Fatalf("the file reached the clean bucket unscanned: %v", err)
+	}
+	private.Start()
+	var res workflows.ScanUploadResult
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := run.Get(rctx, &res); err != nil || res.Status != uploads.StatusClean {
+		t.Fatalf("after clamd came back: %+v, %v; want clean", res, err)
+	}
+	if got, err := e.download(t, id, owner); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("download after the scan: %v", err)
+	}
+	var scanned int
+	if err := e.db.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE aggregate_id = $1 AND event_type = $2", id, uploads.EventScanned).Scan(&scanned); err != nil || scanned != 1 {
+		t.Errorf("%d %s events (%v), want 1", scanned, uploads.EventScanned, err)
+	}
 }
