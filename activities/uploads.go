@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/activity"
@@ -33,6 +34,8 @@ type UploadActivities struct {
 	Clamd   *clamd.Client
 	// QuarantineBucket is where uploads wait for their scan.
 	QuarantineBucket string
+	// AbandonAfter is how long an upload may stay pending before it expires.
+	AbandonAfter time.Duration
 }
 
 // RegisterUploads registers the upload activities on a worker of workflows.QueueUploads.
@@ -40,6 +43,7 @@ func RegisterUploads(r worker.ActivityRegistry, a *UploadActivities) {
 	r.RegisterActivityWithOptions(a.InspectUpload, activity.RegisterOptions{Name: InspectUploadName})
 	r.RegisterActivityWithOptions(a.ScanUploadFile, activity.RegisterOptions{Name: ScanUploadFileName})
 	r.RegisterActivityWithOptions(a.FinishUploadScan, activity.RegisterOptions{Name: FinishUploadScanName})
+	r.RegisterActivityWithOptions(a.ExpireAbandonedUploads, activity.RegisterOptions{Name: ExpireAbandonedUploadsName})
 }
 
 // InspectUploadResult is what the scan needs to know before streaming the file.
@@ -130,4 +134,16 @@ func uploadError(err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
 	}
 	return err
+}
+
+// ExpireAbandonedUploadsName is the registered name of ExpireAbandonedUploads.
+const ExpireAbandonedUploadsName = "ExpireAbandonedUploads"
+
+// ExpireAbandonedUploadsPage is how many uploads one ExpireAbandonedUploads call expires.
+const ExpireAbandonedUploadsPage = 100
+
+// ExpireAbandonedUploads expires one page of uploads pending for longer than AbandonAfter
+// and returns how many it expired (a full page means there may be more).
+func (a *UploadActivities) ExpireAbandonedUploads(ctx context.Context) (int, error) {
+	return a.Uploads.ExpireAbandoned(ctx, time.Now().Add(-a.AbandonAfter), ExpireAbandonedUploadsPage)
 }

@@ -9,6 +9,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -219,4 +220,33 @@ func ReencodeAvatar(r io.Reader, contentType string) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// ExpireAbandoned expires at most limit uploads still pending since before cutoff (never
+// completed): deletes whatever was stored for them in quarantine and marks them expired. It
+// returns how many it expired; an upload completed meanwhile is left alone.
+func (s *Service) ExpireAbandoned(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	store, err := s.store()
+	if err != nil {
+		return 0, err
+	}
+	rows, err := s.q.ListAbandonedUploads(ctx, queries.ListAbandonedUploadsParams{Cutoff: cutoff, PageLimit: int32(limit)})
+	if err != nil {
+		return 0, fmt.Errorf("list abandoned uploads: %w", err)
+	}
+	n := 0
+	for _, r := range rows {
+		// The object first, so a failure leaves the upload pending for the next run; a
+		// CompleteUpload between the two finds no file and is rejected, never served.
+		if err := store.Delete(ctx, s.o.QuarantineBucket, r.ObjectKey); err != nil {
+			return n, err
+		}
+		if _, err := s.q.ExpireUpload(ctx, queries.ExpireUploadParams{ID: r.ID, Reason: "never completed"}); errors.Is(err, pgx.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return n, fmt.Errorf("expire upload %s: %w", r.ID, err)
+		}
+		n++
+	}
+	return n, nil
 }

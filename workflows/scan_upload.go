@@ -101,4 +101,33 @@ func ScanUpload(ctx workflow.Context, in ScanUploadInput) (ScanUploadResult, err
 // activities are registered with activities.RegisterUploads.
 func RegisterUploads(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(ScanUpload, workflow.RegisterOptions{Name: ScanUploadName})
+	r.RegisterWorkflowWithOptions(ExpireAbandonedUploads, workflow.RegisterOptions{Name: ExpireAbandonedUploadsName})
+}
+
+// ExpireAbandonedUploadsName is ExpireAbandonedUploads's registered workflow type name.
+const ExpireAbandonedUploadsName = "ExpireAbandonedUploads"
+
+// ExpireAbandonedUploadsScheduleID is the Temporal schedule that runs ExpireAbandonedUploads
+// hourly; `tutorhub worker` serving QueueUploads creates it.
+const ExpireAbandonedUploadsScheduleID = "expire-abandoned-uploads"
+
+// ExpireAbandonedUploads expires every upload left pending (never completed) for longer than
+// TUTORHUB_UPLOADS_ABANDON_AFTER, a page at a time, deleting what was stored for it.
+func ExpireAbandonedUploads(ctx workflow.Context) (int, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 10},
+	})
+	total := 0
+	for page := 0; page < 1000; page++ {
+		var n int
+		if err := workflow.ExecuteActivity(ctx, activities.ExpireAbandonedUploadsName).Get(ctx, &n); err != nil {
+			return total, err
+		}
+		total += n
+		if n < activities.ExpireAbandonedUploadsPage {
+			break
+		}
+	}
+	return total, nil
 }

@@ -57,7 +57,7 @@ func newScanEnvWith(t *testing.T, cl *clamd.Client) *scanEnv {
 	svc := uploads.New(db, o)
 	w := worker.New(tc, queue, worker.Options{})
 	workflows.RegisterUploads(w)
-	activities.RegisterUploads(w, &activities.UploadActivities{Uploads: svc, Store: store, Clamd: cl, QuarantineBucket: cfg.QuarantineBucket})
+	activities.RegisterUploads(w, &activities.UploadActivities{Uploads: svc, Store: store, Clamd: cl, QuarantineBucket: cfg.QuarantineBucket, AbandonAfter: time.Hour})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -359,5 +359,57 @@ func TestScanUploadWaitsForClamd(t *testing.T) {
 	var scanned int
 	if err := e.db.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE aggregate_id = $1 AND event_type = $2", id, uploads.EventScanned).Scan(&scanned); err != nil || scanned != 1 {
 		t.Errorf("%d %s events (%v), want 1", scanned, uploads.EventScanned, err)
+	}
+}
+
+// TestExpireAbandonedUploads: an upload left pending past TUTORHUB_UPLOADS_ABANDON_AFTER
+// loses its stored file and expires; a recent one and a completed one are left alone.
+func TestExpireAbandonedUploads(t *testing.T) {
+	t.Parallel()
+	e := newScanEnv(t)
+	ctx := context.Background()
+	a := uploads.Actor{UserID: e.ownerID}
+	create := func(age time.Duration) uploads.Upload {
+		c, err := e.svc.Create(ctx, a, uploads.Request{Purpose: uploads.PurposeAvatar, ContentType: uploads.TypePNG, Size: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Put(ctx, e.opts.QuarantineBucket, c.Upload.ObjectKey, uploads.TypePNG, bytes.NewReader([]byte("abcd")), 4); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.Exec(ctx, "UPDATE uploads SET created_at = now() - $2::interval WHERE id = $1", c.Upload.ID, age.String()); err != nil {
+			t.Fatal(err)
+		}
+		return c.Upload
+	}
+	abandoned, recent, completed := create(2*time.Hour), create(time.Minute), create(2*time.Hour)
+	if _, err := e.svc.Complete(ctx, a, completed.ID); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "expire-abandoned-uploads-" + testenv.RandomID(), TaskQueue: e.queue},
+		workflows.ExpireAbandonedUploadsName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := run.Get(ctx, &n); err != nil || n != 1 {
+		t.Fatalf("ExpireAbandonedUploads = %d, %v; want 1", n, err)
+	}
+	for _, tc := range []struct {
+		u         uploads.Upload
+		status    uploads.Status
+		stillHeld bool
+	}{{abandoned, uploads.StatusExpired, false}, {recent, uploads.StatusPending, true}, {completed, uploads.StatusScanning, true}} {
+		got, err := e.svc.ForScan(ctx, tc.u.ID)
+		if err != nil || got.Status != tc.status {
+			t.Errorf("upload %s: %s, %v; want %s", tc.u.ID, got.Status, err, tc.status)
+		}
+		_, err = e.store.Head(ctx, e.opts.QuarantineBucket, tc.u.ObjectKey)
+		if held := err == nil; held != tc.stillHeld {
+			t.Errorf("upload %s (%s): object held %v, want %v", tc.u.ID, tc.status, held, tc.stillHeld)
+		}
+	}
+	if _, err := e.svc.Complete(ctx, a, abandoned.ID); err == nil {
+		t.Error("an expired upload was completed")
 	}
 }

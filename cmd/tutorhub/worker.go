@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutorhub/tutorhub/activities"
@@ -89,6 +91,7 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 			Store:            store,
 			Clamd:            &clamd.Client{Address: cfg.Clamd.Address, Timeout: cfg.Clamd.Timeout, MaxSize: uploads.MaxUploadSize()},
 			QuarantineBucket: cfg.Storage.QuarantineBucket,
+			AbandonAfter:     cfg.Uploads.AbandonAfter,
 		}
 	}
 	return d, nil
@@ -167,6 +170,13 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	if err != nil {
 		_ = metricsSrv.Close()
 		return err
+	}
+	if slices.Contains(queues, workflows.QueueUploads) {
+		if err := ensureExpirySchedule(ctx, tc, *prefix+workflows.QueueUploads); err != nil {
+			stopWorkers(workers)
+			_ = metricsSrv.Close()
+			return err
+		}
 	}
 
 	relayDone := make(chan error, 1)
@@ -253,4 +263,21 @@ func stopWorkers(ws []worker.Worker) {
 	for range ws {
 		<-done
 	}
+}
+
+// ensureExpirySchedule creates, unless it exists, the hourly schedule of
+// ExpireAbandonedUploads on queue (several workers may race: the loser finds it existing).
+func ensureExpirySchedule(ctx context.Context, tc client.Client, queue string) error {
+	_, err := tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:   workflows.ExpireAbandonedUploadsScheduleID,
+		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
+		Action: &client.ScheduleWorkflowAction{
+			ID: workflows.ExpireAbandonedUploadsScheduleID, Workflow: workflows.ExpireAbandonedUploadsName, TaskQueue: queue,
+		},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	})
+	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("create schedule %s: %w", workflows.ExpireAbandonedUploadsScheduleID, err)
+	}
+	return nil
 }
