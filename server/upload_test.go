@@ -290,3 +290,28 @@ func TestUploadServiceAccess(t *testing.T) {
 		}
 	}
 }
+
+// The owner's record names the avatar the scan set (users.avatar_upload_id).
+func TestGetMeShowsTheAvatar(t *testing.T) {
+	t.Parallel()
+	e := newUploadEnv(t)
+	ctx := context.Background()
+	u := e.signUp(t)
+	res, err := e.client(u).CreateUpload(ctx, &tutorhubv1.CreateUploadRequest{Purpose: "avatar", ContentType: "image/png", SizeBytes: int64(len(pngBody))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := tutorhubv1connect.NewUserServiceClient(http.DefaultClient, e.URL, u.opt())
+	me, err := users.GetMe(ctx, &tutorhubv1.GetMeRequest{})
+	if err != nil || me.GetUser().GetAvatarUploadId() != "" {
+		t.Fatalf("before: %q, %v; want no avatar", me.GetUser().GetAvatarUploadId(), err)
+	}
+	if err := queries.New(e.DB).SetUserAvatar(ctx, queries.SetUserAvatarParams{
+		UserID: uuid.MustParse(u.ID), UploadID: uuid.NullUUID{UUID: uuid.MustParse(res.GetUpload().GetId()), Valid: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if me, err = users.GetMe(ctx, &tutorhubv1.GetMeRequest{}); err != nil || me.GetUser().GetAvatarUploadId() != res.GetUpload().GetId() {
+		t.Fatalf("after: %q, %v; want %s", me.GetUser().GetAvatarUploadId(), err, res.GetUpload().GetId())
+	}
+}
