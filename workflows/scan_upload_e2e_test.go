@@ -42,13 +42,13 @@ type scanEnv struct {
 	ownerID uuid.UUID
 }
 
-func newScanEnv(t *testing.T) *scanEnv {
+func newScanEnv(t testing.TB) *scanEnv {
 	t.Helper()
 	return newScanEnvWith(t, testenv.Clamd(t))
 }
 
 // newScanEnvWith is newScanEnv with the worker scanning through cl.
-func newScanEnvWith(t *testing.T, cl *clamd.Client) *scanEnv {
+func newScanEnvWith(t testing.TB, cl *clamd.Client) *scanEnv {
 	t.Helper()
 	db := testenv.Postgres(t)
 	cfg, store := testenv.S3(t)
@@ -71,13 +71,13 @@ func newScanEnvWith(t *testing.T, cl *clamd.Client) *scanEnv {
 
 // upload creates an upload declared as (purpose, contentType, len(body)), PUTs body through
 // the presigned URL, completes it and runs its scan to the end, returning the upload.
-func (e *scanEnv) upload(t *testing.T, purpose uploads.Purpose, contentType string, body []byte) uploads.Upload {
+func (e *scanEnv) upload(t testing.TB, purpose uploads.Purpose, contentType string, body []byte) uploads.Upload {
 	t.Helper()
 	return e.scan(t, e.put(t, purpose, contentType, body))
 }
 
 // put creates an upload, PUTs body through the presigned URL and completes the upload.
-func (e *scanEnv) put(t *testing.T, purpose uploads.Purpose, contentType string, body []byte) uuid.UUID {
+func (e *scanEnv) put(t testing.TB, purpose uploads.Purpose, contentType string, body []byte) uuid.UUID {
 	t.Helper()
 	ctx := context.Background()
 	a := uploads.Actor{UserID: e.ownerID}
@@ -106,7 +106,7 @@ func (e *scanEnv) put(t *testing.T, purpose uploads.Purpose, contentType string,
 
 // scan starts ScanUpload for id as the relay does (its readable id, REJECT_DUPLICATE) and
 // waits for its result.
-func (e *scanEnv) scan(t *testing.T, id uuid.UUID) uploads.Upload {
+func (e *scanEnv) scan(t testing.TB, id uuid.UUID) uploads.Upload {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -136,7 +136,7 @@ func (e *scanEnv) scan(t *testing.T, id uuid.UUID) uploads.Upload {
 	return u
 }
 
-func (e *scanEnv) download(t *testing.T, id uuid.UUID, a *uploads.Actor) ([]byte, error) {
+func (e *scanEnv) download(t testing.TB, id uuid.UUID, a *uploads.Actor) ([]byte, error) {
 	t.Helper()
 	url, _, err := e.svc.DownloadURL(context.Background(), a, id)
 	if err != nil {
@@ -153,14 +153,14 @@ func (e *scanEnv) download(t *testing.T, id uuid.UUID, a *uploads.Actor) ([]byte
 	return io.ReadAll(resp.Body)
 }
 
-func (e *scanEnv) wantGoneFromQuarantine(t *testing.T, u uploads.Upload) {
+func (e *scanEnv) wantGoneFromQuarantine(t testing.TB, u uploads.Upload) {
 	t.Helper()
 	if _, err := e.store.Head(context.Background(), e.opts.QuarantineBucket, u.ObjectKey); !errors.Is(err, objectstore.ErrNotFound) {
 		t.Errorf("%s upload still in quarantine: %v", u.Status, err)
 	}
 }
 
-func pngImage(t *testing.T, w, h int) []byte {
+func pngImage(t testing.TB, w, h int) []byte {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for x := range w {
@@ -411,5 +411,24 @@ func TestExpireAbandonedUploads(t *testing.T) {
 	}
 	if _, err := e.svc.Complete(ctx, a, abandoned.ID); err == nil {
 		t.Error("an expired upload was completed")
+	}
+}
+
+// BenchmarkScanUpload: upload-to-clean latency of a 1 MB and a 20 MB credential document:
+// the presigned PUT, CompleteUpload, and ScanUpload to its clean verdict (inspection,
+// streaming from storage to clamd, promotion), one upload at a time; ns/op is one upload.
+func BenchmarkScanUpload(b *testing.B) {
+	for _, size := range []int{1 << 20, 20 << 20} {
+		b.Run(fmt.Sprintf("%dMB", size>>20), func(b *testing.B) {
+			e := newScanEnv(b)
+			body := make([]byte, size)
+			copy(body, "%PDF-1.4\n")
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if u := e.upload(b, uploads.PurposeCredentialDocument, uploads.TypePDF, body); u.Status != uploads.StatusClean {
+					b.Fatalf("status %s (%s)", u.Status, u.Reason)
+				}
+			}
+		})
 	}
 }
