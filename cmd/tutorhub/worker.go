@@ -172,7 +172,7 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 		return err
 	}
 	if slices.Contains(queues, workflows.QueueUploads) {
-		if err := ensureExpirySchedule(ctx, tc, *prefix+workflows.QueueUploads); err != nil {
+		if err := ensureExpirySchedule(ctx, tc, *prefix); err != nil {
 			stopWorkers(workers)
 			_ = metricsSrv.Close()
 			return err
@@ -266,18 +266,21 @@ func stopWorkers(ws []worker.Worker) {
 }
 
 // ensureExpirySchedule creates, unless it exists, the hourly schedule of
-// ExpireAbandonedUploads on queue (several workers may race: the loser finds it existing).
-func ensureExpirySchedule(ctx context.Context, tc client.Client, queue string) error {
+// ExpireAbandonedUploads on the uploads queue (several workers may race: the loser finds it
+// existing). A queue prefix prefixes the schedule's id too, so stacks that share a namespace
+// each expire their own uploads.
+func ensureExpirySchedule(ctx context.Context, tc client.Client, prefix string) error {
+	id := prefix + workflows.ExpireAbandonedUploadsScheduleID
 	_, err := tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:   workflows.ExpireAbandonedUploadsScheduleID,
+		ID:   id,
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
 		Action: &client.ScheduleWorkflowAction{
-			ID: workflows.ExpireAbandonedUploadsScheduleID, Workflow: workflows.ExpireAbandonedUploadsName, TaskQueue: queue,
+			ID: id, Workflow: workflows.ExpireAbandonedUploadsName, TaskQueue: prefix + workflows.QueueUploads,
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	})
 	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create schedule %s: %w", workflows.ExpireAbandonedUploadsScheduleID, err)
+		return fmt.Errorf("create schedule %s: %w", id, err)
 	}
 	return nil
 }
