@@ -5,7 +5,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -313,5 +315,90 @@ func TestGetMeShowsTheAvatar(t *testing.T) {
 	}
 	if me, err = users.GetMe(ctx, &tutorhubv1.GetMeRequest{}); err != nil || me.GetUser().GetAvatarUploadId() != res.GetUpload().GetId() {
 		t.Fatalf("after: %q, %v; want %s", me.GetUser().GetAvatarUploadId(), err, res.GetUpload().GetId())
+	}
+}
+
+// countingHandler counts the request and response body bytes that pass through the API.
+type countingHandler struct {
+	next    http.Handler
+	in, out atomic.Int64
+}
+
+func (c *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = &countingBody{ReadCloser: r.Body, n: &c.in}
+	c.next.ServeHTTP(&countingWriter{ResponseWriter: w, n: &c.out}, r)
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n.Add(int64(len(p)))
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *countingWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// TestAPIReadsNoFileBytes measures what the API process reads and writes while a 20 MB
+// upload goes through its whole flow (create, PUT, complete, status, download URL, GET): a
+// few kilobytes of API messages; the file's bytes go between the client and storage only.
+func TestAPIReadsNoFileBytes(t *testing.T) {
+	t.Parallel()
+	e := newUploadEnv(t)
+	counter := &countingHandler{next: e.Handler}
+	srv := httptest.NewServer(counter)
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	u := e.signUp(t)
+	c := tutorhubv1connect.NewUploadServiceClient(http.DefaultClient, srv.URL, u.opt())
+	body := make([]byte, 20<<20)
+	copy(body, "%PDF-1.4\n")
+	res, err := c.CreateUpload(ctx, &tutorhubv1.CreateUploadRequest{Purpose: "credential_document", ContentType: "application/pdf", SizeBytes: int64(len(body))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := putFile(t, res, body); got != http.StatusOK {
+		t.Fatalf("PUT: %d", got)
+	}
+	if _, err := c.CompleteUpload(ctx, &tutorhubv1.CompleteUploadRequest{Id: res.GetUpload().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	e.markClean(t, res.GetUpload().GetId(), body)
+	if _, err := c.GetUpload(ctx, &tutorhubv1.GetUploadRequest{Id: res.GetUpload().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	dl, err := c.GetDownloadURL(ctx, &tutorhubv1.GetDownloadURLRequest{Id: res.GetUpload().GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(dl.GetUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if n != int64(len(body)) {
+		t.Fatalf("downloaded %d bytes, want %d", n, len(body))
+	}
+	t.Logf("API read %d and wrote %d body bytes for a %d-byte upload", counter.in.Load(), counter.out.Load(), len(body))
+	if counter.in.Load() > 16<<10 || counter.out.Load() > 16<<10 {
+		t.Errorf("the API read %d and wrote %d bytes: file bytes passed through it", counter.in.Load(), counter.out.Load())
 	}
 }
