@@ -38,6 +38,8 @@ func TestComposeDescribesTheStack(t *testing.T) {
 		"api":         {"8080"},
 		"temporal":    {"7233"},
 		"temporal-ui": {"8233"},
+		"storage":     {"7070"},
+		"clamav":      {"3310"},
 	}
 	for name, ports := range wantPorts {
 		svc, ok := project.Services[name]
@@ -80,13 +82,13 @@ func TestComposeDescribesTheStack(t *testing.T) {
 	if worker.Build == nil || len(worker.Command) == 0 || worker.Command[0] != "worker" {
 		t.Errorf("worker does not run `tutorhub worker` from the Dockerfile: build %v, command %q", worker.Build, worker.Command)
 	}
-	for _, dep := range []string{"temporal", "api"} {
+	for _, dep := range []string{"temporal", "api", "storage", "clamav"} {
 		if c, ok := worker.DependsOn[dep]; !ok || c.Condition != "service_healthy" {
 			t.Errorf("worker does not wait for a healthy %s", dep)
 		}
 	}
 	temporal := project.Services["temporal"]
-	for _, want := range []string{"--namespace tutorhub", "--search-attribute TutorId=Keyword", "--search-attribute EventType=Keyword", "--db-filename"} {
+	for _, want := range []string{"--namespace tutorhub", "--search-attribute TutorId=Keyword", "--search-attribute EventType=Keyword", "--search-attribute UploadId=Keyword", "--search-attribute UploadPurpose=Keyword", "--db-filename"} {
 		if !strings.Contains(strings.Join(temporal.Command, " "), want) {
 			t.Errorf("temporal's command %q lacks %q", temporal.Command, want)
 		}

@@ -34,6 +34,8 @@ type User struct {
 	Roles       []string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// AvatarUploadID is the clean avatar upload, if any.
+	AvatarUploadID uuid.NullUUID
 }
 
 // PublicProfile is what anyone may see of a user.
@@ -51,6 +53,7 @@ func userOf(u queries.User) User {
 	return User{
 		ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Bio: u.Bio, TimeZone: u.Timezone,
 		Locale: u.Locale, Roles: u.Roles, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
+		AvatarUploadID: u.AvatarUploadID,
 	}
 }
 

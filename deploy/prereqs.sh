@@ -6,7 +6,9 @@
 # Usage: deploy/prereqs.sh [PROFILE...]   (default: test)
 #   node      Node and npm (the ./just wrapper needs them to fetch just)
 #   dev       ./just dev: Go, git, curl, ps, flock, psql and pg_isready, redis-server and
-#             redis-cli, Node (the version the web client's Vite needs) and npm
+#             redis-cli, Node (the version the web client's Vite needs) and npm, ClamAV's clamd
+#             and sigtool with the ClamAV test files (the local stack's virus scanner and the
+#             signatures deploy/local/up.sh builds)
 #   web-test  ./just web-test: dev's, plus Chromium for the browser journey
 #   test      ./just test and .ci/run: web-test's (the tests start their own redis-server)
 #   bench     ./just bench: dev's, plus pgbench and redis-benchmark
@@ -14,6 +16,7 @@
 # Environment:
 #   TUTORHUB_PREREQS_DRY_RUN=1  print the apt-get commands an install would run, run nothing
 #   CHROMIUM                    the browser the journey drives (default /usr/bin/chromium)
+#   CLAMD                       ClamAV's daemon when not on PATH (default /usr/sbin/clamd)
 #
 # Go cannot come from apt (Debian's golang is older than go.mod's), and neither can a Node
 # new enough on Debian 12 (its nodejs is 18): both are checked and named, never installed.
@@ -71,6 +74,7 @@ declare -A package=(
   [psql]=postgresql-client [pg_isready]=postgresql-client [pgbench]=postgresql-contrib
   [redis-server]=redis-server [redis-cli]=redis-tools [redis-benchmark]=redis-tools
   [node]=nodejs [npm]=npm [chromium]=chromium
+  [clamd]=clamav-daemon [sigtool]=clamav [clamav-testfiles]=clamav-testfiles
 )
 needs=()
 want() {
@@ -80,7 +84,7 @@ want() {
 profile() {
   case $1 in
     node) want node npm ;;
-    dev) want go git curl ps flock psql pg_isready redis-server redis-cli node npm ;;
+    dev) want go git curl ps flock psql pg_isready redis-server redis-cli node npm clamd sigtool clamav-testfiles ;;
     web-test | test) profile dev && want chromium ;;
     bench) profile dev && want pgbench redis-benchmark ;;
     *) die "unknown profile: $1 (known: node dev web-test test bench)" ;;
@@ -95,6 +99,9 @@ present() {
     # server package, which holds the real pgbench, is absent.
     pgbench) pgbench --version >/dev/null 2>&1 ;;
     chromium) [ -x "${CHROMIUM:-/usr/bin/chromium}" ] ;;
+    # /usr/sbin is not on every user's PATH.
+    clamd) command -v clamd >/dev/null 2>&1 || [ -x "${CLAMD:-/usr/sbin/clamd}" ] ;;
+    clamav-testfiles) [ -f /usr/share/clamav-testfiles/clam.exe ] ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

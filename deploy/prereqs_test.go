@@ -141,6 +141,12 @@ func TestPrereqs(t *testing.T) {
 			},
 		},
 		{
+			name: "root dry run without ClamAV: its daemon and sigtool's package",
+			path: pathWithout(t, "clamd", "sigtool"), env: []string{"TUTORHUB_PREREQS_DRY_RUN=1", "CLAMD=/nonexistent/clamd"}, args: []string{"dev"},
+			wantExit: 0,
+			want:     []string{"would run: DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clamav-daemon clamav\n"},
+		},
+		{
 			name: "Node older than Vite's engines range is refused, naming the range",
 			path: fakeNode + string(os.PathListSeparator) + os.Getenv("PATH"), args: []string{"node"},
 			wantExit: 1, oneLine: true,

@@ -20,6 +20,7 @@ GRPCURL_VERSION=v1.9.3
 KRATOS_VERSION=v1.3.1 # pinned in deploy/kratos/build/go.mod
 MAILPIT_VERSION=v1.33.1
 TEMPORAL_VERSION=v1.5.1 # the Temporal CLI; `temporal server start-dev` is the local server
+VERSITYGW_VERSION=v1.8.0 # the Versity S3 Gateway (Apache-2.0): the local S3-compatible storage
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
@@ -66,6 +67,7 @@ tool() {
     kratos) install kratos $KRATOS_VERSION build_in deploy/kratos/build . "-X github.com/ory/kratos/driver/config.Version=$KRATOS_VERSION" ;;
     mailpit) install mailpit $MAILPIT_VERSION go_install github.com/axllent/mailpit $MAILPIT_VERSION ;;
     temporal) install temporal $TEMPORAL_VERSION go_install github.com/temporalio/cli/cmd/temporal $TEMPORAL_VERSION ;;
+    versitygw) install versitygw $VERSITYGW_VERSION go_install github.com/versity/versitygw/cmd/versitygw $VERSITYGW_VERSION ;;
     npm) # protoc-gen-es and the web client's packages, exactly as the lockfile says
       if [ ! -x "$root/web/node_modules/.bin/protoc-gen-es" ] || [ "$root/web/package-lock.json" -nt "$root/web/node_modules/.package-lock.json" ]; then
         log "npm ci in web/"

@@ -17,6 +17,10 @@
 //     (the worker's database role loses its privileges on search_documents), then recovers.
 //   - TestRelayStoppedWhileWritesContinue: stop the only relay, keep writing, start it again.
 //   - TestTwoRelaysAtOnce: two workers, each with a relay, dispatch side by side.
+//   - TestWorkerKilledMidScan (uploads): SIGKILL the only worker of the uploads queue while a
+//     scan is in flight (its private clamd down, the scan activity retrying), bring clamd back
+//     and start a new worker: the upload ends clean once, with one upload.scanned event, and
+//     had no download URL before. The S3 server is the shared one, with buckets of the test.
 //
 // Every test ends with the same count (stack.checkExactlyOnce): every outbox event was
 // dispatched and none parked; Temporal holds exactly one run per event, under the workflow

@@ -87,6 +87,8 @@ func (s *temporalServer) start() {
 		"--search-attribute", workflows.TutorIDAttribute.GetName()+"=Keyword",
 		"--search-attribute", workflows.EventTypeAttribute.GetName()+"=Keyword",
 		"--search-attribute", workflows.UserIDAttribute.GetName()+"=Keyword",
+		"--search-attribute", workflows.UploadIDAttribute.GetName()+"=Keyword",
+		"--search-attribute", workflows.UploadPurposeAttribute.GetName()+"=Keyword",
 		"--log-level", "warn")
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {

@@ -159,16 +159,33 @@ type Tutor struct {
 	DeletedAt       pgtype.Timestamptz
 }
 
+type Upload struct {
+	ID           uuid.UUID
+	OwnerID      uuid.UUID
+	Purpose      string
+	ContentType  string
+	SizeBytes    int64
+	Status       string
+	Reason       string
+	SniffedType  string
+	ObjectKey    string
+	ReviewStatus string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	CompletedAt  pgtype.Timestamptz
+}
+
 type User struct {
-	ID          uuid.UUID
-	Email       string
-	DisplayName string
-	Bio         string
-	Timezone    string
-	Locale      string
-	Roles       []string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID             uuid.UUID
+	Email          string
+	DisplayName    string
+	Bio            string
+	Timezone       string
+	Locale         string
+	Roles          []string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	AvatarUploadID uuid.NullUUID
 }
 
 type UserDevice struct {

@@ -6,7 +6,7 @@ VALUES (sqlc.arg(id), sqlc.arg(email), sqlc.arg(display_name))
 ON CONFLICT (id) DO NOTHING;
 
 -- name: GetUser :one
-SELECT id, email, display_name, bio, timezone, locale, roles, created_at, updated_at
+SELECT id, email, display_name, bio, timezone, locale, roles, created_at, updated_at, avatar_upload_id
 FROM users
 WHERE id = $1;
 
@@ -16,7 +16,7 @@ FROM users
 WHERE id = $1;
 
 -- name: GetUserForUpdate :one
-SELECT id, email, display_name, bio, timezone, locale, roles, created_at, updated_at
+SELECT id, email, display_name, bio, timezone, locale, roles, created_at, updated_at, avatar_upload_id
 FROM users
 WHERE id = $1
 FOR UPDATE;
@@ -29,7 +29,7 @@ SET display_name = sqlc.arg(display_name),
     locale = sqlc.arg(locale),
     updated_at = now()
 WHERE id = sqlc.arg(id)
-RETURNING id, email, display_name, bio, timezone, locale, roles, created_at, updated_at;
+RETURNING id, email, display_name, bio, timezone, locale, roles, created_at, updated_at, avatar_upload_id;
 
 -- name: GrantUserRole :one
 -- Adds role to the user's set (creating the row if needed) and returns the new set, sorted.

@@ -31,7 +31,7 @@ func (q *Queries) EnsureUser(ctx context.Context, arg EnsureUserParams) error {
 }
 
 const getUser = `-- name: GetUser :one
-SELECT id, email, display_name, bio, timezone, locale, roles, created_at, updated_at
+SELECT id, email, display_name, bio, timezone, locale, roles, created_at, updated_at, avatar_upload_id
 FROM users
 WHERE id = $1
 `
@@ -49,12 +49,13 @@ func (q *Queries) GetUser(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.Roles,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AvatarUploadID,
 	)
 	return i, err
 }
 
 const getUserForUpdate = `-- name: GetUserForUpdate :one
-SELECT id, email, display_name, bio, timezone, locale, roles, created_at, updated_at
+SELECT id, email, display_name, bio, timezone, locale, roles, created_at, updated_at, avatar_upload_id
 FROM users
 WHERE id = $1
 FOR UPDATE
@@ -73,6 +74,7 @@ func (q *Queries) GetUserForUpdate(ctx context.Context, id uuid.UUID) (User, err
 		&i.Roles,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AvatarUploadID,
 	)
 	return i, err
 }
@@ -121,7 +123,7 @@ SET display_name = $1,
     locale = $4,
     updated_at = now()
 WHERE id = $5
-RETURNING id, email, display_name, bio, timezone, locale, roles, created_at, updated_at
+RETURNING id, email, display_name, bio, timezone, locale, roles, created_at, updated_at, avatar_upload_id
 `
 
 type UpdateUserProfileParams struct {
@@ -151,6 +153,7 @@ func (q *Queries) UpdateUserProfile(ctx context.Context, arg UpdateUserProfilePa
 		&i.Roles,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AvatarUploadID,
 	)
 	return i, err
 }

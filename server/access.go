@@ -144,6 +144,13 @@ var AccessRules = map[string]Rule{
 	tutorhubv1connect.NotificationServiceWatchNotificationsProcedure:            {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.NotificationServiceGetNotificationPreferencesProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.NotificationServiceUpdateNotificationPreferencesProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+
+	tutorhubv1connect.UploadServiceCreateUploadProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.UploadServiceCompleteUploadProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.UploadServiceGetUploadProcedure:      {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	// Anyone may read a clean avatar; the uploads package checks the rest.
+	tutorhubv1connect.UploadServiceGetDownloadURLProcedure: {Who: Public, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.UploadServiceDeleteUploadProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 }
 
 // Roles a user can hold.

@@ -30,6 +30,7 @@ import (
 	"github.com/tutorhub/tutorhub/serviceaccounts"
 	"github.com/tutorhub/tutorhub/subjects"
 	"github.com/tutorhub/tutorhub/tutors"
+	"github.com/tutorhub/tutorhub/uploads"
 	"github.com/tutorhub/tutorhub/web"
 )
 
@@ -53,6 +54,9 @@ type Options struct {
 	ServiceAccounts *serviceaccounts.Service
 	// Notifications configures NotificationService and the unsubscribe page.
 	Notifications NotificationOptions
+	// Uploads are the storage and URL lifetimes of UploadService; a zero value (no store)
+	// answers Unavailable to the calls that need storage.
+	Uploads uploads.Options
 	// Search is the tutor search engine SearchService reads; nil searches the PostgreSQL
 	// index in DB (search.NewPostgres), signing page tokens with PageTokens. Subject filters
 	// are checked against the catalogue in DB either way.
@@ -99,6 +103,7 @@ var ServiceNames = []string{
 	tutorhubv1connect.SearchServiceName,
 	tutorhubv1connect.ServiceAccountServiceName,
 	tutorhubv1connect.NotificationServiceName,
+	tutorhubv1connect.UploadServiceName,
 }
 
 // New assembles the API's HTTP handler, serving everything on one handler (Options.Internal
@@ -153,6 +158,7 @@ func NewHandlers(o Options) (Handlers, error) {
 	mount(tutorhubv1connect.NewUserServiceHandler(NewUserServer(users, profiles), handlerOpts...))
 	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(users, outbox.NewParked(o.DB), o.PageTokens), handlerOpts...))
 	mount(tutorhubv1connect.NewTutorServiceHandler(NewTutorServer(profiles, o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewUploadServiceHandler(NewUploadServer(uploads.New(o.DB, o.Uploads)), handlerOpts...))
 	engine := o.Search
 	if engine == nil {
 		engine = search.NewPostgres(o.DB, o.PageTokens)

@@ -86,5 +86,8 @@ func (s *UserServer) userProto(ctx context.Context, u accounts.User) (*tutorhubv
 	if tutorID.Valid {
 		out.TutorId = tutorID.UUID.String()
 	}
+	if u.AvatarUploadID.Valid {
+		out.AvatarUploadId = u.AvatarUploadID.UUID.String()
+	}
 	return out, nil
 }

@@ -33,6 +33,11 @@ var recordedHistories = []struct{ file, workflow string }{
 	// delivered to the inbox and by mail, and a tutor notice whose mail the user turned off.
 	{"notify_fanout_password_changed.json", workflows.NotifyFanoutName},
 	{"notify_fanout_tutor_published_inbox_only.json", workflows.NotifyFanoutName},
+	// Recorded from TestScanUploadEndToEnd, which logs each run's id (scan-upload/UPLOAD_ID).
+	{"scan_upload_infected.json", workflows.ScanUploadName},
+	{"scan_upload_clean_document.json", workflows.ScanUploadName},
+	{"scan_upload_clean_avatar.json", workflows.ScanUploadName},
+	{"scan_upload_rejected.json", workflows.ScanUploadName},
 }
 
 func TestRecordedHistoriesReplay(t *testing.T) {
@@ -42,6 +47,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			workflows.RegisterSearch(r)
 			workflows.RegisterNotify(r)
+			workflows.RegisterUploads(r)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", h.file)); err != nil {
 				t.Fatalf("%s no longer replays: %v", h.workflow, err)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/notifications"
 	"github.com/tutorhub/tutorhub/tutors"
+	"github.com/tutorhub/tutorhub/uploads"
 )
 
 // Event is an outbox event as the relay reads it.
@@ -38,7 +39,8 @@ type Route struct {
 	// Input decodes the event into the workflow's argument. An error means the event can
 	// never be dispatched (a malformed or unknown-schema payload): the relay parks it.
 	Input func(Event) (any, error)
-	// ID, when set, names the run instead of the default WORKFLOW/AGGREGATE/EVENT.
+	// ID, when set, names the run instead of WORKFLOW/AGGREGATE/EVENT: for a workflow that
+	// runs once per aggregate whichever event (or other trigger) starts it.
 	ID func(Event) string
 }
 
@@ -60,7 +62,11 @@ var routes = map[string]Route{
 	tutors.EventUnpublished:    indexTutorRoute,
 	tutors.EventDeleted:        indexTutorRoute,
 	tutors.EventProfileChanged: indexTutorRoute,
+	uploads.EventCompleted:     scanUploadRoute,
 }
+
+var scanUploadRoute = Route{Workflow: ScanUploadName, Queue: QueueUploads, Input: scanUploadInput,
+	ID: func(ev Event) string { return ScanUploadID(ev.AggregateID) }}
 
 var indexTutorRoute = Route{Workflow: IndexTutorName, Queue: QueueSearch, Input: indexTutorInput}
 
@@ -112,6 +118,8 @@ func SearchAttributes(ev Event) temporal.SearchAttributes {
 		updates = append(updates, TutorIDAttribute.ValueSet(ev.AggregateID.String()))
 	case accounts.UserAggregate:
 		updates = append(updates, UserIDAttribute.ValueSet(ev.AggregateID.String()))
+	case uploads.Aggregate:
+		updates = append(updates, UploadIDAttribute.ValueSet(ev.AggregateID.String()))
 	}
 	return temporal.NewSearchAttributes(updates...)
 }
@@ -135,4 +143,23 @@ func indexTutorInput(ev Event) (any, error) {
 		return nil, errors.New("payload version must be positive")
 	}
 	return IndexTutorInput{EventID: ev.ID, EventType: ev.Type, TutorID: p.TutorID, Version: p.Version, Published: p.Published}, nil
+}
+
+// scanUploadInput decodes upload.completed; it refuses unknown schemas and payloads that do
+// not name the upload of the aggregate.
+func scanUploadInput(ev Event) (any, error) {
+	if ev.AggregateType != uploads.Aggregate {
+		return nil, fmt.Errorf("aggregate type %q is not %q", ev.AggregateType, uploads.Aggregate)
+	}
+	var p uploads.EventPayload
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	switch {
+	case p.Schema != uploads.EventSchema:
+		return nil, fmt.Errorf("payload schema %d is not %d", p.Schema, uploads.EventSchema)
+	case p.UploadID != ev.AggregateID:
+		return nil, fmt.Errorf("payload upload_id %s is not the aggregate id %s", p.UploadID, ev.AggregateID)
+	}
+	return ScanUploadInput{UploadID: p.UploadID}, nil
 }

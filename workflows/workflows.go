@@ -13,7 +13,7 @@ import (
 const (
 	// QueueSearch runs search indexing: IndexTutor and ReindexAll.
 	QueueSearch = "search"
-	// QueueUploads will run upload scanning (ScanUpload); nothing runs on it yet.
+	// QueueUploads runs upload scanning (ScanUpload).
 	QueueUploads = "uploads"
 	// QueueNotifications runs notification fan-out: NotifyFanout.
 	QueueNotifications = "notifications"

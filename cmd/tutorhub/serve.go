@@ -20,6 +20,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
 	"github.com/tutorhub/tutorhub/internal/logging"
+	"github.com/tutorhub/tutorhub/internal/objectstore"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
@@ -27,6 +28,7 @@ import (
 	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/server"
 	"github.com/tutorhub/tutorhub/serviceaccounts"
+	"github.com/tutorhub/tutorhub/uploads"
 )
 
 func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
@@ -119,6 +121,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	defer func() { stopHub(); <-hubDone }()
 	handlers, err := server.NewHandlers(server.Options{
 		ServiceAccounts: keys,
+		Uploads:         uploadOptions(cfg, log),
 		Auth:            auth,
 		Logger:          log,
 		DB:              pool,
@@ -377,4 +380,21 @@ func startProcess(ctx context.Context, service string, cfg *config.Config, stdou
 		return nil, nil, nil, nil, err
 	}
 	return tel, log, pool, func() { pool.Close(); shutdown() }, nil
+}
+
+// uploadOptions are UploadService's storage and URL lifetimes. Presigning needs no network, so
+// the API starts whether or not the storage answers; without credentials UploadService
+// answers Unavailable and the rest of the API serves.
+func uploadOptions(cfg *config.Config, log *slog.Logger) uploads.Options {
+	o := uploads.Options{
+		QuarantineBucket: cfg.Storage.QuarantineBucket, CleanBucket: cfg.Storage.CleanBucket,
+		PutURLTTL: cfg.Uploads.PutURLTTL, GetURLTTL: cfg.Uploads.GetURLTTL,
+	}
+	store, err := objectstore.New(cfg.Storage)
+	if err != nil {
+		log.Warn("uploads are disabled", slog.String("error", err.Error()))
+		return o
+	}
+	o.Store = store
+	return o
 }

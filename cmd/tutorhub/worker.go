@@ -14,18 +14,23 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/internal/clamd"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
 	"github.com/tutorhub/tutorhub/internal/mail"
+	"github.com/tutorhub/tutorhub/internal/objectstore"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/temporalclient"
 	"github.com/tutorhub/tutorhub/notifications"
 	"github.com/tutorhub/tutorhub/outbox"
 	"github.com/tutorhub/tutorhub/tutors"
+	"github.com/tutorhub/tutorhub/uploads"
 	"github.com/tutorhub/tutorhub/workflows"
 )
 
@@ -41,12 +46,17 @@ var queueRegistrations = map[string]func(worker.Worker, *workerDeps){
 		workflows.RegisterNotify(w)
 		activities.RegisterNotify(w, d.notify)
 	},
+	workflows.QueueUploads: func(w worker.Worker, d *workerDeps) {
+		workflows.RegisterUploads(w)
+		activities.RegisterUploads(w, d.uploads)
+	},
 }
 
 // workerDeps are the activity structs of the queues a worker serves (nil for the others).
 type workerDeps struct {
-	search *activities.SearchActivities
-	notify *activities.NotifyActivities
+	search  *activities.SearchActivities
+	notify  *activities.NotifyActivities
+	uploads *activities.UploadActivities
 	// activitySlots caps the activities one SDK worker runs at once (0: the SDK's default).
 	activitySlots int
 }
@@ -78,6 +88,31 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 		d.notify = &activities.NotifyActivities{Notifications: notifications.New(pool, notifications.Options{
 			Mailer: notifyMailer{sender}, Unsubscribe: signer, PublicURL: cfg.HTTP.PublicURL,
 		})}
+	}
+	if slices.Contains(queues, workflows.QueueUploads) {
+		store, err := objectstore.New(cfg.Storage)
+		if err != nil {
+			return nil, err
+		}
+		// The buckets exist before the first scan; the storage must answer for this worker to start.
+		for _, b := range []string{cfg.Storage.QuarantineBucket, cfg.Storage.CleanBucket} {
+			bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := store.EnsureBucket(bctx, b)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("uploads queue: %w", err)
+			}
+		}
+		d.uploads = &activities.UploadActivities{
+			Uploads: uploads.New(pool, uploads.Options{
+				Store: store, QuarantineBucket: cfg.Storage.QuarantineBucket, CleanBucket: cfg.Storage.CleanBucket,
+				PutURLTTL: cfg.Uploads.PutURLTTL, GetURLTTL: cfg.Uploads.GetURLTTL,
+			}),
+			Store:            store,
+			Clamd:            &clamd.Client{Address: cfg.Clamd.Address, Timeout: cfg.Clamd.Timeout, MaxSize: uploads.MaxUploadSize()},
+			QuarantineBucket: cfg.Storage.QuarantineBucket,
+			AbandonAfter:     cfg.Uploads.AbandonAfter,
+		}
 	}
 	return d, nil
 }
@@ -164,6 +199,13 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 		_ = metricsSrv.Close()
 		return err
 	}
+	if slices.Contains(queues, workflows.QueueUploads) {
+		if err := ensureExpirySchedule(ctx, tc, *prefix); err != nil {
+			stopWorkers(workers)
+			_ = metricsSrv.Close()
+			return err
+		}
+	}
 
 	relayDone := make(chan error, 1)
 	if *relay {
@@ -249,4 +291,24 @@ func stopWorkers(ws []worker.Worker) {
 	for range ws {
 		<-done
 	}
+}
+
+// ensureExpirySchedule creates, unless it exists, the hourly schedule of
+// ExpireAbandonedUploads on the uploads queue (several workers may race: the loser finds it
+// existing). A queue prefix prefixes the schedule's id too, so stacks that share a namespace
+// each expire their own uploads.
+func ensureExpirySchedule(ctx context.Context, tc client.Client, prefix string) error {
+	id := prefix + workflows.ExpireAbandonedUploadsScheduleID
+	_, err := tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:   id,
+		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
+		Action: &client.ScheduleWorkflowAction{
+			ID: id, Workflow: workflows.ExpireAbandonedUploadsName, TaskQueue: prefix + workflows.QueueUploads,
+		},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	})
+	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("create schedule %s: %w", id, err)
+	}
+	return nil
 }

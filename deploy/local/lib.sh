@@ -19,6 +19,12 @@ MAILPIT_SMTP_PORT=${TUTORHUB_MAILPIT_SMTP_PORT:-1025}
 MAILPIT_HTTP_PORT=${TUTORHUB_MAILPIT_HTTP_PORT:-8025}
 TEMPORAL_PORT=${TUTORHUB_TEMPORAL_PORT:-7233}
 TEMPORAL_UI_PORT=${TUTORHUB_TEMPORAL_UI_PORT:-8233}
+S3_PORT=${TUTORHUB_S3_PORT:-7070}
+# The local S3 server's root credentials. It listens on 127.0.0.1 only; the API and the tests
+# take the same pair (TUTORHUB_S3_ACCESS_KEY_ID, TUTORHUB_S3_SECRET_ACCESS_KEY).
+S3_ACCESS_KEY=${TUTORHUB_S3_LOCAL_ACCESS_KEY:-tutorhub-local}
+S3_SECRET_KEY=${TUTORHUB_S3_LOCAL_SECRET_KEY:-tutorhub-local-secret}
+CLAMD_PORT=${TUTORHUB_CLAMD_PORT:-3310}
 READY_TIMEOUT=${TUTORHUB_READY_TIMEOUT:-60}
 
 # The variables only these scripts read. The API refuses TUTORHUB_ variables it does not know,
@@ -27,10 +33,11 @@ script_vars=(TUTORHUB_PG_HOST TUTORHUB_PG_PORT TUTORHUB_PG_USER TUTORHUB_PG_PASS
   TUTORHUB_REDIS_PORT TUTORHUB_KRATOS_PUBLIC_PORT TUTORHUB_KRATOS_ADMIN_PORT
   TUTORHUB_MAILPIT_SMTP_PORT TUTORHUB_MAILPIT_HTTP_PORT TUTORHUB_READY_TIMEOUT
   TUTORHUB_TEMPORAL_PORT TUTORHUB_TEMPORAL_UI_PORT
+  TUTORHUB_S3_PORT TUTORHUB_S3_LOCAL_ACCESS_KEY TUTORHUB_S3_LOCAL_SECRET_KEY TUTORHUB_CLAMD_PORT
   TUTORHUB_KRATOS_DSN TUTORHUB_KRATOS_LOG_LEVEL TUTORHUB_CACHE TUTORHUB_PREREQS_DRY_RUN)
 
 # The order services start in; down.sh stops them in reverse.
-all_services=(postgres redis mailpit kratos temporal)
+all_services=(postgres redis mailpit kratos temporal versitygw clamd)
 
 log() { printf '[local] %s\n' "$*" >&2; }
 die() { printf '[local] error: %s\n' "$*" >&2; exit 1; }
@@ -94,7 +101,7 @@ kratos_database_url() {
 }
 
 # api_env: exports what the tutorhub binary needs to reach this stack (the tutorhub database
-# with user and password, Redis, Kratos, Temporal), keeping values the caller set, and unsets the
+# with user and password, Redis, Kratos, Temporal, the S3 server, clamd), keeping values the caller set, and unsets the
 # variables only these scripts read.
 api_env() {
   export TUTORHUB_DATABASE_URL=${TUTORHUB_DATABASE_URL:-$(pg_url tutorhub)}
@@ -102,5 +109,10 @@ api_env() {
   export TUTORHUB_KRATOS_PUBLIC_URL=${TUTORHUB_KRATOS_PUBLIC_URL:-http://127.0.0.1:$KRATOS_PUBLIC_PORT}
   export TUTORHUB_KRATOS_ADMIN_URL=${TUTORHUB_KRATOS_ADMIN_URL:-http://127.0.0.1:$KRATOS_ADMIN_PORT}
   export TUTORHUB_TEMPORAL_ADDRESS=${TUTORHUB_TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}
+  export TUTORHUB_S3_ENDPOINT=${TUTORHUB_S3_ENDPOINT:-http://127.0.0.1:$S3_PORT}
+  export TUTORHUB_S3_PATH_STYLE=${TUTORHUB_S3_PATH_STYLE:-true}
+  export TUTORHUB_S3_ACCESS_KEY_ID=${TUTORHUB_S3_ACCESS_KEY_ID:-$S3_ACCESS_KEY}
+  export TUTORHUB_S3_SECRET_ACCESS_KEY=${TUTORHUB_S3_SECRET_ACCESS_KEY:-$S3_SECRET_KEY}
+  export TUTORHUB_CLAMD_ADDRESS=${TUTORHUB_CLAMD_ADDRESS:-127.0.0.1:$CLAMD_PORT}
   unset "${script_vars[@]}"
 }

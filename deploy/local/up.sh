@@ -3,7 +3,8 @@
 # is ready; data and logs go to .data/. A service that already answers is left alone, so a
 # dev stack and a test run share one set of services and running this twice is harmless.
 #
-# Usage: deploy/local/up.sh [SERVICE...]     SERVICE: postgres redis mailpit kratos temporal (default: all)
+# Usage: deploy/local/up.sh [SERVICE...]     SERVICE: postgres redis mailpit kratos temporal versitygw clamd
+#                                            (default: all)
 #        deploy/local/down.sh [SERVICE...]   stops what this script started
 #
 # Environment (default):
@@ -17,6 +18,9 @@
 #   TUTORHUB_KRATOS_DSN (postgres://$TUTORHUB_PG_USER:$TUTORHUB_PG_PASSWORD@$TUTORHUB_PG_HOST:$TUTORHUB_PG_PORT/kratos?sslmode=disable&...)
 #   TUTORHUB_KRATOS_LOG_LEVEL (info)
 #   TUTORHUB_TEMPORAL_PORT (7233) the Temporal dev server's gRPC port; TUTORHUB_TEMPORAL_UI_PORT (8233)
+#   TUTORHUB_S3_PORT (7070) the Versity S3 Gateway's port; its root credentials
+#     TUTORHUB_S3_LOCAL_ACCESS_KEY (tutorhub-local) TUTORHUB_S3_LOCAL_SECRET_KEY (tutorhub-local-secret)
+#   TUTORHUB_CLAMD_PORT (3310) clamd's TCP port
 #   TUTORHUB_READY_TIMEOUT (60) seconds a service may take to become ready
 #
 # Adding a service (Temporal, MinIO, clamd, ...): add its name to all_services in lib.sh, its
@@ -276,27 +280,11 @@ temporal_ready() {
 
 # One SQLite file (WAL) keeps workflows across restarts; the namespace and the search
 # attributes operators look runs up by are created by the server on every start.
-# The search attributes the workflows set (workflows.go); a server already running from an
-# older checkout gets the ones it lacks.
-temporal_search_attributes=(TutorId EventType UserId)
-ensure_search_attributes() {
-  local have name
-  have=$("$bin/temporal" operator search-attribute list --namespace tutorhub --address "127.0.0.1:$TEMPORAL_PORT" \
-    --command-timeout 5s 2>/dev/null) || return 0
-  for name in "${temporal_search_attributes[@]}"; do
-    if ! grep -qw "$name" <<<"$have"; then
-      log "temporal: adding search attribute $name"
-      "$bin/temporal" operator search-attribute create --namespace tutorhub --address "127.0.0.1:$TEMPORAL_PORT" \
-        --name "$name" --type Keyword --command-timeout 10s >/dev/null
-    fi
-  done
-}
-
 start_temporal() {
   tool temporal
   if temporal_ready; then
     log "temporal: using 127.0.0.1:$TEMPORAL_PORT (UI http://127.0.0.1:$TEMPORAL_UI_PORT)"
-    ensure_search_attributes
+    ensure_temporal_search_attributes
     return
   fi
   mkdir -p "$data/temporal"
@@ -304,9 +292,123 @@ start_temporal() {
     --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
     --db-filename "$data/temporal/temporal.db" --namespace tutorhub \
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
-    --search-attribute TutorId=Keyword --search-attribute EventType=Keyword --search-attribute UserId=Keyword \
+    $(temporal_search_attribute_flags) \
     --log-level warn
   wait_ready temporal "$data/temporal/temporal.log" temporal_ready
+}
+
+# The search attributes operators look runs up by. A server started before one was added gets
+# it on the next up.sh, so a stack that stays up still accepts the workflows that set it.
+temporal_search_attributes=(TutorId EventType UserId UploadId UploadPurpose)
+
+temporal_search_attribute_flags() {
+  local a
+  for a in "${temporal_search_attributes[@]}"; do printf -- '--search-attribute %s=Keyword ' "$a"; done
+}
+
+ensure_temporal_search_attributes() {
+  local have a
+  have=$("$bin/temporal" operator search-attribute list --namespace tutorhub \
+    --address "127.0.0.1:$TEMPORAL_PORT" --command-timeout 5s 2>/dev/null) ||
+    die "temporal: cannot list the search attributes of namespace tutorhub"
+  for a in "${temporal_search_attributes[@]}"; do
+    grep -qw "$a" <<<"$have" && continue
+    log "temporal: adding search attribute $a"
+    "$bin/temporal" operator search-attribute create --namespace tutorhub --name "$a" --type Keyword \
+      --address "127.0.0.1:$TEMPORAL_PORT" --command-timeout 5s >/dev/null ||
+      die "temporal: cannot add search attribute $a"
+  done
+}
+
+# --- versitygw (the Versity S3 Gateway: S3 over a directory, Apache-2.0) ------------------
+
+# Any answer to an unsigned request (403 AccessDenied) proves the S3 API is up.
+versitygw_ready() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$S3_PORT/"; }
+
+# Buckets are folders of $data/s3; the API creates its buckets (quarantine and clean) on start.
+# The credentials travel in the environment (ROOT_ACCESS_KEY, ROOT_SECRET_KEY), never on a
+# command line.
+versitygw_serve() {
+  export ROOT_ACCESS_KEY=$S3_ACCESS_KEY ROOT_SECRET_KEY=$S3_SECRET_KEY
+  detached "$bin/versitygw" --port "127.0.0.1:$S3_PORT" posix "$data/s3"
+}
+
+start_versitygw() {
+  if versitygw_ready; then
+    log "versitygw: using 127.0.0.1:$S3_PORT"
+    return
+  fi
+  tool versitygw
+  mkdir -p "$data/s3" "$data/versitygw"
+  spawn versitygw "$data/versitygw/versitygw.log" versitygw_serve
+  wait_ready versitygw "$data/versitygw/versitygw.log" versitygw_ready
+}
+
+# --- clamd (ClamAV's daemon from Debian, with a local signature database) ----------------
+
+# A PING over /dev/tcp: clamdscan is not needed.
+clamd_ready() (
+  exec 3<>"/dev/tcp/127.0.0.1/$CLAMD_PORT" || exit 1
+  printf 'zPING\0' >&3
+  IFS= read -r -d '' -t 2 reply <&3 || exit 1
+  [ "$reply" = PONG ]
+) 2>/dev/null
+
+# clamd_database DIR: EICAR (by content and by hash) and the SHA-256 of every file of the
+# clamav-testfiles package. No signature download is possible here; production runs freshclam
+# with the official databases instead (README, "Virus scanning").
+clamd_database() {
+  local dir=$1 tmp eicar hex
+  local testfiles=/usr/share/clamav-testfiles
+  [ -d "$testfiles" ] || die "clamd: $testfiles is missing (deploy/prereqs.sh dev installs clamav-testfiles)"
+  tmp=$(mktemp -d)
+  mkdir -p "$dir"
+  eicar='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+  printf '%s' "$eicar" >"$tmp/eicar.com"
+  hex=$(od -An -vtx1 "$tmp/eicar.com" | tr -d ' \n')
+  printf 'Tutorhub.Test.EICAR-NDB:0:*:%s\n' "$hex" >"$tmp/tutorhub-eicar.ndb"
+  (cd "$tmp" && sigtool --md5 eicar.com | sed 's/:eicar.com$/:Tutorhub.Test.EICAR-HDB/') >"$tmp/tutorhub-eicar.hdb"
+  find "$testfiles" -type f -size +0 -print0 | sort -z | xargs -0 sigtool --sha256 |
+    awk -F: '{ n = split($3, p, "/"); printf "%s:%s:Tutorhub.Test.%s\n", $1, $2, p[n] }' >"$tmp/tutorhub-testfiles.hsb"
+  [ -s "$tmp/tutorhub-testfiles.hsb" ] || die "clamd: no signatures made from $testfiles"
+  rm -f "$tmp/eicar.com"
+  mv "$tmp"/* "$dir/"
+  rm -rf "$tmp"
+}
+
+clamd_config() { # FILE
+  cat >"$1" <<EOF
+# Written by deploy/local/up.sh on every start.
+Foreground yes
+TCPSocket $CLAMD_PORT
+TCPAddr 127.0.0.1
+DatabaseDirectory $data/clamd/db
+LogTime yes
+# Above the largest upload the API accepts (a credential document), with room to spare.
+StreamMaxLength 64M
+MaxFileSize 64M
+MaxScanSize 128M
+ReadTimeout 30
+CommandReadTimeout 10
+MaxThreads 8
+SelfCheck 0
+EOF
+}
+
+start_clamd() {
+  if clamd_ready; then
+    log "clamd: using 127.0.0.1:$CLAMD_PORT"
+    return
+  fi
+  local clamd
+  clamd=$(command -v clamd || echo /usr/sbin/clamd)
+  [ -x "$clamd" ] && command -v sigtool >/dev/null ||
+    die "clamd: not installed (deploy/prereqs.sh dev installs clamav, clamav-daemon and clamav-testfiles)"
+  mkdir -p "$data/clamd"
+  clamd_database "$data/clamd/db"
+  clamd_config "$data/clamd/clamd.conf"
+  spawn clamd "$data/clamd/clamd.log" detached "$clamd" --config-file "$data/clamd/clamd.conf"
+  wait_ready clamd "$data/clamd/clamd.log" clamd_ready
 }
 
 # --- main -------------------------------------------------------------------------------

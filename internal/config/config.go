@@ -57,6 +57,12 @@ type Config struct {
 	Temporal Temporal
 	// Worker configures the `tutorhub worker` process.
 	Worker Worker
+	// Storage locates the S3-compatible object storage of uploads.
+	Storage Storage
+	// Clamd locates the ClamAV daemon that scans uploads.
+	Clamd Clamd
+	// Uploads configures the upload flow's presigned URLs.
+	Uploads Uploads
 	// MigrateOnStart runs pending database migrations before serving.
 	MigrateOnStart bool
 
@@ -292,6 +298,45 @@ type Worker struct {
 	// MetricsAddr is the host:port of the worker's /metrics and /health listener; it
 	// never collides with HTTP.Addr or HTTP.InternalAddr.
 	MetricsAddr string
+}
+
+// Storage locates the S3-compatible object storage of uploads (the local Versity S3 Gateway,
+// AWS S3, GCS's S3 API, ...), reached only through aws-sdk-go-v2.
+type Storage struct {
+	// Endpoint is the S3 API's absolute http or https URL, or empty for AWS S3's regional endpoint.
+	Endpoint string
+	// PublicEndpoint is the URL presigned URLs name, the one browsers reach; it defaults to Endpoint.
+	PublicEndpoint string
+	// Region is the region requests are signed for; never empty.
+	Region string
+	// PathStyle addresses buckets as /BUCKET/KEY rather than BUCKET.HOST/KEY.
+	PathStyle bool
+	// AccessKeyID and SecretAccessKey are static credentials; both empty means the
+	// process's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN. SecretAccessKey is secret.
+	AccessKeyID, SecretAccessKey string
+	// QuarantineBucket receives uploads until they are scanned.
+	QuarantineBucket string
+	// CleanBucket holds uploads that passed the scan; never equal to QuarantineBucket.
+	CleanBucket string
+}
+
+// Clamd locates the ClamAV daemon that scans uploads.
+type Clamd struct {
+	// Address is clamd's TCP host:port.
+	Address string
+	// Timeout bounds one scan, from connecting to the verdict.
+	Timeout time.Duration
+}
+
+// Uploads configures the upload flow.
+type Uploads struct {
+	// PutURLTTL is how long a presigned upload URL is valid, from 1 minute to 1 hour.
+	PutURLTTL time.Duration
+	// GetURLTTL is how long a presigned download URL is valid, from 10 seconds to 1 hour.
+	GetURLTTL time.Duration
+	// AbandonAfter is how long an upload may stay pending before its object is deleted and
+	// the upload expires; at least PutURLTTL.
+	AbandonAfter time.Duration
 }
 
 // Error reports every problem found by Load.

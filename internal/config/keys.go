@@ -46,6 +46,12 @@ const (
 	keyTemporalTLSKey      = prefix + "TEMPORAL_TLS_KEY_FILE"
 	keyWorkerMetricsAddr   = prefix + "WORKER_METRICS_ADDR"
 	keyUnsubscribeSecret   = prefix + "NOTIFICATIONS_UNSUBSCRIBE_SECRET"
+	keyS3AccessKeyID       = prefix + "S3_ACCESS_KEY_ID"
+	keyS3SecretAccessKey   = prefix + "S3_SECRET_ACCESS_KEY"
+	keyS3QuarantineBucket  = prefix + "S3_QUARANTINE_BUCKET"
+	keyS3CleanBucket       = prefix + "S3_CLEAN_BUCKET"
+	keyUploadsPutURLTTL    = prefix + "UPLOADS_PUT_URL_TTL"
+	keyUploadsAbandonAfter = prefix + "UPLOADS_ABANDON_AFTER"
 )
 
 // Values of Auth.CaptchaProvider.
@@ -294,6 +300,34 @@ func keys() []keyDef {
 			parseAPIKey, str, "API key for Temporal Cloud, sent as a bearer token over TLS (TLS is turned on when it is set); empty uses no API key.").asSecret(),
 		key(keyWorkerMetricsAddr, "127.0.0.1:9091", func(c *Config) *string { return &c.Worker.MetricsAddr },
 			parseHostPort, str, "Address where `tutorhub worker` serves `/metrics` (its Temporal SDK and outbox relay metrics) and `/health`, as host:port; keep it off the public ingress. Must differ from the API's addresses."),
+
+		key(prefix+"S3_ENDPOINT", "http://127.0.0.1:7070", func(c *Config) *string { return &c.Storage.Endpoint },
+			optionalHTTPURL, str, "URL of the S3-compatible storage of uploads (the local stack's Versity S3 Gateway by default); empty for AWS S3's regional endpoint."),
+		key(prefix+"S3_PUBLIC_ENDPOINT", "", func(c *Config) *string { return &c.Storage.PublicEndpoint },
+			optionalHTTPURL, str, "URL that presigned upload and download URLs name, the one browsers reach, when it differs from `TUTORHUB_S3_ENDPOINT` (e.g. behind a proxy or in docker compose).").
+			derived("`TUTORHUB_S3_ENDPOINT`", func(c *Config) (string, bool) { return c.Storage.Endpoint, true }),
+		key(prefix+"S3_REGION", "us-east-1", func(c *Config) *string { return &c.Storage.Region },
+			parseIdentifier, str, "Region S3 requests are signed for."),
+		key(prefix+"S3_PATH_STYLE", "true", func(c *Config) *bool { return &c.Storage.PathStyle },
+			parseBool, boolean, "Addresses buckets in the path (`/BUCKET/KEY`), as the local stack and most S3-compatible servers need; `false` for virtual-hosted buckets (`BUCKET.HOST`)."),
+		key(keyS3AccessKeyID, "", func(c *Config) *string { return &c.Storage.AccessKeyID },
+			parseAPIKey, str, "Access key id for the storage; with the secret empty too, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` are used. deploy/local/env.sh sets the local stack's."),
+		key(keyS3SecretAccessKey, "", func(c *Config) *string { return &c.Storage.SecretAccessKey },
+			parseAPIKey, str, "Secret access key for the storage; set together with the access key id.").asSecret(),
+		key(keyS3QuarantineBucket, "tutorhub-quarantine", func(c *Config) *string { return &c.Storage.QuarantineBucket },
+			parseBucketName, str, "Bucket that receives uploads until they are scanned; nothing is ever served from it."),
+		key(keyS3CleanBucket, "tutorhub-clean", func(c *Config) *string { return &c.Storage.CleanBucket },
+			parseBucketName, str, "Bucket of uploads that passed the virus scan, the only one downloads are presigned for."),
+		key(prefix+"CLAMD_ADDRESS", "127.0.0.1:3310", func(c *Config) *string { return &c.Clamd.Address },
+			parseHostPort, str, "ClamAV daemon (clamd) that scans uploads, as host:port of its TCP socket."),
+		key(prefix+"CLAMD_TIMEOUT", "2m", func(c *Config) *time.Duration { return &c.Clamd.Timeout },
+			positiveDuration, dur, "Longest one scan may take, from connecting to clamd to its verdict."),
+		key(keyUploadsPutURLTTL, "10m", func(c *Config) *time.Duration { return &c.Uploads.PutURLTTL },
+			durationBetween(time.Minute, time.Hour), dur, "How long a presigned upload URL is valid (1m to 1h)."),
+		key(prefix+"UPLOADS_GET_URL_TTL", "5m", func(c *Config) *time.Duration { return &c.Uploads.GetURLTTL },
+			durationBetween(10*time.Second, time.Hour), dur, "How long a presigned download URL is valid (10s to 1h)."),
+		key(keyUploadsAbandonAfter, "24h", func(c *Config) *time.Duration { return &c.Uploads.AbandonAfter },
+			positiveDuration, dur, "How long an upload may stay pending (never completed) before its object is deleted and the upload expires; at least the upload URL's lifetime."),
 
 		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
 			parseBool, boolean, "Runs pending database migrations before serving."),

@@ -441,6 +441,20 @@ func (l *loader) checkRelations() {
 	if ok(keySearchEngine, keyMeiliURL) && c.Search.Engine == SearchEngineMeilisearch && c.Search.MeiliURL == "" {
 		l.problem(keyMeiliURL, fmt.Sprintf("is required when %s is %s", keySearchEngine, quote(SearchEngineMeilisearch)))
 	}
+	if ok(keyS3AccessKeyID, keyS3SecretAccessKey) && (c.Storage.AccessKeyID == "") != (c.Storage.SecretAccessKey == "") {
+		missing, set := keyS3SecretAccessKey, keyS3AccessKeyID
+		if c.Storage.AccessKeyID == "" {
+			missing, set = set, missing
+		}
+		l.problem(missing, fmt.Sprintf("must be set because %s is set", set))
+	}
+	if ok(keyS3QuarantineBucket, keyS3CleanBucket) && c.Storage.QuarantineBucket == c.Storage.CleanBucket {
+		l.problem(keyS3CleanBucket, fmt.Sprintf("must differ from %s (got %s)", keyS3QuarantineBucket, quote(c.Storage.CleanBucket)))
+	}
+	if ok(keyUploadsPutURLTTL, keyUploadsAbandonAfter) && c.Uploads.AbandonAfter < c.Uploads.PutURLTTL {
+		l.problem(keyUploadsAbandonAfter, fmt.Sprintf("must be at least %s (%s) (got %s)",
+			keyUploadsPutURLTTL, formatDuration(c.Uploads.PutURLTTL), quote(formatDuration(c.Uploads.AbandonAfter))))
+	}
 	if !prod {
 		return
 	}

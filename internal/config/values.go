@@ -409,3 +409,33 @@ func parseTemporalNamespace(s string) (string, error) {
 	}
 	return s, nil
 }
+
+// durationBetween accepts a duration from lo to hi.
+func durationBetween(lo, hi time.Duration) func(string) (time.Duration, error) {
+	return func(s string) (time.Duration, error) {
+		d, err := parseDuration(s)
+		if err != nil {
+			return 0, err
+		}
+		if d < lo || d > hi {
+			return 0, fmt.Errorf("must be from %s to %s", formatDuration(lo), formatDuration(hi))
+		}
+		return d, nil
+	}
+}
+
+// parseBucketName accepts an S3 bucket name as every S3 service does: 3 to 63 lower-case
+// letters, digits, '-' and '.', starting and ending with a letter or digit, no "..".
+func parseBucketName(s string) (string, error) {
+	const form = "must be an S3 bucket name: 3 to 63 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+	if len(s) < 3 || len(s) > 63 || strings.Contains(s, "..") {
+		return "", errors.New(form)
+	}
+	for i, c := range []byte(s) {
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || i == len(s)-1 || (c != '-' && c != '.')) {
+			return "", errors.New(form)
+		}
+	}
+	return s, nil
+}

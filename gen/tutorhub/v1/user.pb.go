@@ -51,8 +51,11 @@ type User struct {
 	// Whether the sign-in address is verified, as of the caller's access token (Refresh after
 	// CompleteVerification to see it change). Private.
 	EmailVerified bool `protobuf:"varint,11,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The upload id (UUID) of the user's avatar, empty when none: a clean, re-encoded image
+	// whose download URL UploadService.GetDownloadURL gives anyone.
+	AvatarUploadId string `protobuf:"bytes,12,opt,name=avatar_upload_id,json=avatarUploadId,proto3" json:"avatar_upload_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
@@ -160,6 +163,13 @@ func (x *User) GetEmailVerified() bool {
 		return x.EmailVerified
 	}
 	return false
+}
+
+func (x *User) GetAvatarUploadId() string {
+	if x != nil {
+		return x.AvatarUploadId
+	}
+	return ""
 }
 
 // PublicProfile is what any caller may see of a user.
@@ -588,7 +598,7 @@ var File_tutorhub_v1_user_proto protoreflect.FileDescriptor
 
 const file_tutorhub_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x16tutorhub/v1/user.proto\x12\vtutorhub.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x02\n" +
+	"\x16tutorhub/v1/user.proto\x12\vtutorhub.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x03\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12!\n" +
@@ -603,7 +613,8 @@ const file_tutorhub_v1_user_proto_rawDesc = "" +
 	"updateTime\x12\x19\n" +
 	"\btutor_id\x18\n" +
 	" \x01(\tR\atutorId\x12%\n" +
-	"\x0eemail_verified\x18\v \x01(\bR\remailVerified\"\x91\x01\n" +
+	"\x0eemail_verified\x18\v \x01(\bR\remailVerified\x12(\n" +
+	"\x10avatar_upload_id\x18\f \x01(\tR\x0eavatarUploadId\"\x91\x01\n" +
 	"\rPublicProfile\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x10\n" +

@@ -1,0 +1,255 @@
+// Package objectstore is tutorhub's S3 client: presigned upload and download URLs and the few
+// object operations the upload pipeline needs, through aws-sdk-go-v2 against any
+// S3-compatible endpoint (AWS S3, GCS's S3 API, the local Versity S3 Gateway).
+//
+// Guarantees: a presigned upload URL signs the object's exact Content-Length and Content-Type,
+// so storage refuses a body of any other size or declared type; presigned URLs name the
+// public endpoint; Delete and EnsureBucket are idempotent; a missing object is ErrNotFound.
+package objectstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/tutorhub/tutorhub/internal/config"
+)
+
+// ErrNotFound reports a missing object or bucket.
+var ErrNotFound = errors.New("objectstore: not found")
+
+// Store reaches one S3-compatible service.
+type Store struct {
+	client  *s3.Client
+	presign *s3.PresignClient
+}
+
+// New builds a Store from the storage configuration. Empty credentials mean the process's
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+func New(cfg config.Storage) (*Store, error) {
+	id, secret, token := cfg.AccessKeyID, cfg.SecretAccessKey, ""
+	if id == "" && secret == "" {
+		id, secret, token = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
+	}
+	if id == "" || secret == "" {
+		return nil, errors.New("objectstore: no credentials (TUTORHUB_S3_ACCESS_KEY_ID and TUTORHUB_S3_SECRET_ACCESS_KEY, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+	}
+	base := aws.Config{
+		Region:      cfg.Region,
+		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, secret, token)),
+		HTTPClient:  &http.Client{Timeout: 0}, // bounded per call by contexts; bodies may be large
+		// Checksums only where S3 requires them: S3-compatible servers differ in support, and a
+		// presigned URL must not demand a checksum header the browser does not send.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	}
+	client := func(endpoint string) *s3.Client {
+		return s3.NewFromConfig(base, func(o *s3.Options) {
+			if endpoint != "" {
+				o.BaseEndpoint = aws.String(endpoint)
+			}
+			o.UsePathStyle = cfg.PathStyle
+		})
+	}
+	public := cfg.PublicEndpoint
+	if public == "" {
+		public = cfg.Endpoint
+	}
+	return &Store{client: client(cfg.Endpoint), presign: s3.NewPresignClient(client(public))}, nil
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Size        int64
+	ContentType string
+}
+
+// PresignedRequest is a URL with the headers the client must send with it, exactly.
+type PresignedRequest struct {
+	URL     string
+	Method  string
+	Headers map[string]string
+}
+
+// PresignPut returns a PUT for bucket/key valid for ttl, signed for exactly size bytes of
+// contentType.
+func (s *Store) PresignPut(ctx context.Context, bucket, key, contentType string, size int64, ttl time.Duration) (PresignedRequest, error) {
+	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(bucket),
+		Key:           aws.String(key),
+		ContentType:   aws.String(contentType),
+		ContentLength: aws.Int64(size),
+	}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return PresignedRequest{}, fmt.Errorf("presign put %s/%s: %w", bucket, key, err)
+	}
+	headers := map[string]string{}
+	for k, v := range req.SignedHeader {
+		if k == "Host" || len(v) == 0 {
+			continue
+		}
+		headers[k] = v[0]
+	}
+	headers["Content-Length"] = strconv.FormatInt(size, 10)
+	headers["Content-Type"] = contentType
+	return PresignedRequest{URL: req.URL, Method: req.Method, Headers: headers}, nil
+}
+
+// PresignGet returns a GET URL for bucket/key valid for ttl; the response is served as an
+// attachment of contentType so a browser never renders it inline as another type.
+func (s *Store) PresignGet(ctx context.Context, bucket, key, contentType string, ttl time.Duration) (string, error) {
+	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{
+		Bucket:                     aws.String(bucket),
+		Key:                        aws.String(key),
+		ResponseContentType:        aws.String(contentType),
+		ResponseContentDisposition: aws.String("attachment"),
+	}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("presign get %s/%s: %w", bucket, key, err)
+	}
+	return req.URL, nil
+}
+
+// EnsureBucket creates bucket unless it exists.
+func (s *Store) EnsureBucket(ctx context.Context, bucket string) error {
+	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	var owned *types.BucketAlreadyOwnedByYou
+	var exists *types.BucketAlreadyExists
+	if err == nil || errors.As(err, &owned) || errors.As(err, &exists) {
+		return nil
+	}
+	if _, herr := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); herr == nil {
+		return nil
+	}
+	return fmt.Errorf("create bucket %s: %w", bucket, err)
+}
+
+// Head describes bucket/key.
+func (s *Store) Head(ctx context.Context, bucket, key string) (ObjectInfo, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("head %s/%s: %w", bucket, key, notFound(err))
+	}
+	return ObjectInfo{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType)}, nil
+}
+
+// Open streams bucket/key; the caller closes the body.
+func (s *Store) Open(ctx context.Context, bucket, key string) (io.ReadCloser, ObjectInfo, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, ObjectInfo{}, fmt.Errorf("get %s/%s: %w", bucket, key, notFound(err))
+	}
+	return out.Body, ObjectInfo{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType)}, nil
+}
+
+// ReadHead returns at most n bytes from the start of bucket/key.
+func (s *Store) ReadHead(ctx context.Context, bucket, key string, n int) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(key), Range: aws.String(fmt.Sprintf("bytes=0-%d", n-1)),
+	})
+	if err != nil {
+		var re *smithy.GenericAPIError
+		if errors.As(err, &re) && re.Code == "InvalidRange" { // an empty object
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get %s/%s: %w", bucket, key, notFound(err))
+	}
+	defer out.Body.Close()
+	return io.ReadAll(io.LimitReader(out.Body, int64(n)))
+}
+
+// Put stores body (size bytes of contentType) as bucket/key.
+func (s *Store) Put(ctx context.Context, bucket, key, contentType string, body io.ReadSeeker, size int64) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(key), Body: body,
+		ContentLength: aws.Int64(size), ContentType: aws.String(contentType),
+	})
+	if err != nil {
+		return fmt.Errorf("put %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// Copy copies srcBucket/key to dstBucket/key inside the storage (no bytes pass through here).
+func (s *Store) Copy(ctx context.Context, srcBucket, dstBucket, key string) error {
+	_, err := s.client.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket: aws.String(dstBucket), Key: aws.String(key), CopySource: aws.String(srcBucket + "/" + key),
+	})
+	if err != nil {
+		return fmt.Errorf("copy %s/%s to %s: %w", srcBucket, key, dstBucket, notFound(err))
+	}
+	return nil
+}
+
+// Delete removes bucket/key; a missing object is no error.
+func (s *Store) Delete(ctx context.Context, bucket, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil && !errors.Is(notFound(err), ErrNotFound) {
+		return fmt.Errorf("delete %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// List returns the keys of bucket that start with prefix (at most 1000).
+func (s *Store) List(ctx context.Context, bucket, prefix string) ([]string, error) {
+	out, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", bucket, notFound(err))
+	}
+	keys := make([]string, 0, len(out.Contents))
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	return keys, nil
+}
+
+// DeleteBucket empties and removes bucket (for tests and teardown).
+func (s *Store) DeleteBucket(ctx context.Context, bucket string) error {
+	for {
+		keys, err := s.List(ctx, bucket, "")
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			break
+		}
+		for _, k := range keys {
+			if err := s.Delete(ctx, bucket, k); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := s.client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil && !errors.Is(notFound(err), ErrNotFound) {
+		return fmt.Errorf("delete bucket %s: %w", bucket, err)
+	}
+	return nil
+}
+
+// notFound turns S3's several spellings of "no such object or bucket" into ErrNotFound.
+func notFound(err error) error {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var nsb *types.NoSuchBucket
+	if errors.As(err, &nsk) || errors.As(err, &nf) || errors.As(err, &nsb) {
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) && (api.ErrorCode() == "NotFound" || api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NoSuchBucket") {
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	return err
+}
