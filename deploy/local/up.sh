@@ -398,6 +398,9 @@ EOF
 start_clamd() {
   if clamd_ready; then
     log "clamd: using 127.0.0.1:$CLAMD_PORT"
+    # The tests' private clamds (internal/testenv) read this checkout's database, also when
+    # the running clamd was started from another checkout.
+    [ -s "$data/clamd/db/tutorhub-testfiles.hsb" ] || clamd_database "$data/clamd/db"
     return
   fi
   local clamd
