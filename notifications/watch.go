@@ -147,19 +147,7 @@ func (h *Hub) Ready() <-chan struct{} { return h.ready }
 
 // Stop ends every subscription with ErrStopped and refuses new ones.
 func (h *Hub) Stop() {
-	h.mu.Lock()
-	h.stopped = true
-	var all []*Subscription
-	for _, m := range h.subs {
-		for s := range m {
-			all = append(all, s)
-		}
-	}
-	h.subs = map[uuid.UUID]map[*Subscription]struct{}{}
-	h.mu.Unlock()
-	for _, s := range all {
-		s.end(ErrStopped)
-	}
+	h.endAll(ErrStopped, true)
 }
 
 // Run listens until ctx ends, then stops the hub. A lost connection ends every subscription
@@ -181,8 +169,14 @@ func (h *Hub) Run(ctx context.Context) {
 	}
 }
 
-func (h *Hub) resyncAll() {
+func (h *Hub) resyncAll() { h.endAll(ErrResync, false) }
+
+// endAll ends every subscription with err, and with stop refuses new ones from then on.
+func (h *Hub) endAll(err error, stop bool) {
 	h.mu.Lock()
+	if stop {
+		h.stopped = true
+	}
 	var all []*Subscription
 	for _, m := range h.subs {
 		for s := range m {
@@ -192,7 +186,7 @@ func (h *Hub) resyncAll() {
 	h.subs = map[uuid.UUID]map[*Subscription]struct{}{}
 	h.mu.Unlock()
 	for _, s := range all {
-		s.end(ErrResync)
+		s.end(err)
 	}
 }
 
