@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/clamd"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
@@ -103,10 +104,18 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 				return nil, fmt.Errorf("uploads queue: %w", err)
 			}
 		}
+		// A new avatar drops the API's cached public reads that show the old one (the same
+		// Redis cache as `tutorhub serve`; Redis down only delays that by the cache's TTL).
+		rdb, err := openRedis(cfg.Redis.URL)
+		if err != nil {
+			return nil, err
+		}
 		d.uploads = &activities.UploadActivities{
 			Uploads: uploads.New(pool, uploads.Options{
 				Store: store, QuarantineBucket: cfg.Storage.QuarantineBucket, CleanBucket: cfg.Storage.CleanBucket,
 				PutURLTTL: cfg.Uploads.PutURLTTL, GetURLTTL: cfg.Uploads.GetURLTTL,
+				Cache:         cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:"}),
+				AvatarChanged: tutors.RecordOwnerChanged,
 			}),
 			Store:            store,
 			Clamd:            &clamd.Client{Address: cfg.Clamd.Address, Timeout: cfg.Clamd.Timeout, MaxSize: uploads.MaxUploadSize()},
