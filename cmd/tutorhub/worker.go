@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"net"
 	"net/http"
 	"slices"
@@ -103,6 +104,17 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 			if err != nil {
 				return nil, fmt.Errorf("uploads queue: %w", err)
 			}
+		}
+		// Browsers PUT into quarantine from the web client's pages, served at the public URL.
+		origin, err := webOrigin(cfg.HTTP.PublicURL)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = store.AllowBrowserUploads(cctx, cfg.Storage.QuarantineBucket, []string{origin})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("uploads queue: %w", err)
 		}
 		// A new avatar drops the API's cached public reads that show the old one (the same
 		// Redis cache as `tutorhub serve`; Redis down only delays that by the cache's TTL).
@@ -320,4 +332,13 @@ func ensureExpirySchedule(ctx context.Context, tc client.Client, prefix string) 
 		return fmt.Errorf("create schedule %s: %w", id, err)
 	}
 	return nil
+}
+
+// webOrigin is the origin (scheme://host[:port]) of the public URL the web client is served at.
+func webOrigin(publicURL string) (string, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("public URL %q has no origin", publicURL)
+	}
+	return u.Scheme + "://" + u.Host, nil
 }

@@ -135,6 +135,27 @@ func (s *Store) EnsureBucket(ctx context.Context, bucket string) error {
 	return fmt.Errorf("create bucket %s: %w", bucket, err)
 }
 
+// AllowBrowserUploads sets bucket's CORS configuration so pages served from origins may PUT
+// objects with presigned URLs (the preflight, and the headers on the PUT's answer); it
+// replaces any configuration the bucket had. Presigned GETs need none: an <img> or a link
+// reads them without CORS.
+func (s *Store) AllowBrowserUploads(ctx context.Context, bucket string, origins []string) error {
+	_, err := s.client.PutBucketCors(ctx, &s3.PutBucketCorsInput{
+		Bucket: aws.String(bucket),
+		CORSConfiguration: &types.CORSConfiguration{CORSRules: []types.CORSRule{{
+			AllowedOrigins: origins,
+			AllowedMethods: []string{http.MethodPut},
+			AllowedHeaders: []string{"content-type"},
+			ExposeHeaders:  []string{"ETag"},
+			MaxAgeSeconds:  aws.Int32(600),
+		}}},
+	})
+	if err != nil {
+		return fmt.Errorf("cors of bucket %s: %w", bucket, err)
+	}
+	return nil
+}
+
 // Head describes bucket/key.
 func (s *Store) Head(ctx context.Context, bucket, key string) (ObjectInfo, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
