@@ -44,10 +44,12 @@ type PublicProfile struct {
 	DisplayName string    `json:"display_name"`
 	Bio         string    `json:"bio"`
 	CreatedAt   time.Time `json:"created_at"`
+	// AvatarUploadID is the user's avatar (a clean upload), if any.
+	AvatarUploadID uuid.NullUUID `json:"avatar_upload_id"`
 }
 
 // UserCacheKey is the cache key of a user's public profile.
-func UserCacheKey(id uuid.UUID) string { return "user:v2:" + id.String() }
+func UserCacheKey(id uuid.UUID) string { return "user:v3:" + id.String() }
 
 func userOf(u queries.User) User {
 	return User{
@@ -140,7 +142,7 @@ func (s *Service) GetPublicProfile(ctx context.Context, id uuid.UUID) (PublicPro
 		if err != nil {
 			return PublicProfile{}, fmt.Errorf("get user %s: %w", id, err)
 		}
-		return PublicProfile{ID: u.ID, DisplayName: u.DisplayName, Bio: u.Bio, CreatedAt: u.CreatedAt}, nil
+		return PublicProfile{ID: u.ID, DisplayName: u.DisplayName, Bio: u.Bio, CreatedAt: u.CreatedAt, AvatarUploadID: u.AvatarUploadID}, nil
 	}
 	var (
 		p   PublicProfile

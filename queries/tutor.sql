@@ -8,8 +8,8 @@ VALUES (@user_id, @headline, @bio, CAST(sqlc.arg(subjects)::text AS jsonb), @hou
 RETURNING id;
 
 -- name: GetTutor :one
--- A live profile, published or not, with its owner's display name.
-SELECT sqlc.embed(t), u.display_name
+-- A live profile, published or not, with its owner's display name and avatar.
+SELECT sqlc.embed(t), u.display_name, u.avatar_upload_id
 FROM tutors t
 JOIN users u ON u.id = t.user_id
 WHERE t.id = @id AND t.deleted_at IS NULL;
@@ -78,7 +78,7 @@ WHERE id = @id AND deleted_at IS NULL;
 -- and the planner, which sees the values, drops the neutral conditions: published lists use
 -- tutors_listed_currency_rate_idx, admin lists tutors_live_currency_rate_idx, and selective
 -- facets tutors_search_facets_idx.
-SELECT sqlc.embed(t), u.display_name
+SELECT sqlc.embed(t), u.display_name, u.avatar_upload_id
 FROM tutors t
 JOIN users u ON u.id = t.user_id
 WHERE t.deleted_at IS NULL

@@ -68,18 +68,19 @@ func (q *Queries) DeleteTutor(ctx context.Context, id uuid.UUID) (int64, error) 
 }
 
 const getTutor = `-- name: GetTutor :one
-SELECT t.id, t.user_id, t.headline, t.bio, t.subjects, t.hourly_rate_minor, t.currency, t.languages, t.lesson_modes, t.time_zone, t.availability, t.search_facets, t.published, t.version, t.created_at, t.updated_at, t.deleted_at, u.display_name
+SELECT t.id, t.user_id, t.headline, t.bio, t.subjects, t.hourly_rate_minor, t.currency, t.languages, t.lesson_modes, t.time_zone, t.availability, t.search_facets, t.published, t.version, t.created_at, t.updated_at, t.deleted_at, u.display_name, u.avatar_upload_id
 FROM tutors t
 JOIN users u ON u.id = t.user_id
 WHERE t.id = $1 AND t.deleted_at IS NULL
 `
 
 type GetTutorRow struct {
-	Tutor       Tutor
-	DisplayName string
+	Tutor          Tutor
+	DisplayName    string
+	AvatarUploadID uuid.NullUUID
 }
 
-// A live profile, published or not, with its owner's display name.
+// A live profile, published or not, with its owner's display name and avatar.
 func (q *Queries) GetTutor(ctx context.Context, id uuid.UUID) (GetTutorRow, error) {
 	row := q.db.QueryRow(ctx, getTutor, id)
 	var i GetTutorRow
@@ -102,6 +103,7 @@ func (q *Queries) GetTutor(ctx context.Context, id uuid.UUID) (GetTutorRow, erro
 		&i.Tutor.UpdatedAt,
 		&i.Tutor.DeletedAt,
 		&i.DisplayName,
+		&i.AvatarUploadID,
 	)
 	return i, err
 }
@@ -144,7 +146,7 @@ func (q *Queries) KnownSubjectIDs(ctx context.Context, ids []string) ([]uuid.UUI
 }
 
 const listTutors = `-- name: ListTutors :many
-SELECT t.id, t.user_id, t.headline, t.bio, t.subjects, t.hourly_rate_minor, t.currency, t.languages, t.lesson_modes, t.time_zone, t.availability, t.search_facets, t.published, t.version, t.created_at, t.updated_at, t.deleted_at, u.display_name
+SELECT t.id, t.user_id, t.headline, t.bio, t.subjects, t.hourly_rate_minor, t.currency, t.languages, t.lesson_modes, t.time_zone, t.availability, t.search_facets, t.published, t.version, t.created_at, t.updated_at, t.deleted_at, u.display_name, u.avatar_upload_id
 FROM tutors t
 JOIN users u ON u.id = t.user_id
 WHERE t.deleted_at IS NULL
@@ -170,8 +172,9 @@ type ListTutorsParams struct {
 }
 
 type ListTutorsRow struct {
-	Tutor       Tutor
-	DisplayName string
+	Tutor          Tutor
+	DisplayName    string
+	AvatarUploadID uuid.NullUUID
 }
 
 // One page of live tutors in (currency, hourly_rate_minor, id) order after the keyset
@@ -220,6 +223,7 @@ func (q *Queries) ListTutors(ctx context.Context, arg ListTutorsParams) ([]ListT
 			&i.Tutor.UpdatedAt,
 			&i.Tutor.DeletedAt,
 			&i.DisplayName,
+			&i.AvatarUploadID,
 		); err != nil {
 			return nil, err
 		}

@@ -225,7 +225,11 @@ func NewHandlers(o Options) (Handlers, error) {
 	if pageFiles == nil {
 		pageFiles = web.Dist()
 	}
-	site, err := newPages(pageFiles, notFound)
+	csp := PageCSP
+	if o.Uploads.Store != nil {
+		csp = PageCSPWith(o.Uploads.Store.BrowserSources())
+	}
+	site, err := newPages(pageFiles, notFound, csp)
 	if err != nil {
 		return Handlers{}, fmt.Errorf("web client: %w", err)
 	}

@@ -109,5 +109,14 @@ func tutorProto(t tutors.Tutor) *tutorhubv1.Tutor {
 		Id: t.ID.String(), UserId: t.UserID.String(), DisplayName: t.DisplayName, Profile: pb,
 		Published: t.Published, Version: t.Version,
 		CreateTime: timestamppb.New(t.CreatedAt), UpdateTime: timestamppb.New(t.UpdatedAt),
+		AvatarUploadId: nullUUIDString(t.AvatarUploadID),
 	}
+}
+
+// nullUUIDString is id as text, or "" when there is none.
+func nullUUIDString(id uuid.NullUUID) string {
+	if !id.Valid {
+		return ""
+	}
+	return id.UUID.String()
 }

@@ -316,6 +316,12 @@ func TestGetMeShowsTheAvatar(t *testing.T) {
 	if me, err = users.GetMe(ctx, &tutorhubv1.GetMeRequest{}); err != nil || me.GetUser().GetAvatarUploadId() != res.GetUpload().GetId() {
 		t.Fatalf("after: %q, %v; want %s", me.GetUser().GetAvatarUploadId(), err, res.GetUpload().GetId())
 	}
+	// Anyone sees it on the public profile.
+	anonymous := tutorhubv1connect.NewUserServiceClient(http.DefaultClient, e.URL)
+	pub, err := anonymous.GetUser(ctx, &tutorhubv1.GetUserRequest{Id: u.ID})
+	if err != nil || pub.GetProfile().GetAvatarUploadId() != res.GetUpload().GetId() {
+		t.Fatalf("GetUser: %q, %v; want %s", pub.GetProfile().GetAvatarUploadId(), err, res.GetUpload().GetId())
+	}
 }
 
 // countingHandler counts the request and response body bytes that pass through the API.

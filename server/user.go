@@ -69,6 +69,7 @@ func (s *UserServer) GetUser(ctx context.Context, req *tutorhubv1.GetUserRequest
 	}
 	return &tutorhubv1.GetUserResponse{Profile: &tutorhubv1.PublicProfile{
 		Id: p.ID.String(), DisplayName: p.DisplayName, Bio: p.Bio, CreateTime: timestamppb.New(p.CreatedAt),
+		AvatarUploadId: nullUUIDString(p.AvatarUploadID),
 	}}, nil
 }
 

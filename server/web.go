@@ -18,6 +18,17 @@ import (
 // posted elsewhere.
 const PageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
+// PageCSPWith is PageCSP that also lets pages PUT to and show images from the storage sources
+// (the hosts of presigned upload and download URLs).
+func PageCSPWith(storage []string) string {
+	if len(storage) == 0 {
+		return PageCSP
+	}
+	extra := " " + strings.Join(storage, " ")
+	csp := strings.Replace(PageCSP, "img-src 'self' data:", "img-src 'self' data:"+extra, 1)
+	return strings.Replace(csp, "connect-src 'self'", "connect-src 'self'"+extra, 1)
+}
+
 // rpcPath matches the path of a Connect, gRPC or gRPC-Web call: /package.Service/Method.
 var rpcPath = regexp.MustCompile(`^/[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+/[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -41,10 +52,11 @@ type pages struct {
 	index     []byte // nil when the bundle was not built
 	indexETag string
 	notFound  http.Handler
+	csp       string
 }
 
-func newPages(files fs.FS, notFound http.Handler) (*pages, error) {
-	p := &pages{files: files, notFound: notFound}
+func newPages(files fs.FS, notFound http.Handler, csp string) (*pages, error) {
+	p := &pages{files: files, notFound: notFound, csp: csp}
 	index, err := fs.ReadFile(files, "index.html")
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -72,7 +84,7 @@ func (p *pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if info, err := fs.Stat(p.files, name); err == nil && info.Mode().IsRegular() {
-		w.Header().Set("Content-Security-Policy", PageCSP)
+		w.Header().Set("Content-Security-Policy", p.csp)
 		if strings.HasPrefix(name, "assets/") {
 			// Vite names every file under assets/ by its content hash.
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
@@ -92,7 +104,7 @@ func (p *pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (p *pages) serveIndex(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", PageCSP)
+	h.Set("Content-Security-Policy", p.csp)
 	h.Set("Cache-Control", "no-cache")
 	if p.index == nil {
 		h.Set("Content-Type", "text/html; charset=utf-8")

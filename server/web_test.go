@@ -112,3 +112,19 @@ func TestPagesSayWhenTheClientIsNotBuilt(t *testing.T) {
 		t.Fatalf("REST list subjects: %d %s", status, body)
 	}
 }
+
+func TestPagesPolicyAllowsOnlyTheStorageBeyondSelf(t *testing.T) {
+	t.Parallel()
+	if got := server.PageCSPWith(nil); got != server.PageCSP {
+		t.Errorf("no storage: %q, want PageCSP", got)
+	}
+	got := server.PageCSPWith([]string{"http://127.0.0.1:7070"})
+	for _, want := range []string{"img-src 'self' data: http://127.0.0.1:7070;", "connect-src 'self' http://127.0.0.1:7070;", "script-src 'self';", "default-src 'self';", "form-action 'self'"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+	if strings.Count(got, "127.0.0.1:7070") != 2 {
+		t.Errorf("%q: the storage is allowed beyond images and connections", got)
+	}
+}

@@ -60,7 +60,7 @@ func readForIndex(ctx context.Context, q *queries.Queries, id uuid.UUID) (Indexe
 	if err != nil {
 		return Indexed{}, fmt.Errorf("index tutor %s: read: %w", id, err)
 	}
-	t, err := tutorOf(row.Tutor, row.DisplayName)
+	t, err := tutorOf(row.Tutor, row.DisplayName, uuid.NullUUID{})
 	if err != nil {
 		return Indexed{}, err
 	}

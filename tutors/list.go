@@ -65,7 +65,7 @@ func (s *Service) List(ctx context.Context, a *Actor, f ListFilter) ([]Tutor, er
 	}
 	out := make([]Tutor, 0, len(rows))
 	for _, r := range rows {
-		t, err := tutorOf(r.Tutor, r.DisplayName)
+		t, err := tutorOf(r.Tutor, r.DisplayName, r.AvatarUploadID)
 		if err != nil {
 			return nil, err
 		}

@@ -176,7 +176,7 @@ func TestSeededTutorsPassTheAPIsValidation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tu, err := tutorOf(row.Tutor, row.DisplayName)
+		tu, err := tutorOf(row.Tutor, row.DisplayName, row.AvatarUploadID)
 		if err != nil {
 			t.Fatal(err)
 		}

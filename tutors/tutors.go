@@ -31,8 +31,10 @@ type Tutor struct {
 	ID          uuid.UUID `json:"id"`
 	UserID      uuid.UUID `json:"user_id"`
 	DisplayName string    `json:"display_name"`
-	Profile     Profile   `json:"profile"`
-	Published   bool      `json:"published"`
+	// AvatarUploadID is the owner's avatar (a clean upload), if any.
+	AvatarUploadID uuid.NullUUID `json:"avatar_upload_id"`
+	Profile        Profile       `json:"profile"`
+	Published      bool          `json:"published"`
 	// Version increases with every change; updates name the version they were made on.
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
@@ -77,7 +79,7 @@ func New(db DB, o Options) *Service {
 }
 
 // CacheKey is the cache key of a tutor's stored profile.
-func CacheKey(id uuid.UUID) string { return "tutor:v2:" + id.String() }
+func CacheKey(id uuid.UUID) string { return "tutor:v3:" + id.String() }
 
 const (
 	uniqueViolation     = "23505"
@@ -238,7 +240,7 @@ func (s *Service) Get(ctx context.Context, a *Actor, id uuid.UUID) (Tutor, error
 		if err != nil {
 			return Tutor{}, fmt.Errorf("get tutor %s: %w", id, err)
 		}
-		return tutorOf(row.Tutor, row.DisplayName)
+		return tutorOf(row.Tutor, row.DisplayName, row.AvatarUploadID)
 	}
 	var (
 		t   Tutor
@@ -316,7 +318,7 @@ func (s *Service) inTx(ctx context.Context, a Actor, fn func(q *queries.Queries)
 	if event != "" {
 		s.invalidate(ctx, id)
 	}
-	return tutorOf(row.Tutor, row.DisplayName)
+	return tutorOf(row.Tutor, row.DisplayName, row.AvatarUploadID)
 }
 
 // record writes a change's outbox event and its audit event through tx.
@@ -346,7 +348,7 @@ func lockForChange(ctx context.Context, q *queries.Queries, a Actor, id uuid.UUI
 	if err != nil {
 		return Tutor{}, fmt.Errorf("lock tutor %s: %w", id, err)
 	}
-	t, err := tutorOf(row, "")
+	t, err := tutorOf(row, "", uuid.NullUUID{})
 	if err != nil {
 		return Tutor{}, err
 	}
@@ -395,7 +397,7 @@ func (s *Service) checkSubjects(ctx context.Context, q *queries.Queries, p *Prof
 }
 
 // tutorOf converts a stored row.
-func tutorOf(t queries.Tutor, displayName string) (Tutor, error) {
+func tutorOf(t queries.Tutor, displayName string, avatar uuid.NullUUID) (Tutor, error) {
 	p := Profile{
 		Headline: t.Headline, Bio: t.Bio, HourlyRateMinor: t.HourlyRateMinor, Currency: t.Currency,
 		Languages: t.Languages, LessonModes: t.LessonModes, TimeZone: t.TimeZone,
@@ -407,7 +409,7 @@ func tutorOf(t queries.Tutor, displayName string) (Tutor, error) {
 		return Tutor{}, fmt.Errorf("tutor %s availability: %w", t.ID, err)
 	}
 	return Tutor{
-		ID: t.ID, UserID: t.UserID, DisplayName: displayName, Profile: p, Published: t.Published,
+		ID: t.ID, UserID: t.UserID, DisplayName: displayName, AvatarUploadID: avatar, Profile: p, Published: t.Published,
 		Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}, nil
 }

@@ -159,9 +159,18 @@ func (s *Service) record(ctx context.Context, u Upload, v Verdict) (Upload, erro
 	if err != nil {
 		return Upload{}, fmt.Errorf("finish upload %s: %w", u.ID, err)
 	}
+	var stale []string // cached reads that show the old avatar
 	if v.Status == StatusClean && u.Purpose == PurposeAvatar {
 		if err := q.SetUserAvatar(ctx, queries.SetUserAvatarParams{UserID: u.OwnerID, UploadID: uuid.NullUUID{UUID: u.ID, Valid: true}}); err != nil {
 			return Upload{}, fmt.Errorf("set avatar of %s: %w", u.OwnerID, err)
+		}
+		stale = append(stale, accounts.UserCacheKey(u.OwnerID))
+		if s.o.AvatarChanged != nil {
+			keys, err := s.o.AvatarChanged(ctx, tx, u.OwnerID)
+			if err != nil {
+				return Upload{}, err
+			}
+			stale = append(stale, keys...)
 		}
 	}
 	if v.Status == StatusInfected {
@@ -177,6 +186,9 @@ func (s *Service) record(ctx context.Context, u Upload, v Verdict) (Upload, erro
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return Upload{}, fmt.Errorf("commit upload %s: %w", u.ID, err)
+	}
+	if s.o.Cache != nil {
+		s.o.Cache.Invalidate(ctx, stale...)
 	}
 	return uploadOf(row), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tutorhub/tutorhub"
 	"github.com/tutorhub/tutorhub/accounts"
+	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/objectstore"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/queries"
@@ -99,6 +100,13 @@ type Options struct {
 	PutURLTTL, GetURLTTL time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Cache holds the public reads that show an avatar (the owner's public profile, the
+	// keys AvatarChanged names); a new avatar drops them after its commit. Nil: no cache.
+	Cache *cache.Cache
+	// AvatarChanged runs in the transaction that sets a user's new avatar, for the contexts
+	// that show it (the tutor profile's outbox event: tutors.RecordOwnerChanged), and names
+	// their cache keys to drop after the commit. Nil: nothing else shows an avatar.
+	AvatarChanged func(ctx context.Context, tx queries.DBTX, userID uuid.UUID) (cacheKeys []string, err error)
 }
 
 // Service is the uploads context: the records in PostgreSQL and presigned URLs of the

@@ -50,10 +50,17 @@ func newScanEnv(t testing.TB) *scanEnv {
 // newScanEnvWith is newScanEnv with the worker scanning through cl.
 func newScanEnvWith(t testing.TB, cl *clamd.Client) *scanEnv {
 	t.Helper()
-	db := testenv.Postgres(t)
+	return newScanEnvOn(t, testenv.Postgres(t), cl, uploads.Options{})
+}
+
+// newScanEnvOn is newScanEnvWith over db, the uploads service taking Cache and
+// AvatarChanged from extra.
+func newScanEnvOn(t testing.TB, db *pgxpool.Pool, cl *clamd.Client, extra uploads.Options) *scanEnv {
+	t.Helper()
 	cfg, store := testenv.S3(t)
 	tc, queue := testenv.Temporal(t)
-	o := uploads.Options{Store: store, QuarantineBucket: cfg.QuarantineBucket, CleanBucket: cfg.CleanBucket, PutURLTTL: time.Minute, GetURLTTL: time.Minute}
+	o := uploads.Options{Store: store, QuarantineBucket: cfg.QuarantineBucket, CleanBucket: cfg.CleanBucket, PutURLTTL: time.Minute, GetURLTTL: time.Minute,
+		Cache: extra.Cache, AvatarChanged: extra.AvatarChanged}
 	svc := uploads.New(db, o)
 	w := worker.New(tc, queue, worker.Options{})
 	workflows.RegisterUploads(w)

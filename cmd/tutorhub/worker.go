@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/clamd"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
@@ -103,10 +105,29 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 				return nil, fmt.Errorf("uploads queue: %w", err)
 			}
 		}
+		// Browsers PUT into quarantine from the web client's pages, served at the public URL.
+		origin, err := webOrigin(cfg.HTTP.PublicURL)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = store.AllowBrowserUploads(cctx, cfg.Storage.QuarantineBucket, []string{origin})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("uploads queue: %w", err)
+		}
+		// A new avatar drops the API's cached public reads that show the old one (the same
+		// Redis cache as `tutorhub serve`; Redis down only delays that by the cache's TTL).
+		rdb, err := openRedis(cfg.Redis.URL)
+		if err != nil {
+			return nil, err
+		}
 		d.uploads = &activities.UploadActivities{
 			Uploads: uploads.New(pool, uploads.Options{
 				Store: store, QuarantineBucket: cfg.Storage.QuarantineBucket, CleanBucket: cfg.Storage.CleanBucket,
 				PutURLTTL: cfg.Uploads.PutURLTTL, GetURLTTL: cfg.Uploads.GetURLTTL,
+				Cache:         cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:"}),
+				AvatarChanged: tutors.RecordOwnerChanged,
 			}),
 			Store:            store,
 			Clamd:            &clamd.Client{Address: cfg.Clamd.Address, Timeout: cfg.Clamd.Timeout, MaxSize: uploads.MaxUploadSize()},
@@ -311,4 +332,13 @@ func ensureExpirySchedule(ctx context.Context, tc client.Client, prefix string) 
 		return fmt.Errorf("create schedule %s: %w", id, err)
 	}
 	return nil
+}
+
+// webOrigin is the origin (scheme://host[:port]) of the public URL the web client is served at.
+func webOrigin(publicURL string) (string, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("public URL %q has no origin", publicURL)
+	}
+	return u.Scheme + "://" + u.Host, nil
 }

@@ -164,6 +164,41 @@ func TestStoreContract(t *testing.T) {
 			t.Errorf("Copy: %v", err)
 		}
 	})
+	t.Run("a page of an allowed origin may PUT from the browser, others may not", func(t *testing.T) {
+		const origin = "http://app.example.test:8080"
+		if err := store.AllowBrowserUploads(ctx, cfg.QuarantineBucket, []string{origin}); err != nil {
+			t.Fatal(err)
+		}
+		req, err := store.PresignPut(ctx, cfg.QuarantineBucket, "a/browser", "image/png", int64(len(body)), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		preflight := func(from string) *http.Response {
+			t.Helper()
+			r, _ := http.NewRequest(http.MethodOptions, req.URL, nil)
+			r.Header.Set("Origin", from)
+			r.Header.Set("Access-Control-Request-Method", http.MethodPut)
+			r.Header.Set("Access-Control-Request-Headers", "content-type")
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp
+		}
+		if resp := preflight(origin); resp.StatusCode/100 != 2 || resp.Header.Get("Access-Control-Allow-Origin") != origin ||
+			!strings.Contains(strings.ToUpper(resp.Header.Get("Access-Control-Allow-Methods")), "PUT") {
+			t.Errorf("preflight from %s: %s, headers %v; want it allowed", origin, resp.Status, resp.Header)
+		}
+		if resp := preflight("http://evil.example.test"); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("preflight from another origin: %s, Access-Control-Allow-Origin %q; want none", resp.Status, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+		resp := put(t, req, body, map[string]string{"Origin": origin})
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != origin {
+			t.Errorf("PUT from %s: %s, Access-Control-Allow-Origin %q", origin, resp.Status, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+	})
 	t.Run("EnsureBucket is idempotent", func(t *testing.T) {
 		if err := store.EnsureBucket(ctx, cfg.CleanBucket); err != nil {
 			t.Fatal(err)

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -33,6 +35,7 @@ var ErrNotFound = errors.New("objectstore: not found")
 type Store struct {
 	client  *s3.Client
 	presign *s3.PresignClient
+	sources []string
 }
 
 // New builds a Store from the storage configuration. Empty credentials mean the process's
@@ -66,7 +69,31 @@ func New(cfg config.Storage) (*Store, error) {
 	if public == "" {
 		public = cfg.Endpoint
 	}
-	return &Store{client: client(cfg.Endpoint), presign: s3.NewPresignClient(client(public))}, nil
+	sources, err := browserSources(public, cfg.PathStyle)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{client: client(cfg.Endpoint), presign: s3.NewPresignClient(client(public)), sources: sources}, nil
+}
+
+// BrowserSources are the Content-Security-Policy sources of the presigned URLs the store
+// makes: what a page must allow to PUT to them and show images from them.
+func (s *Store) BrowserSources() []string { return slices.Clone(s.sources) }
+
+// browserSources is the origin of a path-style endpoint, every bucket's host of a
+// virtual-hosted one, or AWS S3's hosts without an endpoint.
+func browserSources(endpoint string, pathStyle bool) ([]string, error) {
+	if endpoint == "" {
+		return []string{"https://*.amazonaws.com"}, nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("objectstore: endpoint %q is not an http or https URL", endpoint)
+	}
+	if pathStyle {
+		return []string{u.Scheme + "://" + u.Host}, nil
+	}
+	return []string{u.Scheme + "://*." + u.Host}, nil
 }
 
 // ObjectInfo describes a stored object.
@@ -133,6 +160,27 @@ func (s *Store) EnsureBucket(ctx context.Context, bucket string) error {
 		return nil
 	}
 	return fmt.Errorf("create bucket %s: %w", bucket, err)
+}
+
+// AllowBrowserUploads sets bucket's CORS configuration so pages served from origins may PUT
+// objects with presigned URLs (the preflight, and the headers on the PUT's answer); it
+// replaces any configuration the bucket had. Presigned GETs need none: an <img> or a link
+// reads them without CORS.
+func (s *Store) AllowBrowserUploads(ctx context.Context, bucket string, origins []string) error {
+	_, err := s.client.PutBucketCors(ctx, &s3.PutBucketCorsInput{
+		Bucket: aws.String(bucket),
+		CORSConfiguration: &types.CORSConfiguration{CORSRules: []types.CORSRule{{
+			AllowedOrigins: origins,
+			AllowedMethods: []string{http.MethodPut},
+			AllowedHeaders: []string{"content-type"},
+			ExposeHeaders:  []string{"ETag"},
+			MaxAgeSeconds:  aws.Int32(600),
+		}}},
+	})
+	if err != nil {
+		return fmt.Errorf("cors of bucket %s: %w", bucket, err)
+	}
+	return nil
 }
 
 // Head describes bucket/key.

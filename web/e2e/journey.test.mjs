@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { deflateSync } from "node:zlib";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
 
@@ -87,6 +88,60 @@ async function expectingStatus(page, statuses, action) {
 
 let failed = false;
 
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** A small RGB PNG of width x height pixels, a colour gradient, encoded here. */
+function pngImage(width, height) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([len, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // RGB
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    rows.push(0); // no filter
+    for (let x = 0; x < width; x++) rows.push((x * 255) / width, (y * 255) / height, 128);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(Buffer.from(rows))),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+/** Waits until the image locator names has loaded (a decoded picture: naturalWidth > 0). */
+async function waitForImage(img) {
+  await img.waitFor();
+  await img.evaluate(
+    (el) =>
+      new Promise((resolve, reject) => {
+        const check = () => (el.complete && el.naturalWidth > 0 ? resolve() : el.complete ? reject(new Error(`image ${el.src} did not load`)) : null);
+        el.addEventListener("load", check);
+        el.addEventListener("error", () => reject(new Error(`image ${el.src} failed to load`)));
+        check();
+      }),
+  );
+  assert.ok((await img.evaluate((el) => el.naturalWidth)) > 0);
+}
+
 /** One step of the journey; after a failure the rest are skipped, with screenshots saved. */
 function step(name, fn) {
   test(name, async (t) => {
@@ -107,6 +162,7 @@ function step(name, fn) {
         const path = join(artifacts, `${slug}--${pageName}.png`);
         await w.page.screenshot({ path, fullPage: true }).catch(() => {});
         console.error(`screenshot: ${path} (${w.page.url()})`);
+        for (const p of w.problems) console.error(`problem on page ${pageName}: ${p}`);
       }
       throw err;
     }
@@ -425,6 +481,30 @@ step("publish the profile", async () => {
   publicUrl = new URL((await link.getAttribute("href")) ?? "", base).href;
 });
 
+step("upload a photo: a file that is not the image it claims is refused in words, a PNG passes the virus check", async () => {
+  await tutor.goto(`${base}/me`);
+  await tutor.getByRole("heading", { name: "Photo" }).waitFor();
+  const status = tutor.getByTestId("avatar-status");
+  // Text named .png: the scan reads the bytes and refuses it, and the page says why.
+  await tutor.getByLabel("New photo").setInputFiles({ name: "not-a-picture.png", mimeType: "image/png", buffer: Buffer.from(`plain text, not a picture ${runId}\n`) });
+  await status.and(tutor.locator('[data-status="rejected"]')).waitFor({ timeout: 90_000 });
+  assert.match(await status.innerText(), /The file was refused: .*(text\/plain|type)/);
+  await tutor.getByLabel("New photo").setInputFiles({ name: "me.png", mimeType: "image/png", buffer: pngImage(64, 48) });
+  await status.and(tutor.locator('[data-status="clean"]')).waitFor({ timeout: 90_000 });
+  await status.getByText("The file passed the check.").waitFor();
+  const img = tutor.getByRole("img", { name: "Your photo" });
+  await img.waitFor();
+  await waitForImage(img);
+});
+
+step("upload a credential document on the tutor page: it passes the virus check", async () => {
+  await tutor.goto(`${base}/me/tutor`);
+  await tutor.getByRole("heading", { name: "Credentials" }).waitFor();
+  const pdf = Buffer.from(`%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% ${runId}\ntrailer << /Root 1 0 R >>\n%%EOF\n`);
+  await tutor.getByLabel("Credential document").setInputFiles({ name: "diploma.pdf", mimeType: "application/pdf", buffer: pdf });
+  await tutor.getByTestId("credential-status").and(tutor.locator('[data-status="clean"]')).waitFor({ timeout: 90_000 });
+});
+
 step("a second user signs up in a browser of their own", async () => {
   await visitor.goto(`${base}/`);
   await visitor.getByRole("link", { name: "Register" }).click();
@@ -479,7 +559,7 @@ step("the search page finds the tutor by a word of their bio once it is indexed"
   await visitor.getByLabel("Maximum hourly rate").fill("40");
   await visitor.getByLabel("Sort by").selectOption({ label: "Price, lowest first" });
   await visitor.getByRole("button", { name: "Search", exact: true }).click();
-  await visitor.getByText("Cheapest first.").waitFor();
+  await visitor.getByRole("status").getByText("Cheapest first.").waitFor();
   await card.waitFor();
   await visitor.reload();
   await card.waitFor();
@@ -521,6 +601,8 @@ step("a second user finds the tutor with filters and opens the public page", asy
   await visitor.getByText("Mathematics: Secondary, Upper secondary").waitFor();
   await visitor.getByRole("row", { name: /Tuesday/ }).getByText("17:00–19:30").waitFor();
   assert.equal(visitor.url(), publicUrl);
+  // The photo the worker set after the tutor profile was read (and cached) in the editor.
+  await waitForImage(visitor.getByRole("img", { name: `Photo of ${tutorName}` }));
 });
 
 step("after the tutor unpublishes, the second user no longer sees it", async () => {

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Runs the browser journey against a real API: starts the local stack (Temporal included),
+// Runs the browser journey against a real API: starts the local stack (Temporal, storage and
+// clamd included),
 // builds the web bundle and the binary, serves it on a free port against a fresh database,
-// waits for /ready, starts `tutorhub worker` beside it (the outbox relay and the search and
-// notifications task queues, under a task queue prefix of this run's own, so it shares the dev server with other
-// stacks), seeds some tutors (most of them published) and rebuilds the search index over them
+// waits for /ready, starts `tutorhub worker` beside it (the outbox relay and the search,
+// notifications and uploads task queues, under a task queue prefix of this run's own, so it
+// shares the dev server with other stacks, and with storage buckets of the run's own), seeds some tutors (most of them published) and rebuilds the search index over them
 // (`tutorhub search reindex`), runs e2e/journey.test.mjs with Node's test runner, and tears
 // everything down again.
 //
@@ -120,7 +121,7 @@ async function main() {
   mkdirSync(artifacts, { recursive: true });
 
   log("starting the local stack");
-  run(join(root, "deploy/local/up.sh"), ["postgres", "redis", "mailpit", "kratos", "temporal"]);
+  run(join(root, "deploy/local/up.sh"), ["postgres", "redis", "mailpit", "kratos", "temporal", "versitygw", "clamd"]);
 
   if (build) {
     log("building the web bundle");
@@ -155,6 +156,11 @@ async function main() {
       TUTORHUB_REDIS_KEY_PREFIX: `tutorhub-e2e-${runId}:`,
       TUTORHUB_WORKER_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
       TUTORHUB_LOG_FORMAT: "json",
+      // The pages are served here: the worker lets this origin PUT into the quarantine bucket.
+      TUTORHUB_HTTP_PUBLIC_URL: url,
+      // Buckets of this run's own (the worker creates them), so its CORS rule is nobody else's.
+      TUTORHUB_S3_QUARANTINE_BUCKET: `e2e-${runId}-quarantine`,
+      TUTORHUB_S3_CLEAN_BUCKET: `e2e-${runId}-clean`,
     };
     server = startBinary(bin, ["serve", "--migrate"], env, serverLog);
     log(`serving on ${url} (log: ${serverLog})`);
@@ -162,7 +168,7 @@ async function main() {
     // The worker refuses a schema behind its code, so it starts once serve has migrated. Its
     // task queues carry this run's prefix: the dev server's namespace is shared.
     const queuePrefix = `e2e-${runId}/`;
-    worker = startBinary(bin, ["worker", "--queues", "search,notifications", "--queue-prefix", queuePrefix], env, workerLog);
+    worker = startBinary(bin, ["worker", "--queues", "search,notifications,uploads", "--queue-prefix", queuePrefix], env, workerLog);
     log(`worker running (metrics http://127.0.0.1:${metricsPort}/metrics, log: ${workerLog})`);
     await waitReady(`http://127.0.0.1:${metricsPort}/health`, worker, "tutorhub worker", 60_000);
     // Published tutors beyond one page, so the list's cursor has somewhere to go.

@@ -7,6 +7,7 @@ import { SearchService } from "@gen/tutorhub/v1/search_pb";
 import { ServiceAccountService } from "@gen/tutorhub/v1/service_account_pb";
 import { SubjectService } from "@gen/tutorhub/v1/subject_pb";
 import { TutorService } from "@gen/tutorhub/v1/tutor_pb";
+import { UploadService } from "@gen/tutorhub/v1/upload_pb";
 import { UserService } from "@gen/tutorhub/v1/user_pb";
 import { authInterceptor, csrfInterceptor } from "./session";
 
@@ -27,3 +28,5 @@ export const tutorClient = createClient(TutorService, transport);
 export const userClient = createClient(UserService, transport);
 /** The signed-in user's inbox, its live stream and notification preferences. */
 export const notificationClient = createClient(NotificationService, transport);
+/** Files sent to storage with presigned URLs, their scan status and download URLs. */
+export const uploadClient = createClient(UploadService, transport);

@@ -479,9 +479,12 @@ type Tutor struct {
 	// When the profile was created.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the profile last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The upload id (UUID) of the owner's avatar, empty when none: a clean, re-encoded image
+	// whose short-lived URL UploadService.GetDownloadURL gives anyone.
+	AvatarUploadId string `protobuf:"bytes,9,opt,name=avatar_upload_id,json=avatarUploadId,proto3" json:"avatar_upload_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Tutor) Reset() {
@@ -568,6 +571,13 @@ func (x *Tutor) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Tutor) GetAvatarUploadId() string {
+	if x != nil {
+		return x.AvatarUploadId
+	}
+	return ""
 }
 
 // CreateTutorProfileRequest carries the initial profile.
@@ -1356,7 +1366,7 @@ const file_tutorhub_v1_tutor_proto_rawDesc = "" +
 	"\"\x06r\x04\x10\x02\x18#R\tlanguages\x12O\n" +
 	"\flesson_modes\x18\a \x03(\x0e2\x17.tutorhub.v1.LessonModeB\x13\xbaH\x10\x92\x01\r\x10\x02\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\vlessonModes\x12$\n" +
 	"\ttime_zone\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\btimeZone\x12K\n" +
-	"\favailability\x18\t \x03(\v2\x1d.tutorhub.v1.AvailabilitySlotB\b\xbaH\x05\x92\x01\x02\x102R\favailability\"\xba\x02\n" +
+	"\favailability\x18\t \x03(\v2\x1d.tutorhub.v1.AvailabilitySlotB\b\xbaH\x05\x92\x01\x02\x102R\favailability\"\xe4\x02\n" +
 	"\x05Tutor\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12!\n" +
@@ -1367,7 +1377,8 @@ const file_tutorhub_v1_tutor_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"P\n" +
+	"updateTime\x12(\n" +
+	"\x10avatar_upload_id\x18\t \x01(\tR\x0eavatarUploadId\"P\n" +
 	"\x19CreateTutorProfileRequest\x123\n" +
 	"\aprofile\x18\x01 \x01(\v2\x19.tutorhub.v1.TutorProfileR\aprofile\"F\n" +
 	"\x1aCreateTutorProfileResponse\x12(\n" +

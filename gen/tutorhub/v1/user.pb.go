@@ -182,9 +182,11 @@ type PublicProfile struct {
 	// Free-text introduction.
 	Bio string `protobuf:"bytes,3,opt,name=bio,proto3" json:"bio,omitempty"`
 	// When the user signed up.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The upload id (UUID) of the user's avatar, empty when none (see User.avatar_upload_id).
+	AvatarUploadId string `protobuf:"bytes,5,opt,name=avatar_upload_id,json=avatarUploadId,proto3" json:"avatar_upload_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PublicProfile) Reset() {
@@ -243,6 +245,13 @@ func (x *PublicProfile) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *PublicProfile) GetAvatarUploadId() string {
+	if x != nil {
+		return x.AvatarUploadId
+	}
+	return ""
 }
 
 // ProfileUpdate holds new values for the fields an UpdateMe mask names.
@@ -614,13 +623,14 @@ const file_tutorhub_v1_user_proto_rawDesc = "" +
 	"\btutor_id\x18\n" +
 	" \x01(\tR\atutorId\x12%\n" +
 	"\x0eemail_verified\x18\v \x01(\bR\remailVerified\x12(\n" +
-	"\x10avatar_upload_id\x18\f \x01(\tR\x0eavatarUploadId\"\x91\x01\n" +
+	"\x10avatar_upload_id\x18\f \x01(\tR\x0eavatarUploadId\"\xbb\x01\n" +
 	"\rPublicProfile\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x10\n" +
 	"\x03bio\x18\x03 \x01(\tR\x03bio\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x9d\x01\n" +
+	"createTime\x12(\n" +
+	"\x10avatar_upload_id\x18\x05 \x01(\tR\x0eavatarUploadId\"\x9d\x01\n" +
 	"\rProfileUpdate\x12*\n" +
 	"\fdisplay_name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18dR\vdisplayName\x12\x1a\n" +
 	"\x03bio\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x03bio\x12#\n" +

@@ -7,6 +7,7 @@ import { changePassword } from "../session";
 import { Link, useLocation } from "../router";
 import { LoadError, Loading, Notice, SelectField, SubmitError, TextArea, TextField, useLoad, useSubmit, useTitle } from "../ui";
 import { timeZones } from "../format";
+import { Avatar, UploadField } from "../upload";
 
 /** The signed-in user's own record: what others see of them, and their settings. */
 export function ProfilePage() {
@@ -35,11 +36,24 @@ export function ProfilePage() {
             Teaching? <Link href="/me/tutor">{me.data.roles.includes("tutor") ? "Edit your tutor profile" : "Become a tutor"}</Link>. Not verified yet?{" "}
             <Link href="/verify">Verify your email</Link>.
           </p>
+          <AvatarSection user={me.data} />
           <ProfileForm user={me.data} />
           <PasswordForm />
         </>
       )}
     </>
+  );
+}
+
+/** The user's avatar: the current one, and a picker that uploads a new one. */
+function AvatarSection({ user }: { user: User }) {
+  const [avatar, setAvatar] = useState(user.avatarUploadId);
+  return (
+    <section aria-labelledby="avatar-heading">
+      <h2 id="avatar-heading">Photo</h2>
+      {avatar ? <Avatar uploadId={avatar} alt="Your photo" /> : <p class="empty">No photo yet.</p>}
+      <UploadField purpose="avatar" name="avatar" label="New photo" onClean={(u) => setAvatar(u.id)} />
+    </section>
   );
 }
 

@@ -21,6 +21,7 @@ import {
 } from "../format";
 import { Link } from "../router";
 import { CheckboxGroup, FieldError, LoadError, Loading, Notice, SelectField, TextArea, TextField, useLoad, useTitle } from "../ui";
+import { UploadField } from "../upload";
 
 // The signed-in user's tutor profile id, as GetMe reports it (empty: none yet).
 async function myTutorId(): Promise<string> {
@@ -118,6 +119,13 @@ export function TutorEditPage() {
           catalogue={subjects.data}
           onReload={reload}
         />
+      )}
+      {loaded.status === "ok" && loaded.data && (
+        <section aria-labelledby="credentials-heading">
+          <h2 id="credentials-heading">Credentials</h2>
+          <p>Send a diploma or certificate. Once it has passed the virus check, an administrator reviews it; only you and administrators can see it.</p>
+          <UploadField purpose="credential_document" name="credential" label="Credential document" />
+        </section>
       )}
     </>
   );

@@ -4,6 +4,7 @@ import { allSubjects } from "../catalogue";
 import { dayLabels, formatMoney, labelOf, languageName, lessonModeLabels, levelLabels, minuteToTime } from "../format";
 import { Link } from "../router";
 import { LoadError, Loading, Notice, useLoad, useTitle } from "../ui";
+import { Avatar } from "../upload";
 
 /** A tutor's public page. */
 export function TutorPage({ id }: { id: string }) {
@@ -39,6 +40,7 @@ export function TutorPage({ id }: { id: string }) {
     .filter((d) => d.slots.length > 0);
   return (
     <article class="tutor-page">
+      {t.avatarUploadId && <Avatar uploadId={t.avatarUploadId} alt={`Photo of ${t.displayName || "the tutor"}`} size={128} />}
       <h1>{t.displayName || "A tutor"}</h1>
       {!t.published && (
         <Notice kind="info">
