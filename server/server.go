@@ -57,6 +57,9 @@ type Options struct {
 	// Uploads are the storage and URL lifetimes of UploadService; a zero value (no store)
 	// answers Unavailable to the calls that need storage.
 	Uploads uploads.Options
+	// StorageWebhookSecret turns on StorageWebhookPath, where the storage's bucket
+	// notifications complete uploads, for callers sending it; empty leaves it off.
+	StorageWebhookSecret []byte
 	// Search is the tutor search engine SearchService reads; nil searches the PostgreSQL
 	// index in DB (search.NewPostgres), signing page tokens with PageTokens. Subject filters
 	// are checked against the catalogue in DB either way.
@@ -158,7 +161,11 @@ func NewHandlers(o Options) (Handlers, error) {
 	mount(tutorhubv1connect.NewUserServiceHandler(NewUserServer(users, profiles), handlerOpts...))
 	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(users, outbox.NewParked(o.DB), o.PageTokens), handlerOpts...))
 	mount(tutorhubv1connect.NewTutorServiceHandler(NewTutorServer(profiles, o.PageTokens), handlerOpts...))
-	mount(tutorhubv1connect.NewUploadServiceHandler(NewUploadServer(uploads.New(o.DB, o.Uploads)), handlerOpts...))
+	uploadSvc := uploads.New(o.DB, o.Uploads)
+	mount(tutorhubv1connect.NewUploadServiceHandler(NewUploadServer(uploadSvc), handlerOpts...))
+	if len(o.StorageWebhookSecret) > 0 {
+		mux.Handle(StorageWebhookPath, storageWebhookHandler(uploadSvc, o.StorageWebhookSecret, o.Logger))
+	}
 	engine := o.Search
 	if engine == nil {
 		engine = search.NewPostgres(o.DB, o.PageTokens)

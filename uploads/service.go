@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -234,6 +235,30 @@ func (s *Service) Complete(ctx context.Context, a Actor, id uuid.UUID) (Upload, 
 		return Upload{}, fmt.Errorf("commit upload %s: %w", id, err)
 	}
 	return uploadOf(row), nil
+}
+
+// CompleteStored completes the upload whose file the storage reports stored at key in bucket
+// (a bucket notification): the same completion as Complete, on behalf of the owner the key
+// names, so a completion by the client and one by the storage start one scan between them.
+// A key of another bucket, or one that names no upload of that owner, is ENOTFOUND.
+func (s *Service) CompleteStored(ctx context.Context, bucket, key string) (Upload, error) {
+	parts := strings.Split(key, "/")
+	if bucket != s.o.QuarantineBucket || len(parts) != 3 {
+		return Upload{}, tutorhub.Errorf(tutorhub.ENOTFOUND, "no upload is stored at %q", key)
+	}
+	owner, oerr := uuid.Parse(parts[1])
+	id, ierr := uuid.Parse(parts[2])
+	if oerr != nil || ierr != nil || ObjectKey(Purpose(parts[0]), owner, id) != key {
+		return Upload{}, tutorhub.Errorf(tutorhub.ENOTFOUND, "no upload is stored at %q", key)
+	}
+	row, err := s.q.GetUpload(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.ObjectKey != key) {
+		return Upload{}, tutorhub.Errorf(tutorhub.ENOTFOUND, "no upload is stored at %q", key)
+	}
+	if err != nil {
+		return Upload{}, fmt.Errorf("read upload %s: %w", id, err)
+	}
+	return s.Complete(ctx, Actor{UserID: owner}, id)
 }
 
 // InsertEvent records an upload event through q, in the caller's transaction.

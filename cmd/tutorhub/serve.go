@@ -120,13 +120,14 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	go func() { defer close(hubDone); hub.Run(hubCtx) }()
 	defer func() { stopHub(); <-hubDone }()
 	handlers, err := server.NewHandlers(server.Options{
-		ServiceAccounts: keys,
-		Uploads:         uploadOptions(cfg, log),
-		Auth:            auth,
-		Logger:          log,
-		DB:              pool,
-		Health:          health,
-		Limiter:         ratelimit.New(rdb, cfg.Redis.KeyPrefix, cfg.RateLimit.FailOpen, log),
+		ServiceAccounts:      keys,
+		Uploads:              uploadOptions(cfg, log),
+		StorageWebhookSecret: cfg.Uploads.WebhookSecret,
+		Auth:                 auth,
+		Logger:               log,
+		DB:                   pool,
+		Health:               health,
+		Limiter:              ratelimit.New(rdb, cfg.Redis.KeyPrefix, cfg.RateLimit.FailOpen, log),
 		RateLimits: server.RateLimits{
 			Enabled:       cfg.RateLimit.Enabled,
 			Anonymous:     rate(cfg.RateLimit.Anonymous),

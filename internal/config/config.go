@@ -337,6 +337,9 @@ type Uploads struct {
 	// AbandonAfter is how long an upload may stay pending before its object is deleted and
 	// the upload expires; at least PutURLTTL.
 	AbandonAfter time.Duration
+	// WebhookSecret authenticates the storage's bucket notifications to /webhooks/storage,
+	// a second trigger of the scan beside CompleteUpload; empty leaves the webhook off.
+	WebhookSecret []byte
 }
 
 // Error reports every problem found by Load.

@@ -285,6 +285,7 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_UPLOADS_PUT_URL_TTL", "2h", nil},
 		{"TUTORHUB_UPLOADS_GET_URL_TTL", "1s", nil},
 		{"TUTORHUB_UPLOADS_ABANDON_AFTER", "5m", nil},
+		{"TUTORHUB_UPLOADS_WEBHOOK_SECRET", "too-short-secret", nil},
 		{"TUTORHUB_WORKER_METRICS_ADDR", "9091", nil},
 		{"TUTORHUB_WORKER_METRICS_ADDR", "127.0.0.1:8080", nil}, // the API's default address
 		{"TUTORHUB_WORKER_METRICS_ADDR", "0.0.0.0:9090", []string{"TUTORHUB_HTTP_INTERNAL_ADDR=127.0.0.1:9090"}},

@@ -328,6 +328,9 @@ func keys() []keyDef {
 			durationBetween(10*time.Second, time.Hour), dur, "How long a presigned download URL is valid (10s to 1h)."),
 		key(keyUploadsAbandonAfter, "24h", func(c *Config) *time.Duration { return &c.Uploads.AbandonAfter },
 			positiveDuration, dur, "How long an upload may stay pending (never completed) before its object is deleted and the upload expires; at least the upload URL's lifetime."),
+		key(prefix+"UPLOADS_WEBHOOK_SECRET", "", func(c *Config) *[]byte { return &c.Uploads.WebhookSecret },
+			parseOptionalSecret, func(b []byte) string { return string(b) },
+			"Token (at least 32 bytes) the storage's bucket notifications send to `POST /webhooks/storage` (as `Authorization: Bearer TOKEN` or `?token=TOKEN`): a finished upload then starts its scan even if the client never calls CompleteUpload. Empty turns the webhook off (404).").asSecret(),
 
 		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
 			parseBool, boolean, "Runs pending database migrations before serving."),

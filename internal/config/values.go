@@ -395,6 +395,15 @@ func parseCursorSecret(s string) ([]byte, error) {
 	return []byte(s), nil
 }
 
+// parseOptionalSecret accepts empty (the feature it guards is off) or a secret as
+// parseCursorSecret does.
+func parseOptionalSecret(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return parseCursorSecret(s)
+}
+
 // parseTemporalNamespace accepts a Temporal namespace name: 1 to 255 letters, digits, '.',
 // '-' and '_', starting with a letter or digit.
 func parseTemporalNamespace(s string) (string, error) {
