@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/uuid"
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
+	"github.com/tutorhub/tutorhub/internal/config"
+	"github.com/tutorhub/tutorhub/internal/objectstore"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 	"github.com/tutorhub/tutorhub/queries"
 	"github.com/tutorhub/tutorhub/server"
@@ -22,12 +24,10 @@ import (
 
 const testWebhookSecret = "storage-webhook-secret-0123456789abcdef"
 
-// The storage's bucket notification completes an upload as CompleteUpload does: the scan
-// starts once whichever trigger comes first or both come; a wrong token, a foreign bucket or
-// key, a bad body and an oversized one change nothing.
-func TestStorageWebhookCompletesUploadsOnce(t *testing.T) {
-	t.Parallel()
-	cfg, store := testenv.S3(t)
+// newWebhookEnv is an API whose uploads use the storage cfg and whose storage webhook takes
+// testWebhookSecret.
+func newWebhookEnv(t *testing.T, cfg config.Storage, store *objectstore.Store) *uploadEnv {
+	t.Helper()
 	o := uploads.Options{
 		Store: store, QuarantineBucket: cfg.QuarantineBucket, CleanBucket: cfg.CleanBucket,
 		PutURLTTL: 2 * time.Minute, GetURLTTL: time.Minute,
@@ -36,7 +36,16 @@ func TestStorageWebhookCompletesUploadsOnce(t *testing.T) {
 		so.Uploads = o
 		so.StorageWebhookSecret = []byte(testWebhookSecret)
 	})
-	e := &uploadEnv{testAPI: api, store: store, opts: o}
+	return &uploadEnv{testAPI: api, store: store, opts: o}
+}
+
+// The storage's bucket notification completes an upload as CompleteUpload does: the scan
+// starts once whichever trigger comes first or both come; a wrong token, a foreign bucket or
+// key, a bad body and an oversized one change nothing.
+func TestStorageWebhookCompletesUploadsOnce(t *testing.T) {
+	t.Parallel()
+	cfg, store := testenv.S3(t)
+	e := newWebhookEnv(t, cfg, store)
 	ctx := context.Background()
 	owner, other := e.signUp(t), e.signUp(t)
 	create := func(u *testUser) (id, key string) {
@@ -172,20 +181,12 @@ func TestStorageNotificationsFromTheGatewayCompleteUploads(t *testing.T) {
 	}))
 	t.Cleanup(front.Close)
 	cfg, store := testenv.PrivateS3(t, front.URL+server.StorageWebhookPath+"?token="+testWebhookSecret)
-	o := uploads.Options{
-		Store: store, QuarantineBucket: cfg.QuarantineBucket, CleanBucket: cfg.CleanBucket,
-		PutURLTTL: 2 * time.Minute, GetURLTTL: time.Minute,
-	}
-	api := newTestAPI(t, func(so *server.Options) {
-		so.Uploads = o
-		so.StorageWebhookSecret = []byte(testWebhookSecret)
-	})
-	u, err := url.Parse(api.URL)
+	e := newWebhookEnv(t, cfg, store)
+	u, err := url.Parse(e.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	apiURL.Store(u)
-	e := &uploadEnv{testAPI: api, store: store, opts: o}
 	ctx := context.Background()
 	owner := e.signUp(t)
 	body := []byte("\x89PNG\r\n\x1a\n a small file for the gateway's notification")

@@ -47,6 +47,13 @@ func S3(t testing.TB) (config.Storage, *objectstore.Store) {
 	id := RandomID()
 	cfg.QuarantineBucket = "test-" + id + "-quarantine"
 	cfg.CleanBucket = "test-" + id + "-clean"
+	return cfg, storeWithBuckets(t, cfg, true)
+}
+
+// storeWithBuckets opens a Store on cfg and creates its quarantine and clean buckets, removed
+// again when the test ends if remove is set.
+func storeWithBuckets(t testing.TB, cfg config.Storage, remove bool) *objectstore.Store {
+	t.Helper()
 	store, err := objectstore.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +64,9 @@ func S3(t testing.TB) (config.Storage, *objectstore.Store) {
 		if err := store.EnsureBucket(ctx, b); err != nil {
 			t.Fatalf("S3 at %s: %v", cfg.Endpoint, err)
 		}
+		if !remove {
+			continue
+		}
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -65,5 +75,5 @@ func S3(t testing.TB) (config.Storage, *objectstore.Store) {
 			}
 		})
 	}
-	return cfg, store
+	return store
 }

@@ -1,8 +1,6 @@
 package testenv
 
 import (
-	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -76,16 +74,7 @@ func PrivateS3(t testing.TB, webhookURL string) (config.Storage, *objectstore.St
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	store, err := objectstore.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, b := range []string{cfg.QuarantineBucket, cfg.CleanBucket} {
-		if err := store.EnsureBucket(ctx, b); err != nil {
-			t.Fatal(fmt.Errorf("private S3: %w", err))
-		}
-	}
+	// The data folder goes with the test; the buckets need no removal.
+	store := storeWithBuckets(t, cfg, false)
 	return cfg, store
 }
