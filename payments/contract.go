@@ -37,9 +37,9 @@ const (
 
 // Charge is a booking's payment as tutorhub records it.
 type Charge struct {
-	ID          uuid.UUID
-	BookingID   uuid.UUID
-	ProviderID  string // the provider's PaymentIntent id
+	ID         uuid.UUID
+	BookingID  uuid.UUID
+	ProviderID string // the provider's PaymentIntent id
 	// ClientSecret lets the student's browser confirm the payment; never logged.
 	ClientSecret string
 	AmountMinor  int64
