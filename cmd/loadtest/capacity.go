@@ -150,7 +150,9 @@ func (r *report) plan() capacityPlan {
 
 	cpus := float64(max(r.CPUs, 1))
 	p.DailySessions = a.Registered * a.DailyActive * a.SessionsPerDay
-	peak := func(perSession float64) float64 { return p.DailySessions * perSession / 86400 * a.PeakFactor * a.Growth }
+	peak := func(perSession float64) float64 {
+		return p.DailySessions * perSession / 86400 * a.PeakFactor * a.Growth
+	}
 	p.PeakWarmGet = peak(a.ViewsPerSession * a.CacheHitRatio)
 	p.PeakColdGet = peak(a.ViewsPerSession * (1 - a.CacheHitRatio))
 	p.PeakList = peak(a.ListsPerSession)
