@@ -87,7 +87,7 @@ func TestPublicTutorReadsComeFromTheReplicaAndTheOwnerReadsTheirOwnWrites(t *tes
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("timed out waiting for %s; replica %+v", what, router.State())
 			}

@@ -126,7 +126,7 @@ func (r *Replica) ResumeReplay() { r.Exec("SELECT pg_wal_replay_resume()") }
 // WaitForDatabase waits until the replica serves dbURL's database.
 func (r *Replica) WaitForDatabase(dbURL string) {
 	r.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		conn, err := pgx.Connect(ctx, r.URL(dbURL))
