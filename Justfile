@@ -94,7 +94,14 @@ lint: tools
 test: (prereqs "test") lint check-gen
     deploy/local/up.sh
     go test -race -count=1 -timeout 20m ./...
+    ./just test-pgbouncer
     ./just web-test
+
+# The API's packages and the domain packages again, through PgBouncer in transaction pooling
+# mode (the API's production setup): named prepared statements or session state would fail here.
+test-pgbouncer:
+    deploy/local/up.sh postgres redis pgbouncer
+    TUTORHUB_TEST_PG_VIA_PGBOUNCER=1 go test -count=1 -timeout 15m ./server ./tutors ./accounts ./notifications ./outbox ./search ./subjects ./uploads ./serviceaccounts
 
 # Benchmarks: Go benchmarks and the end-to-end load test; cmd/loadtest writes docs/benchmarks.md.
 # Login and Refresh run apart at a fixed call count, enough for their percentiles.

@@ -10,7 +10,8 @@
 #             and sigtool with the ClamAV test files (the local stack's virus scanner and the
 #             signatures deploy/local/up.sh builds)
 #   web-test  ./just web-test: dev's, plus Chromium for the browser journey
-#   test      ./just test and .ci/run: web-test's (the tests start their own redis-server)
+#   test      ./just test and .ci/run: web-test's, plus PgBouncer (one leg of the suite runs
+#             through it; the tests start their own redis-server)
 #   bench     ./just bench: dev's, plus pgbench and redis-benchmark
 #
 # Environment:
@@ -75,6 +76,7 @@ declare -A package=(
   [redis-server]=redis-server [redis-cli]=redis-tools [redis-benchmark]=redis-tools
   [node]=nodejs [npm]=npm [chromium]=chromium
   [clamd]=clamav-daemon [sigtool]=clamav [clamav-testfiles]=clamav-testfiles
+  [pgbouncer]=pgbouncer
 )
 needs=()
 want() {
@@ -85,7 +87,8 @@ profile() {
   case $1 in
     node) want node npm ;;
     dev) want go git curl ps flock psql pg_isready redis-server redis-cli node npm clamd sigtool clamav-testfiles ;;
-    web-test | test) profile dev && want chromium ;;
+    web-test) profile dev && want chromium ;;
+    test) profile web-test && want pgbouncer ;;
     bench) profile dev && want pgbench redis-benchmark ;;
     *) die "unknown profile: $1 (known: node dev web-test test bench)" ;;
   esac
@@ -102,6 +105,7 @@ present() {
     # /usr/sbin is not on every user's PATH.
     clamd) command -v clamd >/dev/null 2>&1 || [ -x "${CLAMD:-/usr/sbin/clamd}" ] ;;
     clamav-testfiles) [ -f /usr/share/clamav-testfiles/clam.exe ] ;;
+    pgbouncer) command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

@@ -298,7 +298,7 @@ func TestHubFeedsWatchersAndBoundsThem(t *testing.T) {
 	defer cancel()
 	pool := testenv.Postgres(t)
 	svc := notifications.New(pool, notifications.Options{})
-	hub := notifications.NewHub(pool, svc, notifications.HubOptions{MaxPerUser: 2})
+	hub := notifications.NewHub(pool, svc, notifications.HubOptions{MaxPerUser: 2, ListenURL: testenv.ListenURL(pool)})
 	done := make(chan struct{})
 	go func() { defer close(done); hub.Run(ctx) }()
 	select {

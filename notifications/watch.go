@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tutorhub/tutorhub"
@@ -43,6 +44,10 @@ type HubOptions struct {
 	Buffer int
 	// Logger logs lost LISTEN connections; nil discards.
 	Logger *slog.Logger
+	// ListenURL is the database the LISTEN connection opens, when the pool goes through a
+	// transaction-pooling proxy (PgBouncer) that cannot hold a session; empty takes a
+	// connection from the pool.
+	ListenURL string
 }
 
 // ErrResync ends a subscription that may have missed items; the watcher lists the inbox
@@ -191,12 +196,10 @@ func (h *Hub) endAll(err error, stop bool) {
 }
 
 func (h *Hub) listen(ctx context.Context) error {
-	conn, err := h.pool.Acquire(ctx)
+	pc, err := h.listenConn(ctx)
 	if err != nil {
 		return err
 	}
-	// The connection carries LISTEN state: it never goes back to the pool.
-	pc := conn.Hijack()
 	defer pc.Close(context.WithoutCancel(ctx)) //nolint:errcheck
 	if _, err := pc.Exec(ctx, "LISTEN notifications"); err != nil {
 		return err
@@ -252,4 +255,17 @@ func (h *Hub) deliver(ctx context.Context, user, id uuid.UUID) {
 	for _, s := range behind {
 		s.end(ErrResync)
 	}
+}
+
+// listenConn opens the connection that carries LISTEN state.
+func (h *Hub) listenConn(ctx context.Context) (*pgx.Conn, error) {
+	if h.o.ListenURL != "" {
+		return pgx.Connect(ctx, h.o.ListenURL)
+	}
+	conn, err := h.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The connection carries LISTEN state: it never goes back to the pool.
+	return conn.Hijack(), nil
 }

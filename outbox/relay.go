@@ -65,6 +65,10 @@ type Options struct {
 	// QueuePrefix is put before every route's task queue; tests use it to keep their
 	// workflows on queues of their own. Empty in production.
 	QueuePrefix string
+	// ListenURL is the database the LISTEN connection opens, when the pool goes through a
+	// transaction-pooling proxy (PgBouncer) that cannot hold a session; empty connects like
+	// the pool.
+	ListenURL string
 	// Tracer traces each dispatch as a span that the workflow's own spans continue (default:
 	// the OpenTelemetry global provider).
 	Tracer trace.TracerProvider
@@ -403,7 +407,14 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 }
 
 func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) error {
-	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
+	cfg := r.pool.Config().ConnConfig.Copy()
+	if r.opts.ListenURL != "" {
+		var err error
+		if cfg, err = pgx.ParseConfig(r.opts.ListenURL); err != nil {
+			return fmt.Errorf("listen url: %w", err)
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

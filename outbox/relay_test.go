@@ -65,6 +65,7 @@ func registerSearch(w worker.Worker, pool *pgxpool.Pool) {
 func (s stack) relay(t *testing.T, opts outbox.Options) *outbox.Relay {
 	t.Helper()
 	opts.QueuePrefix = s.prefix
+	opts.ListenURL = testenv.ListenURL(s.pool)
 	r, err := outbox.New(s.pool, s.tc, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -493,7 +494,7 @@ func TestOneTraceFromTheWriteToTheActivity(t *testing.T) {
 	}
 	insertEvent(t, pool, tutors.EventUpdated, nil) // written outside any span
 
-	r, err := outbox.New(pool, tc, outbox.Options{QueuePrefix: prefix, Tracer: tp})
+	r, err := outbox.New(pool, tc, outbox.Options{QueuePrefix: prefix, Tracer: tp, ListenURL: testenv.ListenURL(pool)})
 	if err != nil {
 		t.Fatal(err)
 	}

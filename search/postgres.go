@@ -30,6 +30,7 @@ type DB interface {
 type Postgres struct {
 	db     DB
 	q      *queries.Queries
+	reads  *queries.Queries // searches; q unless WithReads
 	tokens *pagetoken.Codec
 }
 
@@ -46,7 +47,16 @@ const (
 
 // NewPostgres returns the PostgreSQL engine over db, signing page tokens with tokens.
 func NewPostgres(db DB, tokens *pagetoken.Codec) *Postgres {
-	return &Postgres{db: db, q: queries.New(db), tokens: tokens}
+	q := queries.New(db)
+	return &Postgres{db: db, q: q, reads: q, tokens: tokens}
+}
+
+// WithReads returns the engine with its searches read through reads (a replica router,
+// database.Router); writes and rebuilds still go to the engine's database.
+func (p *Postgres) WithReads(reads queries.DBTX) *Postgres {
+	c := *p
+	c.reads = queries.New(reads)
+	return &c
 }
 
 // Name is "postgres".
@@ -133,7 +143,7 @@ func (p *Postgres) Search(ctx context.Context, q Query) (Result, error) {
 	}
 	facets := nonNil(c.facets)
 	limit := int32(c.Limit) + 1 // one past the page: is there another?
-	match, err := p.q.SearchMatchQuery(ctx, queries.SearchMatchQueryParams{Query: c.Text, Enough: TypoFallbackBelow})
+	match, err := p.reads.SearchMatchQuery(ctx, queries.SearchMatchQueryParams{Query: c.Text, Enough: TypoFallbackBelow})
 	if err != nil {
 		return Result{}, fmt.Errorf("search: %w", err)
 	}
@@ -146,7 +156,7 @@ func (p *Postgres) Search(ctx context.Context, q Query) (Result, error) {
 		if after != nil {
 			params.AfterCurrency, params.AfterRate, params.AfterID = after.Currency, after.Rate, after.ID
 		}
-		rows, err := p.q.SearchDocumentsByPrice(ctx, params)
+		rows, err := p.reads.SearchDocumentsByPrice(ctx, params)
 		if err != nil {
 			return Result{}, fmt.Errorf("search: %w", err)
 		}
@@ -165,7 +175,7 @@ func (p *Postgres) Search(ctx context.Context, q Query) (Result, error) {
 		if after != nil {
 			params.AfterScore, params.AfterID = after.Score, after.ID
 		}
-		rows, err := p.q.SearchDocumentsByRelevance(ctx, params)
+		rows, err := p.reads.SearchDocumentsByRelevance(ctx, params)
 		if err != nil {
 			return Result{}, fmt.Errorf("search: %w", err)
 		}
@@ -190,7 +200,7 @@ func (p *Postgres) Search(ctx context.Context, q Query) (Result, error) {
 		}
 	}
 	if len(c.Facets) > 0 {
-		rows, err := p.q.SearchFacetCounts(ctx, queries.SearchFacetCountsParams{
+		rows, err := p.reads.SearchFacetCounts(ctx, queries.SearchFacetCountsParams{
 			Match: match, Facets: facets, Currency: c.Filter.Currency, MinRate: c.Filter.MinRate, MaxRate: c.maxRate,
 			Kinds: facetKinds(c.Facets), Candidates: Candidates,
 		})

@@ -38,6 +38,9 @@ func newInterceptors(o Options, rules map[string]Rule, users *accounts.Service, 
 		limitUsers(o.Limiter, o.RateLimits),
 		validateRequests(validator),
 	}
+	if o.Reads != nil {
+		interceptors = append(interceptors, readYourWrites(o.Reads, o.Logger))
+	}
 	if o.Telemetry != nil {
 		// RPC metrics only: the edge's span already traces the request, so handler logs
 		// and the access line share one trace id.
@@ -64,6 +67,11 @@ func exportDegradedCounters(o Options) error {
 		if err := o.Telemetry.CountFunc("tutorhub.ratelimit.degraded",
 			"Rate-limit checks that could not reach Redis and fell back to the fail policy.",
 			o.Limiter.DegradedCount); err != nil {
+			return err
+		}
+	}
+	if o.Reads != nil {
+		if err := o.Reads.RegisterMetrics(o.Telemetry.Meter); err != nil {
 			return err
 		}
 	}

@@ -53,7 +53,7 @@ func notifyWorker(t testing.TB, api *testAPI) (waitRun func(eventType string) uu
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	relay, err := outbox.New(api.DB, tc, outbox.Options{QueuePrefix: prefix, PollInterval: 200 * time.Millisecond})
+	relay, err := outbox.New(api.DB, tc, outbox.Options{QueuePrefix: prefix, PollInterval: 200 * time.Millisecond, ListenURL: testenv.ListenURL(api.DB)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
+	"github.com/tutorhub/tutorhub/internal/testenv"
 	"github.com/tutorhub/tutorhub/notifications"
 	"github.com/tutorhub/tutorhub/server"
 )
@@ -21,7 +22,7 @@ import (
 // heartbeat) and a test unsubscribe key.
 func withNotifications(t testing.TB, heartbeat time.Duration) apiOption {
 	return func(o *server.Options) {
-		hub := notifications.NewHub(o.DB, notifications.New(o.DB, notifications.Options{}), notifications.HubOptions{MaxPerUser: 2})
+		hub := notifications.NewHub(o.DB, notifications.New(o.DB, notifications.Options{}), notifications.HubOptions{MaxPerUser: 2, ListenURL: testenv.ListenURL(o.DB)})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); hub.Run(ctx) }()

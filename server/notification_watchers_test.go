@@ -41,7 +41,7 @@ func newWatchEnv(tb testing.TB, maxPerUser int) *watchEnv {
 	tb.Helper()
 	db := testenv.Postgres(tb)
 	svc := notifications.New(db, notifications.Options{})
-	hub := notifications.NewHub(db, svc, notifications.HubOptions{MaxPerUser: maxPerUser})
+	hub := notifications.NewHub(db, svc, notifications.HubOptions{MaxPerUser: maxPerUser, ListenURL: testenv.ListenURL(db)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); hub.Run(ctx) }()

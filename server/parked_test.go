@@ -60,7 +60,7 @@ func writeEvent(t *testing.T, api *testAPI, typ string, payload []byte) uuid.UUI
 // that: it parks before starting anything.
 func parkAll(t *testing.T, api *testAPI, tc client.Client, prefix string) {
 	t.Helper()
-	r, err := outbox.New(api.DB, tc, outbox.Options{QueuePrefix: prefix})
+	r, err := outbox.New(api.DB, tc, outbox.Options{QueuePrefix: prefix, ListenURL: testenv.ListenURL(api.DB)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestAParkedEventIsListedRetriedAndDispatched(t *testing.T) {
 
 	// A release that routes the type: the retried event is dispatched, and its workflow runs.
 	route, _ := workflows.RouteFor(tutors.EventUpdated)
-	fixed, err := outbox.New(api.DB, tc, outbox.Options{QueuePrefix: prefix, Route: func(typ string) (workflows.Route, bool) {
+	fixed, err := outbox.New(api.DB, tc, outbox.Options{QueuePrefix: prefix, ListenURL: testenv.ListenURL(api.DB), Route: func(typ string) (workflows.Route, bool) {
 		if typ == unroutableType {
 			return route, true
 		}

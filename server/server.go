@@ -21,6 +21,7 @@ import (
 	"github.com/tutorhub/tutorhub/gen/openapi"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
 	"github.com/tutorhub/tutorhub/internal/cache"
+	"github.com/tutorhub/tutorhub/internal/database"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
@@ -64,6 +65,10 @@ type Options struct {
 	// index in DB (search.NewPostgres), signing page tokens with PageTokens. Subject filters
 	// are checked against the catalogue in DB either way.
 	Search search.Engine
+	// Reads serves public reads that may be slightly stale (uncached tutor profiles, tutor
+	// lists, PostgreSQL search) from a streaming replica, with read-your-writes for signed-in
+	// callers (server/replica.go); nil reads DB.
+	Reads *database.Router
 
 	CORSOrigins    []string
 	TrustedProxies []netip.Prefix
@@ -129,7 +134,11 @@ func NewHandlers(o Options) (Handlers, error) {
 		return Handlers{}, errors.New("auth: a CSRF key of at least 32 bytes is required")
 	}
 	users := accounts.New(o.DB, accounts.Options{Lockout: o.Auth.Lockout, Cache: o.Cache, DisplayNameChanged: tutors.RecordOwnerChanged})
-	profiles := tutors.New(o.DB, tutors.Options{Cache: o.Cache, AllowUnverifiedEmail: o.Tutors.AllowUnverifiedEmail})
+	tutorOpts := tutors.Options{Cache: o.Cache, AllowUnverifiedEmail: o.Tutors.AllowUnverifiedEmail}
+	if o.Reads != nil {
+		tutorOpts.Reads = o.Reads
+	}
+	profiles := tutors.New(o.DB, tutorOpts)
 	keys := o.ServiceAccounts
 	if keys == nil {
 		keys = serviceaccounts.New(o.DB, serviceaccounts.Options{Logger: o.Logger})
@@ -168,7 +177,11 @@ func NewHandlers(o Options) (Handlers, error) {
 	}
 	engine := o.Search
 	if engine == nil {
-		engine = search.NewPostgres(o.DB, o.PageTokens)
+		pg := search.NewPostgres(o.DB, o.PageTokens)
+		if o.Reads != nil {
+			pg = pg.WithReads(o.Reads)
+		}
+		engine = pg
 	}
 	mount(tutorhubv1connect.NewServiceAccountServiceHandler(NewServiceAccountServer(keys, o.PageTokens), handlerOpts...))
 	mount(tutorhubv1connect.NewSearchServiceHandler(NewSearchServer(search.KnownSubjects(engine, o.DB)), handlerOpts...))

@@ -59,7 +59,7 @@ func (s *Service) List(ctx context.Context, a *Actor, f ListFilter) ([]Tutor, er
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.q.ListTutors(ctx, params)
+	rows, err := s.reads.ListTutors(ctx, params)
 	if err != nil {
 		return nil, fmt.Errorf("list tutors: %w", err)
 	}

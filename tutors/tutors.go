@@ -63,19 +63,30 @@ type Options struct {
 	// AllowUnverifiedEmail lets actors whose email is not verified Create a profile; the zero
 	// value refuses them.
 	AllowUnverifiedEmail bool
+	// Reads serves the public reads that may be slightly stale (a replica router,
+	// database.Router): List, and Get when there is no Cache (a cache is filled from the
+	// primary, so a fill after an invalidation never stores a copy older than the write);
+	// nil reads the database.
+	Reads queries.DBTX
 }
 
 // Service is the tutors context over one database.
 type Service struct {
 	db    DB
 	q     *queries.Queries
+	reads *queries.Queries
 	cache *cache.Cache
 	o     Options
 }
 
 // New returns the tutors service over db.
 func New(db DB, o Options) *Service {
-	return &Service{db: db, q: queries.New(db), cache: o.Cache, o: o}
+	s := &Service{db: db, q: queries.New(db), cache: o.Cache, o: o}
+	s.reads = s.q
+	if o.Reads != nil {
+		s.reads = queries.New(o.Reads)
+	}
+	return s
 }
 
 // CacheKey is the cache key of a tutor's stored profile.
@@ -233,7 +244,11 @@ func (s *Service) Delete(ctx context.Context, a Actor, id uuid.UUID) error {
 // the actor's own, or any for an admin. Reads go through the cache.
 func (s *Service) Get(ctx context.Context, a *Actor, id uuid.UUID) (Tutor, error) {
 	load := func(ctx context.Context) (Tutor, error) {
-		row, err := s.q.GetTutor(ctx, id)
+		q := s.reads
+		if s.cache != nil {
+			q = s.q
+		}
+		row, err := q.GetTutor(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Tutor{}, cache.ErrNotFound
 		}

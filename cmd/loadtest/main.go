@@ -65,6 +65,7 @@ const pageSize = 20
 
 func main() {
 	out := flag.String("out", "docs/benchmarks.md", "Markdown file to write the results into")
+	capacity := flag.String("capacity", "docs/capacity.md", "Markdown file to write the capacity plan computed from the results into (empty: none)")
 	duration := flag.Duration("duration", 10*time.Second, "how long each scenario runs")
 	concurrency := flag.Int("concurrency", 16, "concurrent clients per scenario")
 	tutors := flag.Int("tutors", 100000, "tutors to seed for the tutor scenarios (0 skips them)")
@@ -97,6 +98,12 @@ func main() {
 	if err := rep.write(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
+	}
+	if *capacity != "" {
+		if err := rep.writeCapacity(*capacity); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
 	}
 }
 

@@ -19,7 +19,8 @@ func migrate(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	pool, err := database.Open(ctx, cfg.Database.URL, database.PoolOptions{MaxConns: 2})
+	// The migration lock is a session advisory lock: never through a transaction pooler.
+	pool, err := database.Open(ctx, cfg.Database.SessionURL(), database.PoolOptions{MaxConns: 2})
 	if err != nil {
 		return err
 	}

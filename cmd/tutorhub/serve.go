@@ -48,11 +48,11 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	defer closeProcess()
 
-	migrator, err := database.NewMigrator(pool)
+	migrator, closeMigrator, err := openMigrator(ctx, cfg, pool)
 	if err != nil {
 		return err
 	}
-	defer migrator.Close()
+	defer closeMigrator()
 	if err := ensureMigrated(ctx, migrator, *migrateFirst || cfg.MigrateOnStart, log); err != nil {
 		return err
 	}
@@ -67,6 +67,14 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	engine, err := searchEngine(ctx, cfg, pool, tokens)
 	if err != nil {
 		return err
+	}
+	reads, stopReads, err := replicaRouter(ctx, cfg, pool, rdb, log)
+	if err != nil {
+		return err
+	}
+	defer stopReads()
+	if pg, ok := engine.(*search.Postgres); ok && reads != nil {
+		engine = pg.WithReads(reads)
 	}
 
 	// Pings run on demand (cached, one at a time); the migration state was checked above and
@@ -114,7 +122,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	// stops; the drain below stops it first, so open streams end cleanly (UNAVAILABLE: the
 	// client reconnects elsewhere) instead of holding the shutdown up.
 	hub := notifications.NewHub(pool, notifications.New(pool, notifications.Options{}),
-		notifications.HubOptions{MaxPerUser: cfg.Notifications.StreamsPerUser, Logger: log})
+		notifications.HubOptions{MaxPerUser: cfg.Notifications.StreamsPerUser, Logger: log, ListenURL: cfg.Database.DirectURL})
 	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); hub.Run(hubCtx) }()
@@ -136,6 +144,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		},
 		PageTokens:     tokens,
 		Search:         engine,
+		Reads:          reads,
 		Cache:          cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:", Logger: log}),
 		Tutors:         server.TutorOptions{AllowUnverifiedEmail: !cfg.Tutors.RequireVerifiedEmail},
 		Notifications:  server.NotificationOptions{Hub: hub, Heartbeat: cfg.Notifications.Heartbeat, Unsubscribe: unsubscribe},
@@ -381,6 +390,55 @@ func startProcess(ctx context.Context, service string, cfg *config.Config, stdou
 		return nil, nil, nil, nil, err
 	}
 	return tel, log, pool, func() { pool.Close(); shutdown() }, nil
+}
+
+// replicaRouter routes public reads to the replica TUTORHUB_DATABASE_REPLICA_URL names (nil
+// without one), checking it in the background until stop is called.
+func replicaRouter(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, rdb redis.UniversalClient, log *slog.Logger) (*database.Router, func(), error) {
+	if cfg.Database.ReplicaURL == "" {
+		return nil, func() {}, nil
+	}
+	replica, err := database.OpenReplica(cfg.Database.ReplicaURL, database.PoolOptions{
+		MaxConns:        cfg.Database.MaxConns,
+		MaxConnLifetime: cfg.Database.MaxConnLifetime,
+		MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	r := database.NewRouter(pool, replica, database.RouterOptions{
+		MaxLag: cfg.Database.ReplicaMaxLag, CheckInterval: cfg.Database.ReplicaCheckInterval,
+		Redis: rdb, KeyPrefix: cfg.Redis.KeyPrefix, Logger: log,
+	})
+	// The first check runs before serving, so a healthy replica serves from the first read.
+	r.Check(ctx)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(runCtx) }()
+	return r, func() { cancel(); <-done; replica.Close() }, nil
+}
+
+// openMigrator returns the migrator over pool, or, when the pool goes through a transaction
+// pooler (TUTORHUB_DATABASE_DIRECT_URL is set), over a small pool of its own on the direct
+// URL: the migration lock is a session advisory lock.
+func openMigrator(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) (*database.Migrator, func(), error) {
+	if cfg.Database.DirectURL == "" {
+		m, err := database.NewMigrator(pool)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, func() { m.Close() }, nil
+	}
+	direct, err := database.Open(ctx, cfg.Database.DirectURL, database.PoolOptions{MaxConns: 2})
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := database.NewMigrator(direct)
+	if err != nil {
+		direct.Close()
+		return nil, nil, err
+	}
+	return m, func() { m.Close(); direct.Close() }, nil
 }
 
 // uploadOptions are UploadService's storage and URL lifetimes. Presigning needs no network, so

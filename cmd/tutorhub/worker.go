@@ -24,7 +24,6 @@ import (
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/clamd"
 	"github.com/tutorhub/tutorhub/internal/config"
-	"github.com/tutorhub/tutorhub/internal/database"
 	"github.com/tutorhub/tutorhub/internal/mail"
 	"github.com/tutorhub/tutorhub/internal/objectstore"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
@@ -179,13 +178,13 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 		return err
 	}
 	defer closeProcess()
-	migrator, err := database.NewMigrator(pool)
+	migrator, closeMigrator, err := openMigrator(ctx, cfg, pool)
 	if err != nil {
 		return err
 	}
 	// The worker never migrates: the API's deploy does. It refuses a schema behind its code.
 	err = ensureMigrated(ctx, migrator, false, log)
-	migrator.Close()
+	closeMigrator()
 	if err != nil {
 		return err
 	}
@@ -230,7 +229,7 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 
 	relayDone := make(chan error, 1)
 	if *relay {
-		r, err := outbox.New(pool, tc, outbox.Options{Logger: log, QueuePrefix: *prefix, Meter: tel.Meter})
+		r, err := outbox.New(pool, tc, outbox.Options{Logger: log, QueuePrefix: *prefix, Meter: tel.Meter, ListenURL: cfg.Database.DirectURL})
 		if err != nil {
 			stopWorkers(workers)
 			_ = metricsSrv.Close()

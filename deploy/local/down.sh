@@ -38,6 +38,19 @@ stop_postgres() {
   fi
 }
 
+# The replica is stopped through pg_ctl, which waits for a clean shutdown.
+stop_replica() {
+  [ -f "$REPLICA_DATA/postmaster.pid" ] || return 0
+  log "replica: stopping ($REPLICA_DATA)"
+  local pg_ctl
+  pg_ctl=$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$pg_ctl" -D "$REPLICA_DATA" -m fast -w stop >/dev/null || true
+  else
+    "$pg_ctl" -D "$REPLICA_DATA" -m fast -w stop >/dev/null || true
+  fi
+}
+
 services=("$@")
 [ $# -gt 0 ] || services=("${all_services[@]}")
 for ((i = ${#all_services[@]} - 1; i >= 0; i--)); do

@@ -25,6 +25,12 @@ S3_PORT=${TUTORHUB_S3_PORT:-7070}
 S3_ACCESS_KEY=${TUTORHUB_S3_LOCAL_ACCESS_KEY:-tutorhub-local}
 S3_SECRET_KEY=${TUTORHUB_S3_LOCAL_SECRET_KEY:-tutorhub-local-secret}
 CLAMD_PORT=${TUTORHUB_CLAMD_PORT:-3310}
+PGBOUNCER_PORT=${TUTORHUB_PGBOUNCER_PORT:-6432}
+# Server connections PgBouncer opens to PostgreSQL for the user, over every database.
+PGBOUNCER_SERVER_CONNS=${TUTORHUB_PGBOUNCER_SERVER_CONNS:-40}
+REPLICA_PORT=${TUTORHUB_REPLICA_PORT:-5433}
+# The replica's data directory; the tests' private replicas have their own.
+REPLICA_DATA=${TUTORHUB_REPLICA_DATA:-$data/replica}
 READY_TIMEOUT=${TUTORHUB_READY_TIMEOUT:-60}
 
 # The variables only these scripts read. The API refuses TUTORHUB_ variables it does not know,
@@ -34,10 +40,11 @@ script_vars=(TUTORHUB_PG_HOST TUTORHUB_PG_PORT TUTORHUB_PG_USER TUTORHUB_PG_PASS
   TUTORHUB_MAILPIT_SMTP_PORT TUTORHUB_MAILPIT_HTTP_PORT TUTORHUB_READY_TIMEOUT
   TUTORHUB_TEMPORAL_PORT TUTORHUB_TEMPORAL_UI_PORT
   TUTORHUB_S3_PORT TUTORHUB_S3_LOCAL_ACCESS_KEY TUTORHUB_S3_LOCAL_SECRET_KEY TUTORHUB_CLAMD_PORT
+  TUTORHUB_PGBOUNCER_PORT TUTORHUB_PGBOUNCER_SERVER_CONNS TUTORHUB_REPLICA_PORT TUTORHUB_REPLICA_DATA
   TUTORHUB_KRATOS_DSN TUTORHUB_KRATOS_LOG_LEVEL TUTORHUB_CACHE TUTORHUB_PREREQS_DRY_RUN)
 
 # The order services start in; down.sh stops them in reverse.
-all_services=(postgres redis mailpit kratos temporal versitygw clamd)
+all_services=(postgres redis mailpit kratos temporal versitygw clamd pgbouncer replica)
 
 log() { printf '[local] %s\n' "$*" >&2; }
 die() { printf '[local] error: %s\n' "$*" >&2; exit 1; }
@@ -82,13 +89,14 @@ urlencode() {
   printf '%s' "$out"
 }
 
-# pg_url DATABASE [PARAMS]: the URL of DATABASE on the stack's PostgreSQL, as its user, with
-# the password when one is set (TUTORHUB_PG_PASSWORD, else PGPASSWORD).
+# pg_url DATABASE [PARAMS [HOST PORT]]: the URL of DATABASE on the stack's PostgreSQL (or on
+# HOST:PORT: PgBouncer, the replica), as its user, with the password when one is set
+# (TUTORHUB_PG_PASSWORD, else PGPASSWORD).
 pg_url() {
   local auth
   auth=$(urlencode "$PG_USER")
   [ -z "$PG_PASSWORD" ] || auth+=:$(urlencode "$PG_PASSWORD")
-  printf 'postgres://%s@%s:%s/%s?%s\n' "$auth" "$PG_HOST" "$PG_PORT" "$1" "${2:-sslmode=disable}"
+  printf 'postgres://%s@%s:%s/%s?%s\n' "$auth" "${3:-$PG_HOST}" "${4:-$PG_PORT}" "$1" "${2:-sslmode=disable}"
 }
 
 # kratos_database_url: Kratos's DSN (TUTORHUB_KRATOS_DSN, else the stack's kratos database).

@@ -4,7 +4,7 @@
 # dev stack and a test run share one set of services and running this twice is harmless.
 #
 # Usage: deploy/local/up.sh [SERVICE...]     SERVICE: postgres redis mailpit kratos temporal versitygw clamd
-#                                            (default: all)
+#                                            pgbouncer replica (default: all)
 #        deploy/local/down.sh [SERVICE...]   stops what this script started
 #
 # Environment (default):
@@ -21,6 +21,11 @@
 #   TUTORHUB_S3_PORT (7070) the Versity S3 Gateway's port; its root credentials
 #     TUTORHUB_S3_LOCAL_ACCESS_KEY (tutorhub-local) TUTORHUB_S3_LOCAL_SECRET_KEY (tutorhub-local-secret)
 #   TUTORHUB_CLAMD_PORT (3310) clamd's TCP port
+#   TUTORHUB_PGBOUNCER_PORT (6432) PgBouncer's port (transaction pooling in front of PostgreSQL)
+#   TUTORHUB_PGBOUNCER_SERVER_CONNS (40) the most server connections PgBouncer opens, all databases
+#   TUTORHUB_REPLICA_PORT (5433) the streaming replica's port
+#   TUTORHUB_REPLICA_DATA (.data/replica) the replica's data directory (the tests' private
+#                                 replicas use their own, with their own port)
 #   TUTORHUB_READY_TIMEOUT (60) seconds a service may take to become ready
 #
 # Adding a service (Temporal, MinIO, clamd, ...): add its name to all_services in lib.sh, its
@@ -31,7 +36,7 @@ set -euo pipefail
 # shellcheck source=deploy/local/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-declare -A needs=([kratos]="postgres mailpit")
+declare -A needs=([kratos]="postgres mailpit" [pgbouncer]="postgres" [replica]="postgres")
 
 fail_with_log() { # NAME LOG REASON
   printf '[local] error: %s %s; last lines of %s:\n' "$1" "$3" "$2" >&2
@@ -412,6 +417,159 @@ start_clamd() {
   clamd_config "$data/clamd/clamd.conf"
   spawn clamd "$data/clamd/clamd.log" detached "$clamd" --config-file "$data/clamd/clamd.conf"
   wait_ready clamd "$data/clamd/clamd.log" clamd_ready
+}
+
+# --- pgbouncer (transaction pooling in front of PostgreSQL; Debian's package) --------------
+
+pgbouncer_ready() {
+  psql "$(pg_url postgres sslmode=disable 127.0.0.1 "$PGBOUNCER_PORT")" -qtAX -c 'select 1' >/dev/null 2>&1
+}
+
+# PgBouncer and PostgreSQL refuse to run as root: as root they run as Debian's postgres user
+# (which must be able to read and write their directories), as anyone else as that user.
+run_as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+detached_as_postgres() {
+  if [ "$(id -u)" = 0 ]; then exec setsid runuser -u postgres -- "$@"; else exec setsid "$@"; fi
+}
+
+own_for_postgres() { # PATH...
+  if [ "$(id -u)" = 0 ]; then chown -R postgres: "$@"; fi
+}
+
+# One wildcard entry serves every database (the tests create theirs on the fly). Transaction
+# pooling: a server connection is lent for one transaction, so session state (LISTEN, session
+# advisory locks, SET, named prepared statements) must not be used through it; the API keeps a
+# direct URL for those (TUTORHUB_DATABASE_DIRECT_URL). Sizing: docs/database.md.
+pgbouncer_config() { # DIR
+  local auth=trust
+  [ -z "$PG_PASSWORD" ] || auth=scram-sha-256
+  cat >"$1/pgbouncer.ini" <<INI
+; Written by deploy/local/up.sh on every start; edit up.sh instead.
+[databases]
+* = host=$PG_HOST port=$PG_PORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+pool_mode = transaction
+auth_type = $auth
+auth_file = $1/userlist.txt
+admin_users = $PG_USER
+stats_users = $PG_USER
+max_client_conn = 2000
+default_pool_size = 20
+reserve_pool_size = 5
+reserve_pool_timeout = 1
+max_user_connections = $PGBOUNCER_SERVER_CONNS
+server_idle_timeout = 15
+server_lifetime = 1800
+query_wait_timeout = 60
+ignore_startup_parameters = extra_float_digits
+log_connections = 0
+log_disconnections = 0
+INI
+  # The password, if any, is the one PgBouncer checks clients against and logs in with.
+  (umask 077 && printf '"%s" "%s"\n' "$PG_USER" "$PG_PASSWORD" >"$1/userlist.txt")
+}
+
+start_pgbouncer() {
+  if pgbouncer_ready; then
+    log "pgbouncer: using 127.0.0.1:$PGBOUNCER_PORT"
+    return
+  fi
+  local pgbouncer dir=$data/pgbouncer
+  pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+  [ -x "$pgbouncer" ] || die "pgbouncer: not installed (deploy/prereqs.sh test installs pgbouncer)"
+  mkdir -p "$dir"
+  pgbouncer_config "$dir"
+  own_for_postgres "$dir"
+  spawn pgbouncer "$dir/pgbouncer.log" detached_as_postgres "$pgbouncer" "$dir/pgbouncer.ini"
+  wait_ready pgbouncer "$dir/pgbouncer.log" pgbouncer_ready
+}
+
+# --- replica (a streaming replica of the stack's PostgreSQL, from pg_basebackup) -----------
+
+replica_ready() { pg_isready -q -h 127.0.0.1 -p "$REPLICA_PORT" -t 1; }
+
+# ensure_replication_allowed: the primary accepts a replication connection from 127.0.0.1 as
+# the stack's user (a superuser, so it has the REPLICATION attribute). Debian's pg_hba.conf
+# does not allow one over TCP in every setup; then one line is appended (once) and the
+# configuration reloaded. Nothing else on the primary changes: wal_level replica and
+# max_wal_senders 10 are PostgreSQL's defaults.
+ensure_replication_allowed() {
+  local conninfo="host=$PG_HOST port=$PG_PORT user=$PG_USER replication=true"
+  psql "$conninfo" -qtAX -c IDENTIFY_SYSTEM >/dev/null 2>&1 && return
+  local hba method=trust deadline
+  [ -z "$PG_PASSWORD" ] || method=scram-sha-256
+  hba=$(psql_admin -c 'show hba_file')
+  [ -w "$hba" ] || die "replica: the primary refuses replication connections and $hba is not writable here: add 'host replication $PG_USER 127.0.0.1/32 $method' to it and reload PostgreSQL"
+  log "replica: allowing replication connections for $PG_USER from 127.0.0.1 in $hba"
+  printf '\n# Added by tutorhub deploy/local/up.sh replica: streaming replicas on this machine.\nhost replication %s 127.0.0.1/32 %s\n' "$PG_USER" "$method" >>"$hba"
+  psql_admin -c 'select pg_reload_conf()' >/dev/null
+  deadline=$((SECONDS + 10))
+  until psql "$conninfo" -qtAX -c IDENTIFY_SYSTEM >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || die "replica: the primary still refuses replication connections after adding the rule to $hba"
+    sleep 0.2
+  done
+}
+
+# replica_config DIR: what a hot standby must share with its primary (connection, worker and
+# lock limits at least as high), a port of its own and its sockets in its directory.
+replica_config() {
+  local dir=$1 name method=trust
+  [ -z "$PG_PASSWORD" ] || method=scram-sha-256
+  {
+    echo "# Written by deploy/local/up.sh replica; primary_conninfo is in postgresql.auto.conf."
+    echo "listen_addresses = '127.0.0.1'"
+    echo "port = $REPLICA_PORT"
+    echo "unix_socket_directories = '$dir'"
+    echo "hot_standby = on"
+    echo "hot_standby_feedback = on"
+    echo "shared_buffers = 32MB"
+    for name in max_connections max_worker_processes max_wal_senders max_prepared_transactions max_locks_per_transaction; do
+      echo "$name = $(psql_admin -c "show $name")"
+    done
+  } >"$dir/postgresql.conf"
+  printf 'local all all trust\nhost all all 127.0.0.1/32 %s\n' "$method" >"$dir/pg_hba.conf"
+  : >"$dir/pg_ident.conf"
+}
+
+pg_bindir() {
+  local major
+  major=$(($(psql_admin -c 'show server_version_num') / 10000))
+  [ -x "/usr/lib/postgresql/$major/bin/pg_ctl" ] || die "replica: PostgreSQL $major's server binaries are missing (apt-get install postgresql-$major)"
+  echo "/usr/lib/postgresql/$major/bin"
+}
+
+start_replica() {
+  if replica_ready; then
+    log "replica: using 127.0.0.1:$REPLICA_PORT"
+    return
+  fi
+  local dir=$REPLICA_DATA bindir
+  bindir=$(pg_bindir)
+  ensure_replication_allowed
+  mkdir -p "$(dirname "$dir")"
+  touch "$dir.log"
+  own_for_postgres "$dir.log"
+  if [ ! -f "$dir/standby.signal" ]; then
+    log "replica: copying $PG_HOST:$PG_PORT into $dir (pg_basebackup)"
+    rm -rf "$dir"
+    mkdir -m 700 "$dir"
+    own_for_postgres "$dir"
+    run_as_postgres "$bindir/pg_basebackup" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -D "$dir" \
+      -X stream -R -c fast --no-sync >>"$dir.log" 2>&1 || fail_with_log replica "$dir.log" "base backup failed"
+  fi
+  replica_config "$dir"
+  own_for_postgres "$dir"
+  rm -f "$dir/postmaster.pid"
+  run_as_postgres setsid "$bindir/pg_ctl" -D "$dir" -l "$dir.log" -w -t "$READY_TIMEOUT" start >/dev/null 9>&- ||
+    fail_with_log replica "$dir.log" "failed to start"
+  wait_ready replica "$dir.log" replica_ready
 }
 
 # --- main -------------------------------------------------------------------------------

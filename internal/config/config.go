@@ -141,6 +141,26 @@ type Database struct {
 	MaxConnLifetime time.Duration
 	// MaxConnIdleTime is how long an idle connection is kept.
 	MaxConnIdleTime time.Duration
+	// DirectURL reaches the same database without a transaction-pooling proxy, for what
+	// needs a session of its own: LISTEN (outbox relay, notification hub) and the
+	// migrations' advisory lock. Empty uses URL (see SessionURL). Secret.
+	DirectURL string
+	// ReplicaURL is a streaming replica that serves public reads; empty reads the primary.
+	// Secret.
+	ReplicaURL string
+	// ReplicaMaxLag is the replication lag beyond which reads go back to the primary.
+	ReplicaMaxLag time.Duration
+	// ReplicaCheckInterval is how often the replica's state and lag are measured.
+	ReplicaCheckInterval time.Duration
+}
+
+// SessionURL is the URL for work that needs a database session of its own (LISTEN, session
+// advisory locks): DirectURL, else URL.
+func (d Database) SessionURL() string {
+	if d.DirectURL != "" {
+		return d.DirectURL
+	}
+	return d.URL
 }
 
 // Redis configures the Redis client.

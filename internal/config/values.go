@@ -323,6 +323,13 @@ func parsePostgresURL(s string) (string, error) {
 	return s, nil
 }
 
+func optionalPostgresURL(s string) (string, error) {
+	if s == "" {
+		return s, nil
+	}
+	return parsePostgresURL(s)
+}
+
 // parseRedisURL reports a fixed reason: go-redis' errors can quote the URL.
 func parseRedisURL(s string) (string, error) {
 	if s == "" {

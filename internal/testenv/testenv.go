@@ -173,8 +173,19 @@ func buildTemplate(ctx context.Context, conn *pgx.Conn, name string) error {
 }
 
 // DatabaseURL creates a fresh database migrated to head for this test, dropped when the
-// test ends, and returns its URL.
+// test ends, and returns its URL: through PgBouncer when ViaPgBouncer.
 func DatabaseURL(t testing.TB) string {
+	t.Helper()
+	u := DirectDatabaseURL(t)
+	if ViaPgBouncer() {
+		return PgBouncerURL(t, u)
+	}
+	return u
+}
+
+// DirectDatabaseURL is DatabaseURL without PgBouncer in between, ever: for tests of what
+// needs a session (LISTEN, session advisory locks, the replica's WAL positions).
+func DirectDatabaseURL(t testing.TB) string {
 	t.Helper()
 	tpl := ensureTemplate(t)
 	return createDatabase(t, tpl)
