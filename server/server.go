@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 
 	"connectrpc.com/connect"
@@ -208,6 +209,11 @@ func NewHandlers(o Options) (Handlers, error) {
 		internal.Handle(grpchealth.NewHandler(o.Health.grpc))
 		internal.HandleFunc("GET /health", o.Health.serveLive)
 		internal.HandleFunc("GET /ready", o.Health.serveReady)
+		// Go's profiler, for reading where a served binary's time and memory go (the load
+		// tool samples it under load); on the internal listener only, never the public one.
+		internal.HandleFunc("GET /debug/pprof/", pprof.Index)
+		internal.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		internal.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		internal.Handle("/", notFound)
 	}
 	reflector := grpcreflect.NewStaticReflector(append(ServiceNames, grpchealth.HealthV1ServiceName)...)
@@ -220,7 +226,7 @@ func NewHandlers(o Options) (Handlers, error) {
 	}
 	if o.Internal {
 		// Named here so the web client's catch-all never answers for them either.
-		for _, p := range []string{"/metrics", reflectV1, reflectV1Alpha} {
+		for _, p := range []string{"/metrics", "/debug/pprof/", reflectV1, reflectV1Alpha} {
 			mux.Handle(p, notFound)
 		}
 	}
