@@ -80,6 +80,10 @@ type Options struct {
 	Internal bool
 }
 
+// CompressMinBytes is the smallest response body the API compresses (when the client
+// accepts gzip); smaller ones go as they are.
+const CompressMinBytes = 4096
+
 // Handlers are the API's HTTP handlers.
 type Handlers struct {
 	// Public serves the API, the web client, /health, /ready and grpc.health.v1, and also
@@ -149,6 +153,10 @@ func NewHandlers(o Options) (Handlers, error) {
 		// decompressor also stops inflating there instead of measuring the excess.
 		connect.WithReadMaxBytes(int(o.MaxBodyBytes)),
 		connect.WithCompression("gzip", newBoundedGzip(o.MaxBodyBytes), gzipCompressor),
+		// Only responses worth it are compressed: one that fits in TCP's first flight
+		// arrives no sooner for being smaller, and a gzip writer's reset alone cost more CPU
+		// than a cached read's whole handler (docs/benchmarks.md, "Where the time goes").
+		connect.WithCompressMinBytes(CompressMinBytes),
 	}
 
 	mux := http.NewServeMux()

@@ -132,7 +132,7 @@ func keys() []keyDef {
 		key(keyHTTPAddr, "127.0.0.1:8080", func(c *Config) *string { return &c.HTTP.Addr },
 			parseHostPort, str, "Address the API listens on, as host:port."),
 		key(keyHTTPInternalAddr, "", func(c *Config) *string { return &c.HTTP.InternalAddr },
-			optionalHostPort, str, "Address of the internal listener, as host:port: it serves `/metrics`, gRPC reflection, `/ready` and `/health`, and the API's address then serves neither `/metrics` nor reflection (it keeps `/health` and `/ready` for load balancers). Empty serves everything on the API's address; not allowed in production. Keep it off the public ingress (bind `0.0.0.0:9090` only for a scraper on another host).").
+			optionalHostPort, str, "Address of the internal listener, as host:port: it serves `/metrics`, gRPC reflection, Go's profiler (`/debug/pprof/`), `/ready` and `/health`, and the API's address then serves neither `/metrics` nor reflection (it keeps `/health` and `/ready` for load balancers). Empty serves everything on the API's address; not allowed in production. Keep it off the public ingress (bind `0.0.0.0:9090` only for a scraper on another host).").
 			derived("empty; `127.0.0.1:9090` in production", func(c *Config) (string, bool) {
 				return "127.0.0.1:9090", c.Env == EnvProduction
 			}),
