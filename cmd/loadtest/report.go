@@ -29,9 +29,9 @@ type report struct {
 	Load        []result
 	// Indexed is the number of seeded tutors put into the search index for the SearchTutors
 	// rows; Relay and Lag are the asynchronous path's scenarios, nil when they did not run.
-	Indexed                       int
-	Relay                         *relayResult
-	Lag                           *lagResult
+	Indexed int
+	Relay   *relayResult
+	Lag     *lagResult
 	// Profiles are the per-layer breakdowns of the profiled scenarios; Memory the served
 	// binary's resident memory under many keep-alive connections (nil: not measured).
 	Profiles []profileResult
