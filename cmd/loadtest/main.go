@@ -82,6 +82,7 @@ func main() {
 	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (for a targeted measurement; the page then shows only those)")
 	profiles := flag.String("profiles", "", "directory to keep the raw CPU and allocation profiles in, for go tool pprof")
 	keepAlive := flag.Int("keepalive", 1000, "keep-alive connections the memory scenario holds (0 skips it)")
+	openModel := flag.Bool("open-model", true, "step a constant arrival rate of a realistic mix up to its knee (needs -tutors)")
 	adminURL := flag.String("database", testenv.AdminDatabaseURL(), "maintenance database URL (default as the tests': TUTORHUB_TEST_DATABASE_URL, else TUTORHUB_PG_* and PGPASSWORD)")
 	flag.Parse()
 	rep := report{Concurrency: *concurrency, Duration: *duration, PageSize: pageSize}
@@ -96,7 +97,7 @@ func main() {
 		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s",
 			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration)
 		async := asyncOptions{relayEvents: *relayEvents, lagRate: *lagRate, lagDuration: *lagDuration}
-		opts := runOptions{keepAlive: *keepAlive, profiles: *profiles}
+		opts := runOptions{keepAlive: *keepAlive, profiles: *profiles, openModel: *openModel}
 		if *only != "" {
 			re, err := regexp.Compile(*only)
 			if err != nil {
@@ -127,6 +128,7 @@ type runOptions struct {
 	only      *regexp.Regexp // nil: every scenario
 	keepAlive int
 	profiles  string
+	openModel bool
 }
 
 func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions, adminURL string) error {
@@ -195,15 +197,15 @@ func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions,
 		}
 		all = append(all, ts...)
 	}
+	var users []account
 	if accounts > 0 {
 		logf("registering %d accounts", accounts)
-		users, err := registerAccounts(ctx, base, accounts)
-		if err != nil {
+		if users, err = registerAccounts(ctx, base, accounts); err != nil {
 			return err
 		}
 		all = append(all, authScenarios(users, concurrency)...)
 	}
-	rep.Memory = &memoryResult{Connections: opts.keepAlive}
+	rep.Memory = &memoryResult{Connections: opts.keepAlive, TargetKB: 150 * 1024}
 	rep.Memory.BaselineKB, _, _ = rssKB(srv.Process.Pid)
 	for _, sc := range all {
 		if opts.only != nil && !opts.only.MatchString(sc.name) {
@@ -225,6 +227,10 @@ func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions,
 		if pr != nil {
 			rep.Profiles = append(rep.Profiles, *pr)
 		}
+	}
+	if opts.openModel && tutors > 0 && (opts.only == nil || opts.only.MatchString("open model")) {
+		tr, mix := openModelTargets(base, subjectIDs, hotTutors, coldTutors, users)
+		rep.OpenModel = runOpenModel(tr, mix)
 	}
 	if opts.keepAlive > 0 && tutors > 0 {
 		if err := measureMemory(rep.Memory, base, srv.Process.Pid, hotTutors, duration); err != nil {
@@ -438,7 +444,7 @@ func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, 
 		return nil, fmt.Errorf("seeded data too small: %d published tutors, %d subjects", len(ids), len(subjects))
 	}
 	hot, cold := ids[:1000], ids[1000:]
-	hotTutors = hot
+	hotTutors, coldTutors, subjectIDs = hot, cold, subjects
 	coldREST, cold := cold[:len(cold)/2], cold[len(cold)/2:]
 	getTutor := func(pool []string, warm bool) func(base string) func(context.Context) error {
 		return func(base string) func(context.Context) error {
@@ -517,8 +523,9 @@ func restGet(ctx context.Context, c *http.Client, url string) error {
 	return nil
 }
 
-// hotTutors are the ids of the warm-cache scenarios (set by tutorScenarios).
-var hotTutors []string
+// hotTutors are the ids of the warm-cache scenarios, coldTutors of the rest, and
+// subjectIDs the catalogue's (set by tutorScenarios).
+var hotTutors, coldTutors, subjectIDs []string
 
 // drive runs fn from n workers for d and summarises the latencies; with sampler, it profiles
 // the server meanwhile (sampler starts with the measurement and its result is waited for).

@@ -309,6 +309,8 @@ func sampleDuring(ctx context.Context, p profiler, name string, d time.Duration,
 // at its peak while Connections keep-alive clients read through it, and at rest again.
 type memoryResult struct {
 	Connections int
+	// TargetKB is the most the server may hold under the load.
+	TargetKB int64
 	// BaselineKB is before the scenarios; LoadKB the highest VmRSS sampled under the load,
 	// PeakKB the process's high-water mark (VmHWM) by then; RestKB after the clients closed
 	// their connections and the server was idle for RestAfter.

@@ -36,6 +36,8 @@ type report struct {
 	// binary's resident memory under many keep-alive connections (nil: not measured).
 	Profiles []profileResult
 	Memory   *memoryResult
+	// OpenModel is the constant-arrival-rate test (nil: not run).
+	OpenModel *openModelResult
 	// Targets are the goals of the hot read path, each judged from this run's figures.
 	Targets []target
 
