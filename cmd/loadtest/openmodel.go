@@ -21,7 +21,7 @@ import (
 const OpenModelP99Target = 100 * time.Millisecond
 
 // openModelRates are the arrival rates tried, in requests per second.
-var openModelRates = []int{50, 100, 200, 400, 600, 800, 1200, 1600}
+var openModelRates = []int{25, 50, 100, 200, 400, 600, 800, 1200, 1600}
 
 // openModelStep is how long each rate is held.
 const openModelStep = 5 * time.Second
