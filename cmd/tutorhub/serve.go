@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -370,6 +372,7 @@ func startProcess(ctx context.Context, service string, cfg *config.Config, stdou
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
+	setMemoryLimit(cfg.MemoryLimitBytes, os.Getenv("GOMEMLIMIT") != "", log)
 	pool, err = database.Open(ctx, cfg.Database.URL, database.PoolOptions{
 		MaxConns:        cfg.Database.MaxConns,
 		MinConns:        cfg.Database.MinConns,
@@ -398,4 +401,15 @@ func uploadOptions(cfg *config.Config, log *slog.Logger) uploads.Options {
 	}
 	o.Store = store
 	return o
+}
+
+// setMemoryLimit sets the runtime's soft memory limit from the configuration, unless
+// GOMEMLIMIT set it already: under many connections the heap would otherwise grow to twice
+// its live size before a collection, and hold on to it.
+func setMemoryLimit(limit int64, fromEnv bool, log *slog.Logger) {
+	if fromEnv || limit <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit set", "bytes", limit)
 }
