@@ -365,5 +365,7 @@ func measureMemory(m *memoryResult, base string, pid int, ids []string, d time.D
 	m.RestAfter = 10 * time.Second
 	time.Sleep(m.RestAfter)
 	m.RestKB, _, _ = rssKB(pid)
+	logf("memory: RSS %d KiB at rest, at most %d KiB under %d connections (high-water mark %d KiB), %d KiB at rest after %s; %d requests, %d errors",
+		m.BaselineKB, m.LoadKB, m.Connections, m.PeakKB, m.RestKB, m.RestAfter, m.Requests, m.Errors)
 	return nil
 }
