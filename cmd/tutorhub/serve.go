@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -241,6 +242,8 @@ func listenAndDrain(ctx context.Context, cfg config.HTTP, handlers server.Handle
 		ln   net.Listener
 		tls  bool
 	}
+	var started atomic.Int64 // requests begun on the public listener
+	go returnIdleMemory(ctx, idleMemoryCheck, &started)
 	newServer := func(h http.Handler) *http.Server {
 		srv := &http.Server{
 			Handler:           h,
@@ -275,7 +278,12 @@ func listenAndDrain(ctx context.Context, cfg config.HTTP, handlers server.Handle
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	listeners = append(listeners, listener{name: "api", srv: newServer(handlers.Public), ln: ln, tls: cfg.TLSCertFile != ""})
+	public := handlers.Public
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started.Add(1)
+		public.ServeHTTP(w, r)
+	})
+	listeners = append(listeners, listener{name: "api", srv: newServer(counted), ln: ln, tls: cfg.TLSCertFile != ""})
 	if handlers.Internal != nil {
 		iln, err := net.Listen("tcp", cfg.InternalAddr)
 		if err != nil {
@@ -412,4 +420,33 @@ func setMemoryLimit(limit int64, fromEnv bool, log *slog.Logger) {
 	}
 	debug.SetMemoryLimit(limit)
 	log.Debug("memory limit set", "bytes", limit)
+}
+
+// idleMemoryCheck is how often returnIdleMemory looks whether requests arrived.
+const idleMemoryCheck = 3 * time.Second
+
+// returnIdleMemory hands the heap's freed pages back to the OS once no request began on the
+// public listener for a whole idleMemoryCheck after some did: a burst of connections leaves
+// garbage that, with no allocation at rest, no collection would reclaim for minutes. It runs
+// once per idle period and never on the request path.
+func returnIdleMemory(ctx context.Context, every time.Duration, started *atomic.Int64) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var seen int64
+	returned := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n := started.Load(); n != seen {
+			seen, returned = n, false
+			continue
+		}
+		if !returned {
+			debug.FreeOSMemory()
+			returned = true
+		}
+	}
 }

@@ -87,7 +87,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"HTTP.ShutdownTimeout", c.HTTP.ShutdownTimeout, 25 * time.Second},
 		{"HTTP.ReadyDrainDelay", c.HTTP.ReadyDrainDelay, time.Duration(0)},
 		{"HTTP.MaxBodyBytes", c.HTTP.MaxBodyBytes, int64(1 << 20)},
-		{"MemoryLimitBytes", c.MemoryLimitBytes, int64(128 << 20)},
+		{"MemoryLimitBytes", c.MemoryLimitBytes, int64(100 << 20)},
 		{"HTTP.TLSCertFile", c.HTTP.TLSCertFile, ""},
 		{"HTTP.TLSKeyFile", c.HTTP.TLSKeyFile, ""},
 		{"HTTP.TrustedProxies", len(c.HTTP.TrustedProxies), 0},

@@ -148,7 +148,7 @@ func keys() []keyDef {
 			positiveDuration, dur, "Time in-flight requests get to finish on shutdown."),
 		key(prefix+"HTTP_READY_DRAIN_DELAY", "0s", func(c *Config) *time.Duration { return &c.HTTP.ReadyDrainDelay },
 			nonNegativeDuration, dur, "On shutdown, time `/ready` reports not-ready before the listener stops accepting, so a load balancer can notice."),
-		key(prefix+"MEMORY_LIMIT_BYTES", "134217728", func(c *Config) *int64 { return &c.MemoryLimitBytes },
+		key(prefix+"MEMORY_LIMIT_BYTES", "104857600", func(c *Config) *int64 { return &c.MemoryLimitBytes },
 			memoryLimit, formatInt[int64], "Soft limit of the Go runtime's memory, in bytes (0 for none, else at least 16777216): near it the garbage collector runs more often rather than let the heap double, and returns freed memory to the OS sooner. Set it below the container's limit, with room for the binary and the C libraries. `GOMEMLIMIT`, when set, wins."),
 		key(prefix+"HTTP_MAX_BODY_BYTES", "1048576", func(c *Config) *int64 { return &c.HTTP.MaxBodyBytes },
 			integer[int64](1<<10, 64<<20), formatInt[int64], "Largest request body accepted, in bytes (1024 to 67108864)."),
