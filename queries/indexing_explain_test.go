@@ -14,7 +14,7 @@ func TestListTutorIDsForIndexWalksAnIndex(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds 20,000 tutors")
 	}
-	_, explain := seedForPlans(t, 20000)
+	_, explain, _ := seedForPlans(t, 20000)
 	for name, after := range map[string]uuid.UUID{"first page": uuid.Nil, "later page": uuid.MustParse("80000000-0000-0000-0000-000000000000")} {
 		var plans []struct{ Plan planNode }
 		if err := json.Unmarshal(explain(listTutorIDsForIndex, after, int32(500)), &plans); err != nil {

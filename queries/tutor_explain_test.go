@@ -13,7 +13,7 @@ import (
 
 // seedForPlans loads n development tutors and refreshes the planner's statistics, so plans
 // are the ones a production-sized table gets.
-func seedForPlans(t testing.TB, n int64) (*Queries, func(string, ...any) []byte) {
+func seedForPlans(t testing.TB, n int64) (*Queries, func(string, ...any) []byte, func(string, ...any) []byte) {
 	t.Helper()
 	db := testenv.Postgres(t)
 	ctx := context.Background()
@@ -27,22 +27,53 @@ func seedForPlans(t testing.TB, n int64) (*Queries, func(string, ...any) []byte)
 	if _, err := db.Exec(ctx, "ANALYZE tutors; ANALYZE users"); err != nil {
 		t.Fatal(err)
 	}
-	explain := func(query string, args ...any) []byte {
-		var plan []byte
-		if err := db.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&plan); err != nil {
-			t.Fatalf("explain: %v", err)
+	run := func(explain string) func(string, ...any) []byte {
+		return func(query string, args ...any) []byte {
+			var plan []byte
+			if err := db.QueryRow(ctx, explain+" "+query, args...).Scan(&plan); err != nil {
+				t.Fatalf("explain: %v", err)
+			}
+			return plan
 		}
-		return plan
 	}
-	return q, explain
+	return q, run("EXPLAIN (FORMAT JSON)"), run("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)")
 }
 
-// planNode is the part of an EXPLAIN (FORMAT JSON) node the test reads.
+// What a first or later page of 20 tutors may touch over 50,000 seeded tutors, whatever its
+// filters: tutor rows its scans produce or throw away, and shared buffers (8 KiB pages,
+// index and heap). Exceeding either is a regression of the indexes or the query. Most
+// combinations touch a few hundred rows; the bound is set by the worst today, a subject (or
+// subject and level) with a rare language, where the planner, assuming the facets
+// independent, walks the rate order and filters about 9,000 rows (docs/design-notes.md).
+const (
+	maxTutorRowsTouched = 10000
+	maxListBuffers      = 10000
+)
+
+// planNode is the part of an EXPLAIN (FORMAT JSON) node the test reads; the actual rows,
+// loops and buffers only under EXPLAIN (ANALYZE, BUFFERS).
 type planNode struct {
-	NodeType  string     `json:"Node Type"`
-	Relation  string     `json:"Relation Name"`
-	IndexName string     `json:"Index Name"`
-	Plans     []planNode `json:"Plans"`
+	NodeType    string     `json:"Node Type"`
+	Relation    string     `json:"Relation Name"`
+	IndexName   string     `json:"Index Name"`
+	ActualRows  float64    `json:"Actual Rows"`
+	Loops       float64    `json:"Actual Loops"`
+	RowsFilter  float64    `json:"Rows Removed by Filter"`
+	RowsRecheck float64    `json:"Rows Removed by Index Recheck"`
+	SharedHit   int64      `json:"Shared Hit Blocks"`
+	SharedRead  int64      `json:"Shared Read Blocks"`
+	Plans       []planNode `json:"Plans"`
+}
+
+// tutorRowsTouched is how many tutor rows the plan's scans of tutors produced or threw away.
+func (n planNode) tutorRowsTouched() float64 {
+	var rows float64
+	n.walk(func(n planNode) {
+		if n.Relation == "tutors" {
+			rows += (n.ActualRows + n.RowsFilter + n.RowsRecheck) * max(n.Loops, 1)
+		}
+	})
+	return rows
 }
 
 func (n planNode) walk(fn func(planNode)) {
@@ -57,7 +88,7 @@ func TestListTutorsUsesIndexesForEveryFilterCombination(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds 50,000 tutors")
 	}
-	_, explain := seedForPlans(t, 50000)
+	_, explain, explainAnalyze := seedForPlans(t, 50000)
 
 	maths, japanese := "d4706666-3b3f-5254-b858-719197bb6436", "9d25ebda-301e-579c-9e1b-c0f54f911d95"
 	subjects := map[string][]string{"": nil, "subject": {"s:" + maths}, "subject+level": {"sl:" + japanese + ":adult"}}
@@ -74,6 +105,8 @@ func TestListTutorsUsesIndexesForEveryFilterCombination(t *testing.T) {
 
 	used := map[string]int{}
 	combos := 0
+	var worstRows float64
+	var worstBuffers int64
 	for sName, sFacets := range subjects {
 		for lName, lFacet := range languages {
 			for mName, mFacet := range modes {
@@ -102,6 +135,18 @@ func TestListTutorsUsesIndexesForEveryFilterCombination(t *testing.T) {
 									t.Fatal(err)
 								}
 								combos++
+								var analysed []struct {
+									Plan planNode `json:"Plan"`
+								}
+								if err := json.Unmarshal(explainAnalyze(listTutors, unpublished, facets, cur, r[0], r[1], c.currency, c.rate, c.id, int32(21)), &analysed); err != nil {
+									t.Fatal(err)
+								}
+								top := analysed[0].Plan
+								touched, buffers := top.tutorRowsTouched(), top.SharedHit+top.SharedRead
+								if touched > maxTutorRowsTouched || buffers > maxListBuffers {
+									t.Errorf("%s: touched %.0f tutor rows and %d buffers for a page of 20 (at most %d and %d)\n%s", name, touched, buffers, maxTutorRowsTouched, maxListBuffers, raw)
+								}
+								worstRows, worstBuffers = max(worstRows, touched), max(worstBuffers, buffers)
 								plans[0].Plan.walk(func(n planNode) {
 									if n.NodeType == "Seq Scan" && (n.Relation == "tutors" || n.Relation == "users") {
 										t.Errorf("%s: Seq Scan on %s\n%s", name, n.Relation, raw)
@@ -117,7 +162,7 @@ func TestListTutorsUsesIndexesForEveryFilterCombination(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d filter combinations, index use: %v", combos, used)
+	t.Logf("%d filter combinations, index use: %v; at most %.0f tutor rows and %d buffers touched", combos, used, worstRows, worstBuffers)
 	for _, idx := range []string{"tutors_listed_currency_rate_idx", "tutors_live_currency_rate_idx", "tutors_search_facets_idx"} {
 		if used[idx] == 0 {
 			t.Errorf("no plan used %s: drop it or fix the query", idx)
@@ -130,7 +175,7 @@ func TestGetTutorUsesThePrimaryKey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds tutors")
 	}
-	_, explain := seedForPlans(t, 5000)
+	_, explain, _ := seedForPlans(t, 5000)
 	for name, plan := range map[string][]byte{
 		"GetTutor":  explain(getTutor, uuid.New()),
 		"LockTutor": explain(lockTutor, uuid.New()),

@@ -278,6 +278,9 @@ func TestInternalListenerTakesMetricsAndReflection(t *testing.T) {
 		if status != http.StatusNotFound {
 			t.Errorf("public /metrics from a browser: %d %s", status, body)
 		}
+		if status, _, body := do(t, http.MethodGet, public+"/debug/pprof/", "", nil); status != http.StatusNotFound {
+			t.Errorf("public /debug/pprof/: %d %.200s", status, body)
+		}
 		names, err := reflection(public)
 		if connect.CodeOf(err) != connect.CodeNotFound && connect.CodeOf(err) != connect.CodeUnimplemented {
 			t.Errorf("public reflection: %v %v, want not found", names, err)
@@ -287,6 +290,10 @@ func TestInternalListenerTakesMetricsAndReflection(t *testing.T) {
 		status, _, body := do(t, http.MethodGet, internal+"/metrics", "", nil)
 		if status != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
 			t.Errorf("internal /metrics: %d %.200s", status, body)
+		}
+		status, _, body = do(t, http.MethodGet, internal+"/debug/pprof/heap?debug=1", "", nil)
+		if status != http.StatusOK || !strings.Contains(string(body), "heap profile") {
+			t.Errorf("internal /debug/pprof/heap: %d %.200s", status, body)
 		}
 		names, err := reflection(internal)
 		if err != nil || !contains(names, tutorhubv1connect.SubjectServiceName) {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 
 	"connectrpc.com/connect"
@@ -84,6 +85,10 @@ type Options struct {
 	Internal bool
 }
 
+// CompressMinBytes is the smallest response body the API compresses (when the client
+// accepts gzip); smaller ones go as they are.
+const CompressMinBytes = 4096
+
 // Handlers are the API's HTTP handlers.
 type Handlers struct {
 	// Public serves the API, the web client, /health, /ready and grpc.health.v1, and also
@@ -157,6 +162,10 @@ func NewHandlers(o Options) (Handlers, error) {
 		// decompressor also stops inflating there instead of measuring the excess.
 		connect.WithReadMaxBytes(int(o.MaxBodyBytes)),
 		connect.WithCompression("gzip", newBoundedGzip(o.MaxBodyBytes), gzipCompressor),
+		// Only responses worth it are compressed: one that fits in TCP's first flight
+		// arrives no sooner for being smaller, and a gzip writer's reset alone cost more CPU
+		// than a cached read's whole handler (docs/benchmarks.md, "Where the time goes").
+		connect.WithCompressMinBytes(CompressMinBytes),
 	}
 
 	mux := http.NewServeMux()
@@ -221,6 +230,11 @@ func NewHandlers(o Options) (Handlers, error) {
 		internal.Handle(grpchealth.NewHandler(o.Health.grpc))
 		internal.HandleFunc("GET /health", o.Health.serveLive)
 		internal.HandleFunc("GET /ready", o.Health.serveReady)
+		// Go's profiler, for reading where a served binary's time and memory go (the load
+		// tool samples it under load); on the internal listener only, never the public one.
+		internal.HandleFunc("GET /debug/pprof/", pprof.Index)
+		internal.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		internal.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		internal.Handle("/", notFound)
 	}
 	reflector := grpcreflect.NewStaticReflector(append(ServiceNames, grpchealth.HealthV1ServiceName)...)
@@ -233,7 +247,7 @@ func NewHandlers(o Options) (Handlers, error) {
 	}
 	if o.Internal {
 		// Named here so the web client's catch-all never answers for them either.
-		for _, p := range []string{"/metrics", reflectV1, reflectV1Alpha} {
+		for _, p := range []string{"/metrics", "/debug/pprof/", reflectV1, reflectV1Alpha} {
 			mux.Handle(p, notFound)
 		}
 	}

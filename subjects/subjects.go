@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -40,14 +42,68 @@ type Filter struct {
 	Limit int32
 }
 
+// FirstPageTTL is how long a process keeps a first page of the catalogue (per category and
+// page size) before reading it again. Only migrations change the catalogue, so a new subject
+// reaches first pages within this time of its deploy; later pages (with a position) are
+// always read from the database, so keyset paging stays exact.
+const FirstPageTTL = 10 * time.Second
+
+// maxCachedPages bounds the first pages kept (category is the caller's input).
+const maxCachedPages = 256
+
 // Service reads the catalogue.
-type Service struct{ q *queries.Queries }
+type Service struct {
+	q   *queries.Queries
+	now func() time.Time
+
+	mu    sync.RWMutex
+	pages map[pageKey]cachedPage
+}
+
+type pageKey struct {
+	category string
+	limit    int32
+}
+
+type cachedPage struct {
+	list    []Subject
+	expires time.Time
+}
 
 // New returns the catalogue over db.
-func New(db queries.DBTX) *Service { return &Service{q: queries.New(db)} }
+func New(db queries.DBTX) *Service {
+	return &Service{q: queries.New(db), now: time.Now, pages: map[pageKey]cachedPage{}}
+}
 
-// List returns up to f.Limit subjects matching f, in (name, id) order.
+// List returns up to f.Limit subjects matching f, in (name, id) order. A first page (no
+// f.After) may be up to FirstPageTTL old. The slice returned is shared: callers must not
+// change it.
 func (s *Service) List(ctx context.Context, f Filter) ([]Subject, error) {
+	if f.After != nil {
+		return s.list(ctx, f)
+	}
+	key := pageKey{f.Category, f.Limit}
+	now := s.now()
+	s.mu.RLock()
+	p, ok := s.pages[key]
+	s.mu.RUnlock()
+	if ok && now.Before(p.expires) {
+		return p.list, nil
+	}
+	list, err := s.list(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.pages) >= maxCachedPages {
+		clear(s.pages)
+	}
+	s.pages[key] = cachedPage{list: list, expires: now.Add(FirstPageTTL)}
+	s.mu.Unlock()
+	return list, nil
+}
+
+func (s *Service) list(ctx context.Context, f Filter) ([]Subject, error) {
 	params := queries.ListSubjectsParams{PageLimit: f.Limit}
 	if f.Category != "" {
 		params.Category = pgtype.Text{String: f.Category, Valid: true}

@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -48,6 +49,9 @@ type scenario struct {
 	clients int
 	// setup prepares per-run state (clients) and returns the request function.
 	setup func(base string) func(ctx context.Context) error
+	// profile samples the server's CPU and allocations while the scenario runs, for the
+	// per-layer breakdown.
+	profile bool
 }
 
 // result is one scenario's measurement.
@@ -76,6 +80,10 @@ func main() {
 	lagRate := flag.Int("lag-rate", 20, "tutor writes per second in the write-to-searchable scenario (0 skips it; needs -tutors)")
 	lagDuration := flag.Duration("lag-duration", 15*time.Second, "how long the write-to-searchable scenario writes")
 	load := flag.Bool("load", true, "run the load scenarios (false: only include the given outputs)")
+	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (for a targeted measurement; the page then shows only those)")
+	profiles := flag.String("profiles", "", "directory to keep the raw CPU and allocation profiles in, for go tool pprof")
+	keepAlive := flag.Int("keepalive", 1000, "keep-alive connections the memory scenario holds (0 skips it)")
+	openModel := flag.Bool("open-model", true, "step a constant arrival rate of a realistic mix up to its knee (needs -tutors)")
 	adminURL := flag.String("database", testenv.AdminDatabaseURL(), "maintenance database URL (default as the tests': TUTORHUB_TEST_DATABASE_URL, else TUTORHUB_PG_* and PGPASSWORD)")
 	flag.Parse()
 	rep := report{Concurrency: *concurrency, Duration: *duration, PageSize: pageSize}
@@ -90,7 +98,16 @@ func main() {
 		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s",
 			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration)
 		async := asyncOptions{relayEvents: *relayEvents, lagRate: *lagRate, lagDuration: *lagDuration}
-		if err := run(&rep, *tutors, *accounts, async, *adminURL); err != nil {
+		opts := runOptions{keepAlive: *keepAlive, profiles: *profiles, openModel: *openModel}
+		if *only != "" {
+			re, err := regexp.Compile(*only)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "loadtest: -only:", err)
+				os.Exit(1)
+			}
+			opts.only = re
+		}
+		if err := run(&rep, *tutors, *accounts, async, opts, *adminURL); err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest:", err)
 			os.Exit(1)
 		}
@@ -113,7 +130,15 @@ type asyncOptions struct {
 	lagDuration          time.Duration
 }
 
-func run(rep *report, tutors, accounts int, async asyncOptions, adminURL string) error {
+// runOptions are the load test's knobs beyond the scenarios' sizes.
+type runOptions struct {
+	only      *regexp.Regexp // nil: every scenario
+	keepAlive int
+	profiles  string
+	openModel bool
+}
+
+func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions, adminURL string) error {
 	duration, concurrency := rep.Duration, rep.Concurrency
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "tutorhub-loadtest")
@@ -134,9 +159,15 @@ func run(rep *report, tutors, accounts int, async asyncOptions, adminURL string)
 	}
 	defer drop()
 
-	srv, base, err := startServer(bin, dbURL)
+	srv, base, internalBase, err := startServer(bin, dbURL)
 	if err != nil {
 		return err
+	}
+	prof := profiler{base: internalBase, dir: opts.profiles}
+	if opts.profiles != "" {
+		if err := os.MkdirAll(opts.profiles, 0o755); err != nil {
+			return err
+		}
 	}
 	defer func() {
 		_ = srv.Process.Signal(os.Interrupt)
@@ -173,21 +204,47 @@ func run(rep *report, tutors, accounts int, async asyncOptions, adminURL string)
 		}
 		all = append(all, ts...)
 	}
+	var users []account
 	if accounts > 0 {
 		logf("registering %d accounts", accounts)
-		users, err := registerAccounts(ctx, base, accounts)
-		if err != nil {
+		if users, err = registerAccounts(ctx, base, accounts); err != nil {
 			return err
 		}
 		all = append(all, authScenarios(users, concurrency)...)
 	}
+	rep.Memory = &memoryResult{Connections: opts.keepAlive, TargetKB: 150 * 1024}
+	rep.Memory.BaselineKB, _, _ = rssKB(srv.Process.Pid)
 	for _, sc := range all {
+		if opts.only != nil && !opts.only.MatchString(sc.name) {
+			continue
+		}
 		n := concurrency
 		if sc.clients > 0 {
 			n = sc.clients
 		}
 		logf("scenario %s: %d clients for %s", sc.name, n, duration)
-		rep.Load = append(rep.Load, drive(sc.name, sc.setup(base), n, duration))
+		var sampler func(done *atomic.Int64) func() *profileResult
+		if sc.profile {
+			sampler = func(done *atomic.Int64) func() *profileResult {
+				return sampleDuring(ctx, prof, sc.name, duration, done)
+			}
+		}
+		res, pr := drive(sc.name, sc.setup(base), n, duration, sampler)
+		rep.Load = append(rep.Load, res)
+		if pr != nil {
+			rep.Profiles = append(rep.Profiles, *pr)
+		}
+	}
+	if opts.openModel && tutors > 0 && (opts.only == nil || opts.only.MatchString("open model")) {
+		tr, mix := openModelTargets(base, subjectIDs, hotTutors, coldTutors, users)
+		rep.OpenModel = runOpenModel(tr, mix)
+	}
+	if opts.keepAlive > 0 && tutors > 0 {
+		if err := measureMemory(rep.Memory, base, srv.Process.Pid, hotTutors, duration); err != nil {
+			return err
+		}
+	} else {
+		rep.Memory = nil
 	}
 	if async.relayEvents > 0 || async.lagRate > 0 {
 		if err := runAsync(ctx, rep, dbURL, async); err != nil {
@@ -246,35 +303,70 @@ func createDatabase(ctx context.Context, adminURL, name string) (string, func(),
 	return u.String(), drop, nil
 }
 
-func startServer(bin, dbURL string) (*exec.Cmd, string, error) {
-	addr := "127.0.0.1:18099"
-	cmd := exec.Command(bin, "serve", "--migrate")
+// freeAddr is a loopback address with a port no one listens on now, so two load tests on
+// one machine do not collide.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startServer serves bin as production would on the request path: JSON request logs (one
+// line per request, into /dev/null) and rate limiting on, every budget sized so no scenario
+// spends it, but each request still pays for its checks in Redis.
+func startServer(bin, dbURL string) (cmd *exec.Cmd, base, internal string, err error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", "", err
+	}
+	internalAddr, err := freeAddr()
+	if err != nil {
+		return nil, "", "", err
+	}
+	cmd = exec.Command(bin, "serve", "--migrate")
+	const ample = "1000000/1s"
 	cmd.Env = append(apiEnviron(),
 		"TUTORHUB_ENV=test",
 		"TUTORHUB_HTTP_ADDR="+addr,
+		"TUTORHUB_HTTP_INTERNAL_ADDR="+internalAddr,
 		"TUTORHUB_DATABASE_URL="+dbURL,
 		"TUTORHUB_DATABASE_MAX_CONNS=16",
-		"TUTORHUB_RATE_LIMIT_ENABLED=false",
+		"TUTORHUB_RATE_LIMIT_ENABLED=true",
+		"TUTORHUB_RATE_LIMIT_ANONYMOUS="+ample,
+		"TUTORHUB_RATE_LIMIT_AUTHENTICATED="+ample,
+		"TUTORHUB_RATE_LIMIT_AUTH="+ample,
+		"TUTORHUB_RATE_LIMIT_AUTH_ACCOUNT="+ample,
+		"TUTORHUB_RATE_LIMIT_AUTH_GLOBAL="+ample,
 		"TUTORHUB_REDIS_KEY_PREFIX=loadtest:",
-		"TUTORHUB_LOG_LEVEL=warn",
+		"TUTORHUB_LOG_LEVEL=info",
+		"TUTORHUB_LOG_FORMAT=json",
 	)
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, "", "", err
 	}
-	base := "http://" + addr
+	// An *os.File, so the server writes its log lines (stdout) straight to it, with no
+	// copying goroutine in this process; startup errors (stderr) still show.
+	cmd.Stdout, cmd.Stderr = devNull, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", "", err
+	}
+	base = "http://" + addr
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		res, err := http.Get(base + "/ready")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return cmd, base, nil
+				return cmd, base, "http://" + internalAddr, nil
 			}
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
-			return nil, "", fmt.Errorf("server not ready within 60s")
+			return nil, "", "", fmt.Errorf("server not ready within 60s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -317,25 +409,17 @@ func scenarios() []scenario {
 		}}
 	}
 	return []scenario{
-		connectScenario("ListSubjects, Connect (protobuf)", transport),
+		func() scenario {
+			sc := connectScenario("ListSubjects, Connect (protobuf)", transport)
+			sc.profile = true
+			return sc
+		}(),
 		connectScenario("ListSubjects, Connect (JSON)", transport, connect.WithProtoJSON()),
 		connectScenario("ListSubjects, gRPC (h2c)", h2c, connect.WithGRPC()),
-		{name: "ListSubjects, REST GET /api/v1/subjects", setup: func(base string) func(context.Context) error {
+		{name: "ListSubjects, REST GET /api/v1/subjects", profile: true, setup: func(base string) func(context.Context) error {
 			c := transport()
 			url := fmt.Sprintf("%s/api/v1/subjects?page_size=%d", base, pageSize)
-			return func(ctx context.Context) error {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-				res, err := c.Do(req)
-				if err != nil {
-					return err
-				}
-				_, _ = io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					return fmt.Errorf("status %d", res.StatusCode)
-				}
-				return nil
-			}
+			return func(ctx context.Context) error { return restGet(ctx, c, url) }
 		}},
 	}
 }
@@ -367,6 +451,8 @@ func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, 
 		return nil, fmt.Errorf("seeded data too small: %d published tutors, %d subjects", len(ids), len(subjects))
 	}
 	hot, cold := ids[:1000], ids[1000:]
+	hotTutors, coldTutors, subjectIDs = hot, cold, subjects
+	coldREST, cold := cold[:len(cold)/2], cold[len(cold)/2:]
 	getTutor := func(pool []string, warm bool) func(base string) func(context.Context) error {
 		return func(base string) func(context.Context) error {
 			c := tutorhubv1connect.NewTutorServiceClient(transport(), base)
@@ -394,14 +480,33 @@ func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, 
 		}
 	}
 	languages := []string{"en", "es", "fr", "de", "zh", "ar", "pt", "it"}
+	restGetTutor := func(pool []string, warm bool) func(base string) func(context.Context) error {
+		return func(base string) func(context.Context) error {
+			c := transport()
+			get := func(ctx context.Context, id string) error {
+				return restGet(ctx, c, base+"/api/v1/tutors/"+id)
+			}
+			if warm {
+				for _, id := range pool {
+					_ = get(context.Background(), id)
+				}
+			}
+			var next atomic.Int64
+			return func(ctx context.Context) error {
+				return get(ctx, pool[int(next.Add(1))%len(pool)])
+			}
+		}
+	}
 	return append([]scenario{
-		{name: "GetTutor, cache warm (1,000 hot tutors)", setup: getTutor(hot, true)},
-		{name: fmt.Sprintf("GetTutor, cache cold (%d distinct tutors, each read about once)", len(cold)), setup: getTutor(cold, false)},
+		{name: "GetTutor, cache warm (1,000 hot tutors)", setup: getTutor(hot, true), profile: true},
+		{name: "GetTutor, cache warm (1,000 hot tutors), REST GET /api/v1/tutors/{id}", setup: restGetTutor(hot, true), profile: true},
+		{name: fmt.Sprintf("GetTutor, cache cold (%d distinct tutors, each read about once)", len(cold)), setup: getTutor(cold, false), profile: true},
+		{name: fmt.Sprintf("GetTutor, cache cold (%d distinct tutors, each read about once), REST", len(coldREST)), setup: restGetTutor(coldREST, false)},
 		// A price range needs a currency: prices compare only within one.
 		{name: fmt.Sprintf("ListTutors over %d tutors: subject + currency + price range", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
 			return &tutorhubv1.ListTutorsRequest{PageSize: pageSize, SubjectId: subjects[i%len(subjects)], Currency: "EUR", MinHourlyRateMinor: 2000, MaxHourlyRateMinor: 6000}
 		})},
-		{name: fmt.Sprintf("ListTutors over %d tutors: subject + level + language + online", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
+		{name: fmt.Sprintf("ListTutors over %d tutors: subject + level + language + online", tutors), profile: true, setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
 			return &tutorhubv1.ListTutorsRequest{PageSize: pageSize, SubjectId: subjects[i%len(subjects)], Level: tutorhubv1.Level(1 + i%3), Language: languages[i%len(languages)], LessonMode: tutorhubv1.LessonMode_LESSON_MODE_ONLINE}
 		})},
 		{name: fmt.Sprintf("ListTutors over %d tutors: language + in person", tutors), setup: listTutors(func(i int) *tutorhubv1.ListTutorsRequest {
@@ -410,18 +515,42 @@ func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, 
 	}, searchScenarios(subjects, tutors)...), nil
 }
 
-// drive runs fn from n workers for d and summarises the latencies.
-func drive(name string, fn func(context.Context) error, n int, d time.Duration) result {
+// restGet is one GET that must answer 200, its body read whole.
+func restGet(ctx context.Context, c *http.Client, url string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	res, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		return fmt.Errorf("status %d", res.StatusCode)
+	}
+	return nil
+}
+
+// hotTutors are the ids of the warm-cache scenarios, coldTutors of the rest, and
+// subjectIDs the catalogue's (set by tutorScenarios).
+var hotTutors, coldTutors, subjectIDs []string
+
+// drive runs fn from n workers for d and summarises the latencies; with sampler, it profiles
+// the server meanwhile (sampler starts with the measurement and its result is waited for).
+func drive(name string, fn func(context.Context) error, n int, d time.Duration, sampler func(done *atomic.Int64) func() *profileResult) (result, *profileResult) {
 	// Warm up connections and caches outside the measurement.
 	for i := 0; i < n; i++ {
 		_ = fn(context.Background())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	var errs atomic.Int64
+	var errs, done atomic.Int64
 	lat := make([][]time.Duration, n)
 	var wg sync.WaitGroup
 	start := time.Now()
+	var profiled func() *profileResult
+	if sampler != nil {
+		profiled = sampler(&done)
+	}
 	for w := 0; w < n; w++ {
 		wg.Add(1)
 		go func() {
@@ -434,11 +563,16 @@ func drive(name string, fn func(context.Context) error, n int, d time.Duration) 
 					continue
 				}
 				lat[w] = append(lat[w], time.Since(t0))
+				done.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	var pr *profileResult
+	if profiled != nil {
+		pr = profiled()
+	}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
@@ -454,7 +588,7 @@ func drive(name string, fn func(context.Context) error, n int, d time.Duration) 
 		Name: name, Clients: n, Requests: int64(len(all)), Errors: errs.Load(),
 		RPS: float64(len(all)) / elapsed.Seconds(),
 		P50: pct(0.50), P95: pct(0.95), P99: pct(0.99),
-	}
+	}, pr
 }
 
 const (

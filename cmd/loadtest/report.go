@@ -29,9 +29,18 @@ type report struct {
 	Load        []result
 	// Indexed is the number of seeded tutors put into the search index for the SearchTutors
 	// rows; Relay and Lag are the asynchronous path's scenarios, nil when they did not run.
-	Indexed                       int
-	Relay                         *relayResult
-	Lag                           *lagResult
+	Indexed int
+	Relay   *relayResult
+	Lag     *lagResult
+	// Profiles are the per-layer breakdowns of the profiled scenarios; Memory the served
+	// binary's resident memory under many keep-alive connections (nil: not measured).
+	Profiles []profileResult
+	Memory   *memoryResult
+	// OpenModel is the constant-arrival-rate test (nil: not run).
+	OpenModel *openModelResult
+	// Targets are the goals of the hot read path, each judged from this run's figures.
+	Targets []target
+
 	PGBenchCommand, PGBench       string
 	PGBenchScale                  int
 	RedisBenchCommand, RedisBench string
@@ -80,7 +89,11 @@ func (r *report) write(path string) error {
 	r.CPUs, r.CPU, r.GoVersion = runtime.NumCPU(), cpuModel(), runtime.Version()
 	r.PGBenchScale = pgbenchScale
 	r.writeProse()
-	tmpl, err := template.New("benchmarks.md").Funcs(template.FuncMap{"ms": ms, "secs": secs, "missed": missed}).Parse(pageTemplate)
+	r.Targets = r.judge()
+	for _, t := range r.Targets {
+		fmt.Fprintf(os.Stderr, "[loadtest] target: %s: %s (%s)\n", t.Name, t.Verdict(), t.Measured)
+	}
+	tmpl, err := template.New("benchmarks.md").Funcs(template.FuncMap{"ms": ms, "secs": secs, "missed": missed, "us": us, "pct": pctOf, "mib": mib}).Parse(pageTemplate)
 	if err != nil {
 		return err
 	}
@@ -245,3 +258,71 @@ func cpuModel() string {
 	}
 	return "unknown CPU"
 }
+
+// target is one goal of the hot read path and whether this run met it.
+type target struct {
+	Name, Goal, Measured string
+	// Known is false when a figure the target needs was not measured in this run.
+	Known, Met bool
+}
+
+// Verdict is "met", "not met" or "not measured".
+func (t target) Verdict() string {
+	switch {
+	case !t.Known:
+		return "not measured"
+	case t.Met:
+		return "met"
+	}
+	return "not met"
+}
+
+// ListTutorsP99Target is the p99 every ListTutors filter must stay under.
+const ListTutorsP99Target = 50 * time.Millisecond
+
+// judge computes the targets from the load results and the machine's own figures.
+func (r *report) judge() []target {
+	redisRPS, redisOK := firstFloat(r.RedisBench, `([0-9.]+) requests/s`)
+	pgTPS, pgOK := firstFloat(r.PGBench, `tps ([0-9.]+)`)
+	var out []target
+	ratio := func(name, scenario string, base float64, baseOK bool, baseName string, share float64) {
+		t := target{Name: name, Goal: fmt.Sprintf(">= %.0f %% of %s", 100*share, baseName)}
+		l, ok := r.loadResult(scenario)
+		if ok && baseOK && base > 0 {
+			t.Known = true
+			t.Met = l.RPS >= share*base
+			t.Measured = fmt.Sprintf("%.0f req/s = %.1f %% of %.0f", l.RPS, 100*l.RPS/base, base)
+		}
+		out = append(out, t)
+	}
+	ratio("cached GetTutor, REST", "GetTutor, cache warm (1,000 hot tutors), REST", redisRPS, redisOK, "redis-benchmark GET", 0.25)
+	ratio("cached GetTutor, Connect", "GetTutor, cache warm (1,000 hot tutors)", redisRPS, redisOK, "redis-benchmark GET", 0.25)
+	ratio("uncached GetTutor, Connect", "GetTutor, cache cold", pgTPS, pgOK, "pgbench -S", 0.50)
+	warm, okWarm := r.loadResult("GetTutor, cache warm (1,000 hot tutors)")
+	ratio("ListSubjects, Connect", "ListSubjects, Connect (protobuf)", warm.RPS, okWarm, "cached GetTutor (Connect)", 1)
+	for _, l := range r.Load {
+		if !strings.HasPrefix(l.Name, "ListTutors") {
+			continue
+		}
+		t := target{Name: l.Name, Goal: "p99 < " + ms(ListTutorsP99Target), Known: l.Requests > 0}
+		t.Met = t.Known && l.P99 < ListTutorsP99Target && l.Errors == 0
+		t.Measured = fmt.Sprintf("p99 %s at %d clients", ms(l.P99), l.Clients)
+		out = append(out, t)
+	}
+	return out
+}
+
+func firstFloat(s, pattern string) (float64, bool) {
+	m := regexp.MustCompile(pattern).FindStringSubmatch(s)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	return v, err == nil
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }
+
+func pctOf(f float64) string { return fmt.Sprintf("%.1f %%", 100*f) }
+
+func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }

@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -248,6 +251,8 @@ func listenAndDrain(ctx context.Context, cfg config.HTTP, handlers server.Handle
 		ln   net.Listener
 		tls  bool
 	}
+	var started atomic.Int64 // requests begun on the public listener
+	go returnIdleMemory(ctx, idleMemoryCheck, &started)
 	newServer := func(h http.Handler) *http.Server {
 		srv := &http.Server{
 			Handler:           h,
@@ -282,7 +287,12 @@ func listenAndDrain(ctx context.Context, cfg config.HTTP, handlers server.Handle
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	listeners = append(listeners, listener{name: "api", srv: newServer(handlers.Public), ln: ln, tls: cfg.TLSCertFile != ""})
+	public := handlers.Public
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started.Add(1)
+		public.ServeHTTP(w, r)
+	})
+	listeners = append(listeners, listener{name: "api", srv: newServer(counted), ln: ln, tls: cfg.TLSCertFile != ""})
 	if handlers.Internal != nil {
 		iln, err := net.Listen("tcp", cfg.InternalAddr)
 		if err != nil {
@@ -379,6 +389,7 @@ func startProcess(ctx context.Context, service string, cfg *config.Config, stdou
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
+	setMemoryLimit(cfg.MemoryLimitBytes, os.Getenv("GOMEMLIMIT") != "", log)
 	pool, err = database.Open(ctx, cfg.Database.URL, database.PoolOptions{
 		MaxConns:        cfg.Database.MaxConns,
 		MinConns:        cfg.Database.MinConns,
@@ -456,4 +467,44 @@ func uploadOptions(cfg *config.Config, log *slog.Logger) uploads.Options {
 	}
 	o.Store = store
 	return o
+}
+
+// setMemoryLimit sets the runtime's soft memory limit from the configuration, unless
+// GOMEMLIMIT set it already: under many connections the heap would otherwise grow to twice
+// its live size before a collection, and hold on to it.
+func setMemoryLimit(limit int64, fromEnv bool, log *slog.Logger) {
+	if fromEnv || limit <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit set", "bytes", limit)
+}
+
+// idleMemoryCheck is how often returnIdleMemory looks whether requests arrived.
+const idleMemoryCheck = 3 * time.Second
+
+// returnIdleMemory hands the heap's freed pages back to the OS once no request began on the
+// public listener for a whole idleMemoryCheck after some did: a burst of connections leaves
+// garbage that, with no allocation at rest, no collection would reclaim for minutes. It runs
+// once per idle period and never on the request path.
+func returnIdleMemory(ctx context.Context, every time.Duration, started *atomic.Int64) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var seen int64
+	returned := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n := started.Load(); n != seen {
+			seen, returned = n, false
+			continue
+		}
+		if !returned {
+			debug.FreeOSMemory()
+			returned = true
+		}
+	}
 }

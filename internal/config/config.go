@@ -27,6 +27,9 @@ const (
 type Config struct {
 	// Env is the deployment environment: EnvDevelopment, EnvProduction or EnvTest.
 	Env string
+	// MemoryLimitBytes is the Go runtime's soft memory limit (debug.SetMemoryLimit), or 0
+	// for none: near it the collector runs more often instead of letting the heap double.
+	MemoryLimitBytes int64
 	// HTTP configures the API listener.
 	HTTP HTTP
 	// Database configures the PostgreSQL pool.

@@ -132,7 +132,7 @@ func keys() []keyDef {
 		key(keyHTTPAddr, "127.0.0.1:8080", func(c *Config) *string { return &c.HTTP.Addr },
 			parseHostPort, str, "Address the API listens on, as host:port."),
 		key(keyHTTPInternalAddr, "", func(c *Config) *string { return &c.HTTP.InternalAddr },
-			optionalHostPort, str, "Address of the internal listener, as host:port: it serves `/metrics`, gRPC reflection, `/ready` and `/health`, and the API's address then serves neither `/metrics` nor reflection (it keeps `/health` and `/ready` for load balancers). Empty serves everything on the API's address; not allowed in production. Keep it off the public ingress (bind `0.0.0.0:9090` only for a scraper on another host).").
+			optionalHostPort, str, "Address of the internal listener, as host:port: it serves `/metrics`, gRPC reflection, Go's profiler (`/debug/pprof/`), `/ready` and `/health`, and the API's address then serves neither `/metrics` nor reflection (it keeps `/health` and `/ready` for load balancers). Empty serves everything on the API's address; not allowed in production. Keep it off the public ingress (bind `0.0.0.0:9090` only for a scraper on another host).").
 			derived("empty; `127.0.0.1:9090` in production", func(c *Config) (string, bool) {
 				return "127.0.0.1:9090", c.Env == EnvProduction
 			}),
@@ -148,6 +148,8 @@ func keys() []keyDef {
 			positiveDuration, dur, "Time in-flight requests get to finish on shutdown."),
 		key(prefix+"HTTP_READY_DRAIN_DELAY", "0s", func(c *Config) *time.Duration { return &c.HTTP.ReadyDrainDelay },
 			nonNegativeDuration, dur, "On shutdown, time `/ready` reports not-ready before the listener stops accepting, so a load balancer can notice."),
+		key(prefix+"MEMORY_LIMIT_BYTES", "104857600", func(c *Config) *int64 { return &c.MemoryLimitBytes },
+			memoryLimit, formatInt[int64], "Soft limit of the Go runtime's memory, in bytes (0 for none, else at least 16777216): near it the garbage collector runs more often rather than let the heap double, and returns freed memory to the OS sooner. Set it below the container's limit, with room for the binary and the C libraries. `GOMEMLIMIT`, when set, wins."),
 		key(prefix+"HTTP_MAX_BODY_BYTES", "1048576", func(c *Config) *int64 { return &c.HTTP.MaxBodyBytes },
 			integer[int64](1<<10, 64<<20), formatInt[int64], "Largest request body accepted, in bytes (1024 to 67108864)."),
 		key(keyHTTPTLSCert, "", func(c *Config) *string { return &c.HTTP.TLSCertFile },

@@ -66,6 +66,16 @@ func integer[T int | int32 | int64](lo, hi T) func(string) (T, error) {
 	}
 }
 
+// memoryLimit is 0 (no limit) or 16 MiB to 1 TiB: below 16 MiB the collector would run
+// without pause.
+func memoryLimit(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || (n != 0 && (n < 16<<20 || n > 1<<40)) {
+		return 0, fmt.Errorf("must be 0 or a whole number from %d to %d", 16<<20, int64(1)<<40)
+	}
+	return n, nil
+}
+
 func formatInt[T int | int32 | int64](n T) string { return strconv.FormatInt(int64(n), 10) }
 
 func parseDuration(s string) (time.Duration, error) {

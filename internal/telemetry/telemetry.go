@@ -58,6 +58,11 @@ func Setup(ctx context.Context, service, version string) (*Telemetry, error) {
 			return nil, fmt.Errorf("otlp trace exporter: %w", err)
 		}
 		topts = append(topts, sdktrace.WithBatcher(exp))
+	} else {
+		// Nothing would receive a recorded span: spans keep their ids (log lines still
+		// carry trace_id and span_id) but record nothing, which spares every request the
+		// span's attributes and bookkeeping.
+		topts = append(topts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	tp := sdktrace.NewTracerProvider(topts...)
 	t.Tracer = tp
