@@ -57,7 +57,11 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return err
 	}
 
-	rdb, err := openRedis(cfg.Redis.URL)
+	breakers, err := newBreakers(cfg, log, tel)
+	if err != nil {
+		return err
+	}
+	rdb, err := openRedis(cfg.Redis, breakers.Breaker(breakerRedis))
 	if err != nil {
 		return err
 	}
@@ -90,7 +94,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	health := server.NewHealth(checks, server.ServiceNames...)
 
-	auth, err := authOptions(cfg, rdb)
+	auth, err := authOptions(cfg, rdb, breakers)
 	if err != nil {
 		return err
 	}
@@ -145,6 +149,11 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		HSTS:           cfg.HTTP.TLSCertFile != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
 		Telemetry:      tel,
 		Internal:       cfg.HTTP.InternalAddr != "",
+		Resilience: server.Resilience{
+			RequestTimeout:    cfg.Resilience.RequestTimeout,
+			RequestTimeoutMax: cfg.Resilience.RequestTimeoutMax,
+			MaxInFlight:       cfg.Resilience.MaxInFlight,
+		},
 	})
 	if err != nil {
 		return err
@@ -205,20 +214,6 @@ func ensureMigrated(ctx context.Context, m *database.Migrator, apply bool, log *
 	}
 	log.Info("applied migrations", "versions", applied)
 	return nil
-}
-
-func openRedis(url string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
-	}
-	// Fail fast when Redis is down: callers degrade (rate limits fail open, caches fall
-	// through to PostgreSQL) rather than wait.
-	opts.DialTimeout = time.Second
-	opts.ReadTimeout = 500 * time.Millisecond
-	opts.WriteTimeout = 500 * time.Millisecond
-	opts.MaxRetries = 1
-	return redis.NewClient(opts), nil
 }
 
 // migrationCheckInterval is how often readiness re-reads the migration state.
