@@ -85,6 +85,7 @@ type Breaker struct {
 	window   time.Duration // the current (or last) open window
 	until    time.Time     // end of the open window
 	probes   int           // in flight, while half-open
+	probeAt  time.Time     // when the last probe started
 }
 
 // New returns a closed breaker for the dependency called name.
@@ -134,14 +135,21 @@ func (b *Breaker) Allow() error {
 			return &OpenError{Name: b.name, RetryAfter: retry}
 		}
 		change = b.setLocked(HalfOpen)
+		b.probes = 0
 		fallthrough
 	case HalfOpen:
+		// A probe whose outcome never came (lost, or a caller that never reported) must not
+		// keep the breaker half-open for ever: after an open window another may go.
+		if b.probes >= b.opts.Probes && now.Sub(b.probeAt) >= b.opts.OpenFor {
+			b.probes = 0
+		}
 		if b.probes >= b.opts.Probes {
 			b.mu.Unlock()
 			b.notify(change)
 			return &OpenError{Name: b.name, RetryAfter: b.opts.OpenFor}
 		}
 		b.probes++
+		b.probeAt = now
 	}
 	b.mu.Unlock()
 	b.notify(change)
@@ -181,6 +189,17 @@ func (b *Breaker) Done(failed bool) {
 	}
 	b.mu.Unlock()
 	b.notify(change)
+}
+
+// Ignore ends a call Allow let through whose outcome says nothing about the dependency
+// (the caller gave up first, or a call nested in it was refused): a half-open breaker lets
+// another probe through instead.
+func (b *Breaker) Ignore() {
+	b.mu.Lock()
+	if b.state == HalfOpen {
+		b.probes = max(0, b.probes-1)
+	}
+	b.mu.Unlock()
 }
 
 // Do runs fn through the breaker; failed classifies fn's error (nil counts any error).

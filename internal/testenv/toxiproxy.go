@@ -103,7 +103,12 @@ func NewFault(t testing.TB, upstream string) *Fault {
 		t.Skip(toxiErr)
 	}
 	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + "_" + RandomID()
-	p, err := toxiClient.CreateProxy(name, "127.0.0.1:0", upstream)
+	// A fixed port: a disabled proxy listens on it again when enabled (port 0 would move).
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := toxiClient.CreateProxy(name, fmt.Sprintf("127.0.0.1:%d", port), upstream)
 	if err != nil {
 		t.Fatalf("toxiproxy: create proxy to %s: %v", upstream, err)
 	}
