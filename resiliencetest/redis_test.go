@@ -85,7 +85,9 @@ func TestRedisFaultsDegradeAtOnce(t *testing.T) {
 					t.Fatalf("read after the fault: %v", err)
 				}
 				return a.Cache.Stats().Hits > hits
-			}, func() string { return fmt.Sprintf("breaker %s, cache %+v, logs %s", a.Breakers.States()["redis"], a.Cache.Stats(), lastLines(a.Logs.String(), "circuit breaker", 6)) })
+			}, func() string {
+				return fmt.Sprintf("breaker %s, cache %+v, logs %s", a.Breakers.States()["redis"], a.Cache.Stats(), lastLines(a.Logs.String(), "circuit breaker", 6))
+			})
 			if s := a.Breakers.States()["redis"]; s != breaker.Closed {
 				t.Errorf("breaker %s after recovery, want closed", s)
 			}

@@ -52,8 +52,13 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 		if errors.Is(err, context.DeadlineExceeded) {
 			return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))
 		}
-		log.ErrorContext(ctx, "internal error", "procedure", procedure, "error", err.Error())
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		if dependencyDown(err) {
+			log.WarnContext(ctx, "dependency unavailable", "procedure", procedure, "error", err.Error())
+			de = &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "a dependency is unavailable; retry later", RetryAfterSeconds: max(1, breakerRetry(err))}
+		} else {
+			log.ErrorContext(ctx, "internal error", "procedure", procedure, "error", err.Error())
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}
 	}
 	code, ok := codes[de.Code]
 	if !ok {

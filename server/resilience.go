@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -140,4 +143,23 @@ func (s *shedder) Refused() int64 {
 		return 0
 	}
 	return s.refused.Load()
+}
+
+// dependencyDown reports whether err says a dependency could not be reached (its breaker
+// is open, or no connection could be made to it), which the client may retry, rather than
+// a fault of the request or of the code.
+func dependencyDown(err error) bool {
+	if errors.Is(err, breaker.ErrOpen) {
+		return true
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	if pgconn.SafeToRetry(err) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// The connection failed before the query was sent, or was lost while it ran.
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
