@@ -14,8 +14,11 @@
 //     information within the client's deadline, and never reaches Kratos.
 //   - TestPostgresSlowerThanTheDeadline: callers get DeadlineExceeded at their deadline (or
 //     at the configured default when they send none), and the API answers again within
-//     seconds once the fault is removed; a write under the fault is stored once or not at
-//     all, never twice.
+//     seconds once the fault is removed.
+//   - TestPostgresStoppedAndRestarted: reads answer Unavailable or DeadlineExceeded within
+//     the deadline while PostgreSQL is stopped, and succeed again within seconds after.
+//   - TestPoolExhaustionFailsFast: with every database connection taken, a request is
+//     refused at once with ResourceExhausted and retry information rather than waiting.
 //   - TestOverloadIsShedAtOnce: beyond the in-flight limit requests are refused at once
 //     (ResourceExhausted over Connect and gRPC, 503 over REST, both with Retry-After), while
 //     health and readiness still answer; admitted requests complete.

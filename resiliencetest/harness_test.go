@@ -50,11 +50,15 @@ type setup struct {
 	requestTimeout time.Duration
 	// noCache reads PostgreSQL every time.
 	noCache bool
+	// poolSize (default 8) and acquireTimeout (default none) size the API's pool.
+	poolSize       int32
+	acquireTimeout time.Duration
 }
 
 type api struct {
 	URL      string
 	DB       *pgxpool.Pool // direct, not through the proxy: the test's own view
+	Pool     *pgxpool.Pool // the API's own
 	Cache    *cache.Cache
 	Breakers *breaker.Group
 	Logs     *syncBuffer
@@ -74,7 +78,11 @@ func newAPI(t *testing.T, s setup) *api {
 	if s.pg != nil {
 		apiURL = s.pg.URL(dbURL)
 	}
-	pool, err := database.Open(ctx, apiURL, database.PoolOptions{MaxConns: 8})
+	size := s.poolSize
+	if size == 0 {
+		size = 8
+	}
+	pool, err := database.Open(ctx, apiURL, database.PoolOptions{MaxConns: size, AcquireTimeout: s.acquireTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +145,7 @@ func newAPI(t *testing.T, s setup) *api {
 	srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &api{URL: srv.URL, DB: direct, Cache: c, Breakers: breakers, Logs: logs}
+	return &api{URL: srv.URL, DB: direct, Pool: pool, Cache: c, Breakers: breakers, Logs: logs}
 }
 
 // writeJWKS writes a public key set of a fresh key; the tests need no signed tokens.

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/internal/database"
 )
 
 // codes maps each domain error code to its Connect code: the one table the API uses.
@@ -48,6 +49,10 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 	if !errors.As(err, &de) {
 		if errors.Is(err, context.Canceled) {
 			return connect.NewError(connect.CodeCanceled, errors.New("request canceled"))
+		}
+		if errors.Is(err, database.ErrPoolExhausted) {
+			log.WarnContext(ctx, "database pool exhausted", "procedure", procedure)
+			return overloaded()
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))

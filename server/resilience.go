@@ -125,16 +125,24 @@ func (s *shedder) wrap(next http.Handler) http.Handler {
 func (s *shedder) refuse(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", strconv.Itoa(shedRetryAfter))
 	if !strings.HasPrefix(r.URL.Path, "/api/") && s.errors.IsSupported(r) {
-		err := connect.NewError(connect.CodeResourceExhausted, errors.New("server overloaded; retry later"))
-		if d, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(shedRetryAfter * time.Second)}); derr == nil {
-			err.AddDetail(d)
-		}
-		_ = s.errors.Write(w, r, err)
+		_ = s.errors.Write(w, r, overloaded())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write([]byte(`{"code":"unavailable","message":"server overloaded; retry later"}` + "\n"))
+}
+
+// overloaded is the answer to a request the instance cannot serve now (shed, or no
+// database connection within the acquire timeout): ResourceExhausted with RetryInfo and
+// Retry-After.
+func overloaded() *connect.Error {
+	err := connect.NewError(connect.CodeResourceExhausted, errors.New("server overloaded; retry later"))
+	if d, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(shedRetryAfter * time.Second)}); derr == nil {
+		err.AddDetail(d)
+	}
+	err.Meta().Set("Retry-After", strconv.Itoa(shedRetryAfter))
+	return err
 }
 
 // Refused is how many requests were shed since start.

@@ -370,6 +370,7 @@ func startProcess(ctx context.Context, service string, cfg *config.Config, stdou
 		MinConns:        cfg.Database.MinConns,
 		MaxConnLifetime: cfg.Database.MaxConnLifetime,
 		MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
+		AcquireTimeout:  cfg.Resilience.DatabaseAcquireTimeout,
 	})
 	if err != nil {
 		shutdown()

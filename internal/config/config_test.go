@@ -299,6 +299,7 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_REQUEST_TIMEOUT_MAX", "11m", nil},
 		{"TUTORHUB_REQUEST_TIMEOUT_MAX", "10s", []string{"TUTORHUB_REQUEST_TIMEOUT=20s"}},
 		{"TUTORHUB_MAX_IN_FLIGHT", "-1", nil},
+		{"TUTORHUB_DATABASE_ACQUIRE_TIMEOUT", "1ms", nil},
 	}
 }
 

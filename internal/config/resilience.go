@@ -19,6 +19,9 @@ type Resilience struct {
 	// MaxInFlight is how many requests one instance serves at once; more are refused at
 	// once (ResourceExhausted / 503 with Retry-After). 0 turns the limit off.
 	MaxInFlight int
+	// DatabaseAcquireTimeout bounds a request's wait for a pooled database connection; past
+	// it the request is refused like an overload.
+	DatabaseAcquireTimeout time.Duration
 }
 
 const (
@@ -48,6 +51,8 @@ func resilienceKeys() []keyDef {
 			durationBetween(100*time.Millisecond, 10*time.Minute), formatDuration, "Longest deadline an RPC's client may ask for (100ms to 10m); at least the default deadline."),
 		key(prefix+"MAX_IN_FLIGHT", "512", func(c *Config) *int { return &c.Resilience.MaxInFlight },
 			integer[int](0, 1_000_000), formatInt[int], "Requests one instance serves at once; more are refused at once with `ResourceExhausted` (HTTP 503 on REST) and `Retry-After`. Health, readiness and gRPC health are never refused. 0 turns the limit off."),
+		key(prefix+"DATABASE_ACQUIRE_TIMEOUT", "1s", func(c *Config) *time.Duration { return &c.Resilience.DatabaseAcquireTimeout },
+			durationBetween(10*time.Millisecond, time.Minute), formatDuration, "Longest wait for a pooled database connection (10ms to 1m), or the request's deadline when sooner; past it the request is refused with `ResourceExhausted` (HTTP 429 on REST) and `Retry-After` instead of waiting on."),
 	}
 }
 
