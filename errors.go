@@ -40,7 +40,8 @@ type Error struct {
 	Code       string
 	Message    string
 	Violations []Violation
-	// RetryAfterSeconds is set on ERATELIMIT errors.
+	// RetryAfterSeconds is set on ERATELIMIT errors, and on EUNAVAILABLE errors when a
+	// dependency's circuit breaker says when it will be tried again.
 	RetryAfterSeconds int
 }
 

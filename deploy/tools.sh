@@ -21,6 +21,7 @@ KRATOS_VERSION=v1.3.1 # pinned in deploy/kratos/build/go.mod
 MAILPIT_VERSION=v1.33.1
 TEMPORAL_VERSION=v1.5.1 # the Temporal CLI; `temporal server start-dev` is the local server
 VERSITYGW_VERSION=v1.8.0 # the Versity S3 Gateway (Apache-2.0): the local S3-compatible storage
+TOXIPROXY_VERSION=v2.5.0 # Toxiproxy (MIT): the fault tests' private proxy in front of PostgreSQL, Redis, Kratos
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
@@ -68,6 +69,7 @@ tool() {
     mailpit) install mailpit $MAILPIT_VERSION go_install github.com/axllent/mailpit $MAILPIT_VERSION ;;
     temporal) install temporal $TEMPORAL_VERSION go_install github.com/temporalio/cli/cmd/temporal $TEMPORAL_VERSION ;;
     versitygw) install versitygw $VERSITYGW_VERSION go_install github.com/versity/versitygw/cmd/versitygw $VERSITYGW_VERSION ;;
+    toxiproxy-server) install toxiproxy-server $TOXIPROXY_VERSION go_install github.com/Shopify/toxiproxy/v2/cmd/server $TOXIPROXY_VERSION ;;
     npm) # protoc-gen-es and the web client's packages, exactly as the lockfile says
       if [ ! -x "$root/web/node_modules/.bin/protoc-gen-es" ] || [ "$root/web/package-lock.json" -nt "$root/web/node_modules/.package-lock.json" ]; then
         log "npm ci in web/"
@@ -78,5 +80,5 @@ tool() {
   esac
 }
 
-all=(buf protoc-gen-go protoc-gen-connect-go protoc-gen-connect-openapi sqlc grpcurl npm)
+all=(buf protoc-gen-go protoc-gen-connect-go protoc-gen-connect-openapi sqlc grpcurl toxiproxy-server npm)
 for t in "${@:-${all[@]}}"; do tool "$t"; done

@@ -594,7 +594,7 @@ func (s *AuthServer) spend(ctx context.Context, tiers []limitTier, captchaOK boo
 	for _, tier := range tiers {
 		d, err := s.limiter.AllowStrict(ctx, tier.key, tier.rate)
 		if err != nil {
-			return false, &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "rate limiter unavailable: sign-in, sign-up and recovery are refused until it is back; retry shortly"}
+			return false, &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "rate limiter unavailable: sign-in, sign-up and recovery are refused until it is back; retry shortly", RetryAfterSeconds: breakerRetry(err)}
 		}
 		switch {
 		case d.Allowed:

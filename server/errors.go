@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/internal/database"
 )
 
 // codes maps each domain error code to its Connect code: the one table the API uses.
@@ -49,11 +50,20 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 		if errors.Is(err, context.Canceled) {
 			return connect.NewError(connect.CodeCanceled, errors.New("request canceled"))
 		}
+		if errors.Is(err, database.ErrPoolExhausted) {
+			log.WarnContext(ctx, "database pool exhausted", "procedure", procedure)
+			return overloaded()
+		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			return connect.NewError(connect.CodeDeadlineExceeded, errors.New("deadline exceeded"))
 		}
-		log.ErrorContext(ctx, "internal error", "procedure", procedure, "error", err.Error())
-		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		if dependencyDown(err) {
+			log.WarnContext(ctx, "dependency unavailable", "procedure", procedure, "error", err.Error())
+			de = &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "a dependency is unavailable; retry later", RetryAfterSeconds: max(1, breakerRetry(err))}
+		} else {
+			log.ErrorContext(ctx, "internal error", "procedure", procedure, "error", err.Error())
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}
 	}
 	code, ok := codes[de.Code]
 	if !ok {

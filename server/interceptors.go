@@ -33,6 +33,7 @@ func newInterceptors(o Options, rules map[string]Rule, users *accounts.Service, 
 	// they are verified; the user budget after it (see limitClients).
 	interceptors := []connect.Interceptor{
 		observe(o.Logger),
+		boundDeadlines(o.Resilience.RequestTimeout, o.Resilience.RequestTimeoutMax),
 		limitClients(o.Limiter, o.RateLimits),
 		authenticate(auth),
 		limitUsers(o.Limiter, o.RateLimits),
@@ -296,7 +297,7 @@ func (i userLimiter) spend(ctx context.Context) error {
 // decide turns a limiter's answer into the request's error: nil when allowed.
 func decide(d ratelimit.Decision, err error) error {
 	if err != nil {
-		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "rate limiter unavailable; retry shortly"}
+		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "rate limiter unavailable; retry shortly", RetryAfterSeconds: breakerRetry(err)}
 	}
 	if !d.Allowed {
 		return rateLimited(d)

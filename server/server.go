@@ -83,6 +83,9 @@ type Options struct {
 	// Internal moves /metrics and gRPC reflection off the public handler onto an internal
 	// one (see NewHandlers), which also serves /health, /ready and grpc.health.v1.
 	Internal bool
+	// Resilience is the request deadlines and the in-flight limit; the zero value sets
+	// neither.
+	Resilience Resilience
 }
 
 // CompressMinBytes is the smallest response body the API compresses (when the client
@@ -273,7 +276,13 @@ func NewHandlers(o Options) (Handlers, error) {
 	if o.Telemetry != nil {
 		e.tracer = o.Telemetry.Tracer.Tracer("github.com/tutorhub/tutorhub/server")
 	}
-	h := Handlers{Public: e.wrap(withCORS(o.CORSOrigins, mux))}
+	shed := newShedder(o.Resilience.MaxInFlight)
+	if o.Telemetry != nil && shed != nil {
+		if err := o.Telemetry.CountFunc("tutorhub.shed.refused", "Requests refused at once because the instance was at its in-flight limit.", shed.Refused); err != nil {
+			return Handlers{}, err
+		}
+	}
+	h := Handlers{Public: e.wrap(withCORS(o.CORSOrigins, shed.wrap(mux)))}
 	if internal != nil {
 		h.Internal = e.wrap(internal)
 	}

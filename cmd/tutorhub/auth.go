@@ -15,6 +15,7 @@ import (
 
 	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/internal/accesstoken"
+	"github.com/tutorhub/tutorhub/internal/breaker"
 	"github.com/tutorhub/tutorhub/internal/captcha"
 	"github.com/tutorhub/tutorhub/internal/config"
 	"github.com/tutorhub/tutorhub/internal/database"
@@ -28,7 +29,7 @@ const tokenLeeway = 30 * time.Second
 
 // authOptions builds the API's authentication from the configuration; revocations of
 // access tokens live in rdb.
-func authOptions(cfg *config.Config, rdb redis.UniversalClient) (server.AuthOptions, error) {
+func authOptions(cfg *config.Config, rdb redis.UniversalClient, breakers *breaker.Group) (server.AuthOptions, error) {
 	tokens, err := accesstoken.NewVerifier(accesstoken.Options{
 		JWKSPath: cfg.Auth.AccessTokenJWKSURL,
 		// Kratos signs with its configured public base_url, whatever URL the API reaches it at.
@@ -49,7 +50,7 @@ func authOptions(cfg *config.Config, rdb redis.UniversalClient) (server.AuthOpti
 		return server.AuthOptions{}, fmt.Errorf("mail: %w", err)
 	}
 	return server.AuthOptions{
-		Kratos: newKratos(cfg),
+		Kratos: newKratos(cfg, breakers.Breaker(breakerKratos)),
 		Tokens: tokens,
 		// Kept until every token a revocation covers has expired, leeway included.
 		Revocations:      accesstoken.NewRevocations(rdb, cfg.Redis.KeyPrefix, cfg.Auth.TokenLifetime+tokenLeeway+time.Second, nil),
@@ -81,8 +82,9 @@ func authOptions(cfg *config.Config, rdb redis.UniversalClient) (server.AuthOpti
 	}, nil
 }
 
-func newKratos(cfg *config.Config) *kratos.Client {
-	return kratos.New(kratos.Options{PublicURL: cfg.Kratos.PublicURL, AdminURL: cfg.Kratos.AdminURL, Timeout: cfg.Kratos.Timeout})
+// newKratos is the Kratos client; b, when set, is its circuit breaker.
+func newKratos(cfg *config.Config, b *breaker.Breaker) *kratos.Client {
+	return kratos.New(kratos.Options{PublicURL: cfg.Kratos.PublicURL, AdminURL: cfg.Kratos.AdminURL, Timeout: cfg.Kratos.Timeout, Breaker: b})
 }
 
 const adminUsage = `usage: tutorhub admin grant-role EMAIL ROLE
@@ -117,7 +119,7 @@ func admin(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	identity, err := newKratos(cfg).FindIdentityByEmail(ctx, email)
+	identity, err := newKratos(cfg, nil).FindIdentityByEmail(ctx, email)
 	if err != nil {
 		return fmt.Errorf("find %s in kratos: %w", email, err)
 	}
@@ -149,12 +151,12 @@ func disableUser(ctx context.Context, args, environ []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	k := newKratos(cfg)
+	k := newKratos(cfg, nil)
 	identity, err := k.FindIdentityByEmail(ctx, email)
 	if err != nil {
 		return fmt.Errorf("find %s in kratos: %w", email, err)
 	}
-	rdb, err := openRedis(cfg.Redis.URL)
+	rdb, err := openRedis(cfg.Redis, nil)
 	if err != nil {
 		return err
 	}

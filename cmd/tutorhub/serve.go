@@ -60,7 +60,11 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return err
 	}
 
-	rdb, err := openRedis(cfg.Redis.URL)
+	breakers, err := newBreakers(cfg, log, tel)
+	if err != nil {
+		return err
+	}
+	rdb, err := openRedis(cfg.Redis, breakers.Breaker(breakerRedis))
 	if err != nil {
 		return err
 	}
@@ -101,7 +105,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	health := server.NewHealth(checks, server.ServiceNames...)
 
-	auth, err := authOptions(cfg, rdb)
+	auth, err := authOptions(cfg, rdb, breakers)
 	if err != nil {
 		return err
 	}
@@ -157,6 +161,11 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		HSTS:           cfg.HTTP.TLSCertFile != "" || strings.HasPrefix(cfg.HTTP.PublicURL, "https://"),
 		Telemetry:      tel,
 		Internal:       cfg.HTTP.InternalAddr != "",
+		Resilience: server.Resilience{
+			RequestTimeout:    cfg.Resilience.RequestTimeout,
+			RequestTimeoutMax: cfg.Resilience.RequestTimeoutMax,
+			MaxInFlight:       cfg.Resilience.MaxInFlight,
+		},
 	})
 	if err != nil {
 		return err
@@ -217,20 +226,6 @@ func ensureMigrated(ctx context.Context, m *database.Migrator, apply bool, log *
 	}
 	log.Info("applied migrations", "versions", applied)
 	return nil
-}
-
-func openRedis(url string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
-	}
-	// Fail fast when Redis is down: callers degrade (rate limits fail open, caches fall
-	// through to PostgreSQL) rather than wait.
-	opts.DialTimeout = time.Second
-	opts.ReadTimeout = 500 * time.Millisecond
-	opts.WriteTimeout = 500 * time.Millisecond
-	opts.MaxRetries = 1
-	return redis.NewClient(opts), nil
 }
 
 // migrationCheckInterval is how often readiness re-reads the migration state.
@@ -395,6 +390,7 @@ func startProcess(ctx context.Context, service string, cfg *config.Config, stdou
 		MinConns:        cfg.Database.MinConns,
 		MaxConnLifetime: cfg.Database.MaxConnLifetime,
 		MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
+		AcquireTimeout:  cfg.Resilience.DatabaseAcquireTimeout,
 	})
 	if err != nil {
 		shutdown()

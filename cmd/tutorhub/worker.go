@@ -117,7 +117,7 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 		}
 		// A new avatar drops the API's cached public reads that show the old one (the same
 		// Redis cache as `tutorhub serve`; Redis down only delays that by the cache's TTL).
-		rdb, err := openRedis(cfg.Redis.URL)
+		rdb, err := openRedis(cfg.Redis, nil)
 		if err != nil {
 			return nil, err
 		}

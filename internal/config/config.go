@@ -66,6 +66,8 @@ type Config struct {
 	Clamd Clamd
 	// Uploads configures the upload flow's presigned URLs.
 	Uploads Uploads
+	// Resilience configures circuit breakers, request deadlines and load shedding.
+	Resilience Resilience
 	// MigrateOnStart runs pending database migrations before serving.
 	MigrateOnStart bool
 
@@ -173,6 +175,8 @@ type Redis struct {
 	// KeyPrefix starts every key tutorhub writes; it holds no whitespace,
 	// control characters or glob metacharacters.
 	KeyPrefix string
+	// DialTimeout bounds a new connection; Timeout each command's reply and write.
+	DialTimeout, Timeout time.Duration
 }
 
 // Log configures the process logger.

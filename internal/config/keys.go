@@ -119,7 +119,7 @@ func keys() []keyDef {
 	str := func(s string) string { return s }
 	dur := formatDuration
 	boolean := strconv.FormatBool
-	return []keyDef{
+	return append([]keyDef{
 		{
 			name: keyConfigFile, envOnly: true,
 			doc:    "Path of an optional YAML file of settings, keyed by these names without `TUTORHUB_` in lower case (`http_addr: ...`). Environment variables override it.",
@@ -344,7 +344,7 @@ func keys() []keyDef {
 
 		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
 			parseBool, boolean, "Runs pending database migrations before serving."),
-	}
+	}, resilienceKeys()...)
 }
 
 // derivePublicURL points at the listener itself, naming a loopback host when

@@ -426,6 +426,7 @@ func (l *loader) checkRelations() {
 			l.problem(keyWorkerMetricsAddr, fmt.Sprintf("must differ from %s (got %s)", other, quote(c.Worker.MetricsAddr)))
 		}
 	}
+	l.checkResilience(c, ok)
 	if ok(keyDatabaseMinConns, keyDatabaseMaxConns) && c.Database.MinConns > c.Database.MaxConns {
 		l.problem(keyDatabaseMinConns, fmt.Sprintf("must not exceed %s (%d) (got %s)",
 			keyDatabaseMaxConns, c.Database.MaxConns, quote(formatInt(c.Database.MinConns))))

@@ -29,6 +29,9 @@ type PoolOptions struct {
 	MinConns        int32
 	MaxConnLifetime time.Duration
 	MaxConnIdleTime time.Duration
+	// AcquireTimeout bounds each wait for a pooled connection (0: only the caller's
+	// deadline); past it the query fails with ErrPoolExhausted.
+	AcquireTimeout time.Duration
 }
 
 // Open connects a pool to the database at url and checks that it answers.
@@ -67,6 +70,9 @@ func poolConfig(dsn string, opts PoolOptions) (*pgxpool.Config, error) {
 	}
 	if opts.MaxConnIdleTime > 0 {
 		cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+	}
+	if opts.AcquireTimeout > 0 {
+		cfg.ConnConfig.Tracer = acquireBudget{d: opts.AcquireTimeout}
 	}
 	return cfg, nil
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	ory "github.com/ory/client-go"
 
 	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/internal/breaker"
 )
 
 // Kratos message ids tutorhub acts on (see deploy/kratos/README.md).
@@ -54,6 +56,9 @@ type Options struct {
 	Timeout time.Duration
 	// Transport overrides the HTTP transport (tests); nil uses a dedicated one.
 	Transport http.RoundTripper
+	// Breaker, when set, guards every call: while it is open calls fail at once with
+	// EUNAVAILABLE and the seconds until the next probe.
+	Breaker *breaker.Breaker
 }
 
 // New returns a client for the Kratos at o's URLs.
@@ -70,6 +75,9 @@ func New(o Options) *Client {
 			MaxIdleConnsPerHost: 100,
 			IdleConnTimeout:     90 * time.Second,
 		}
+	}
+	if o.Breaker != nil {
+		transport = breaker.Transport(o.Breaker, transport)
 	}
 	hc := &http.Client{Transport: transport, Timeout: o.Timeout}
 	mk := func(base string) *ory.APIClient {
@@ -484,6 +492,11 @@ type wireBody struct {
 // translate turns a failed client-go call into a domain error. The text of wrapped internal
 // errors names the call and status only.
 func translate(op string, res *http.Response, err error) error {
+	var open *breaker.OpenError
+	if errors.As(err, &open) {
+		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "identity service unavailable; retry later",
+			RetryAfterSeconds: max(1, int(math.Ceil(open.RetryAfter.Seconds())))}
+	}
 	var netErr net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
 		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "identity service did not answer in time"}

@@ -204,7 +204,9 @@ func createDatabase(t testing.TB, template string) string {
 	conn := adminConn(ctx, t)
 	defer conn.Close(ctx)
 	name := "tutorhub_test_" + RandomID()
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize()); err != nil {
+	// FILE_COPY writes one WAL record instead of the whole template (PostgreSQL 15's default
+	// WAL_LOG), so hundreds of test databases do not flood the WAL that replicas replay.
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize()+" STRATEGY FILE_COPY"); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {

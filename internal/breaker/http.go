@@ -1,0 +1,41 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+// Transport puts b in front of every request of an HTTP client (Kratos, S3, the search
+// engine): while b is open a request fails at once with an *OpenError, without dialling.
+// Transport errors, timeouts and the answers 502, 503 and 504 count as failures; any other
+// answer is the dependency working.
+func Transport(b *Breaker, next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return transport{b: b, next: next}
+}
+
+type transport struct {
+	b    *Breaker
+	next http.RoundTripper
+}
+
+func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.b.Allow(); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	res, err := t.next.RoundTrip(req)
+	switch {
+	case err != nil:
+		// The caller giving up is not the dependency failing.
+		t.b.Done(!(errors.Is(err, context.Canceled) && req.Context().Err() != nil))
+	default:
+		t.b.Done(res.StatusCode == http.StatusBadGateway || res.StatusCode == http.StatusServiceUnavailable || res.StatusCode == http.StatusGatewayTimeout)
+	}
+	return res, err
+}
