@@ -23,6 +23,30 @@ type AuditEvent struct {
 	Details    []byte
 }
 
+type Booking struct {
+	ID            uuid.UUID
+	TutorID       uuid.UUID
+	TutorUserID   uuid.UUID
+	StudentID     uuid.UUID
+	State         string
+	StartsAt      time.Time
+	EndsAt        time.Time
+	During        pgtype.Range[pgtype.Timestamptz]
+	TimeZone      string
+	PriceMinor    int64
+	Currency      string
+	ChargeStatus  string
+	RefundMinor   int64
+	CancelledBy   string
+	Reason        string
+	DecideBy      time.Time
+	HoldUntil     pgtype.Timestamptz
+	RemindersSent []string
+	Version       int64
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
 type LoginAttempt struct {
 	AccountKey      []byte
 	Failures        int32
@@ -81,6 +105,15 @@ type Outbox struct {
 	ParkedAt      pgtype.Timestamptz
 	ParkReason    pgtype.Text
 	Traceparent   pgtype.Text
+}
+
+type Review struct {
+	BookingID uuid.UUID
+	TutorID   uuid.UUID
+	StudentID uuid.UUID
+	Rating    int16
+	Body      string
+	CreatedAt time.Time
 }
 
 type SearchDocument struct {
@@ -157,6 +190,12 @@ type Tutor struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	DeletedAt       pgtype.Timestamptz
+}
+
+type TutorRating struct {
+	TutorID       uuid.UUID
+	ReviewCount   int64
+	AverageRating float64
 }
 
 type Upload struct {

@@ -136,6 +136,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		},
 		PageTokens:     tokens,
 		Search:         engine,
+		Bookings:       server.BookingOptions{Charger: newCharger(cfg)},
 		Cache:          cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:", Logger: log}),
 		Tutors:         server.TutorOptions{AllowUnverifiedEmail: !cfg.Tutors.RequireVerifiedEmail},
 		Notifications:  server.NotificationOptions{Hub: hub, Heartbeat: cfg.Notifications.Heartbeat, Unsubscribe: unsubscribe},

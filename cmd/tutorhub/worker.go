@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/bookings"
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/clamd"
 	"github.com/tutorhub/tutorhub/internal/config"
@@ -52,6 +53,10 @@ var queueRegistrations = map[string]func(worker.Worker, *workerDeps){
 		workflows.RegisterUploads(w)
 		activities.RegisterUploads(w, d.uploads)
 	},
+	workflows.QueueBookings: func(w worker.Worker, d *workerDeps) {
+		workflows.RegisterBookings(w)
+		activities.RegisterBookings(w, d.bookings)
+	},
 }
 
 // workerDeps are the activity structs of the queues a worker serves (nil for the others).
@@ -59,6 +64,8 @@ type workerDeps struct {
 	search  *activities.SearchActivities
 	notify  *activities.NotifyActivities
 	uploads *activities.UploadActivities
+	// bookings drives BookingLifecycle over the bookings service and the payment provider.
+	bookings *activities.BookingActivities
 	// activitySlots caps the activities one SDK worker runs at once (0: the SDK's default).
 	activitySlots int
 }
@@ -90,6 +97,9 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 		d.notify = &activities.NotifyActivities{Notifications: notifications.New(pool, notifications.Options{
 			Mailer: notifyMailer{sender}, Unsubscribe: signer, PublicURL: cfg.HTTP.PublicURL,
 		})}
+	}
+	if slices.Contains(queues, workflows.QueueBookings) {
+		d.bookings = &activities.BookingActivities{Bookings: bookings.New(pool, bookings.Options{}), Charger: newCharger(cfg)}
 	}
 	if slices.Contains(queues, workflows.QueueUploads) {
 		store, err := objectstore.New(cfg.Storage)
@@ -155,7 +165,7 @@ const workerStopTimeout = 30 * time.Second
 func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	queuesFlag := fs.String("queues", workflows.QueueSearch+","+workflows.QueueNotifications, "comma-separated task queues to serve: "+strings.Join(workflows.Queues, ", "))
+	queuesFlag := fs.String("queues", workflows.QueueSearch+","+workflows.QueueNotifications+","+workflows.QueueBookings, "comma-separated task queues to serve: "+strings.Join(workflows.Queues, ", "))
 	relay := fs.Bool("relay", true, "run the outbox relay in this process")
 	prefix := fs.String("queue-prefix", "", "put this before every task queue name, to keep stacks that share one namespace apart")
 	if err := fs.Parse(args); err != nil {

@@ -299,7 +299,7 @@ start_temporal() {
 
 # The search attributes operators look runs up by. A server started before one was added gets
 # it on the next up.sh, so a stack that stays up still accepts the workflows that set it.
-temporal_search_attributes=(TutorId EventType UserId UploadId UploadPurpose)
+temporal_search_attributes=(TutorId EventType UserId UploadId UploadPurpose BookingId BookingState)
 
 temporal_search_attribute_flags() {
   local a
