@@ -60,6 +60,8 @@ type Options struct {
 	// StorageWebhookSecret turns on StorageWebhookPath, where the storage's bucket
 	// notifications complete uploads, for callers sending it; empty leaves it off.
 	StorageWebhookSecret []byte
+	// StripeWebhook turns on StripeWebhookPath when it has a service and secrets.
+	StripeWebhook StripeWebhook
 	// Search is the tutor search engine SearchService reads; nil searches the PostgreSQL
 	// index in DB (search.NewPostgres), signing page tokens with PageTokens. Subject filters
 	// are checked against the catalogue in DB either way.
@@ -165,6 +167,9 @@ func NewHandlers(o Options) (Handlers, error) {
 	mount(tutorhubv1connect.NewUploadServiceHandler(NewUploadServer(uploadSvc), handlerOpts...))
 	if len(o.StorageWebhookSecret) > 0 {
 		mux.Handle(StorageWebhookPath, storageWebhookHandler(uploadSvc, o.StorageWebhookSecret, o.Logger))
+	}
+	if o.StripeWebhook.Payments != nil && len(o.StripeWebhook.Secrets) > 0 {
+		mux.Handle(StripeWebhookPath, stripeWebhookHandler(o.StripeWebhook, o.Logger))
 	}
 	engine := o.Search
 	if engine == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/notifications"
+	"github.com/tutorhub/tutorhub/payments"
 	"github.com/tutorhub/tutorhub/tutors"
 	"github.com/tutorhub/tutorhub/uploads"
 )
@@ -63,6 +64,7 @@ var routes = map[string]Route{
 	tutors.EventDeleted:        indexTutorRoute,
 	tutors.EventProfileChanged: indexTutorRoute,
 	uploads.EventCompleted:     scanUploadRoute,
+	payments.EventReceived:     paymentWebhookRoute,
 }
 
 var scanUploadRoute = Route{Workflow: ScanUploadName, Queue: QueueUploads, Input: scanUploadInput,

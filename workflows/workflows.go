@@ -17,7 +17,7 @@ const (
 	QueueUploads = "uploads"
 	// QueueNotifications runs notification fan-out: NotifyFanout.
 	QueueNotifications = "notifications"
-	// QueuePayments will run payment webhooks and reconciliation; nothing runs on it yet.
+	// QueuePayments runs payment webhooks and reconciliation: PaymentWebhook and Reconcile.
 	QueuePayments = "payments"
 )
 

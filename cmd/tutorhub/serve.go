@@ -25,6 +25,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/notifications"
+	"github.com/tutorhub/tutorhub/payments"
 	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/server"
 	"github.com/tutorhub/tutorhub/serviceaccounts"
@@ -123,11 +124,15 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		ServiceAccounts:      keys,
 		Uploads:              uploadOptions(cfg, log),
 		StorageWebhookSecret: cfg.Uploads.WebhookSecret,
-		Auth:                 auth,
-		Logger:               log,
-		DB:                   pool,
-		Health:               health,
-		Limiter:              ratelimit.New(rdb, cfg.Redis.KeyPrefix, cfg.RateLimit.FailOpen, log),
+		StripeWebhook: server.StripeWebhook{
+			Payments: payments.New(pool, paymentOptions(cfg, log)),
+			Secrets:  cfg.Payments.WebhookSecrets, Tolerance: cfg.Payments.WebhookTolerance,
+		},
+		Auth:    auth,
+		Logger:  log,
+		DB:      pool,
+		Health:  health,
+		Limiter: ratelimit.New(rdb, cfg.Redis.KeyPrefix, cfg.RateLimit.FailOpen, log),
 		RateLimits: server.RateLimits{
 			Enabled:       cfg.RateLimit.Enabled,
 			Anonymous:     rate(cfg.RateLimit.Anonymous),

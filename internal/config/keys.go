@@ -57,7 +57,7 @@ const (
 
 // developmentStripeKey authenticates to stripe-mock, which accepts any test key; Stripe
 // itself refuses it.
-const developmentStripeKey = "sk_test_tutorhub_local"
+const developmentStripeKey = "sk_test_tutorhublocal"
 
 // Values of Auth.CaptchaProvider.
 const (
