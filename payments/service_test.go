@@ -20,7 +20,9 @@ import (
 
 const feeBPS = 1500
 
-func newService(t *testing.T) (*payments.Service, *pgxpool.Pool) {
+func newService(t *testing.T) (*payments.Service, *pgxpool.Pool) { return newServiceTB(t) }
+
+func newServiceTB(t testing.TB) (*payments.Service, *pgxpool.Pool) {
 	t.Helper()
 	stripeURL := testenv.Stripe(t)
 	pool := testenv.Postgres(t)
@@ -28,6 +30,10 @@ func newService(t *testing.T) (*payments.Service, *pgxpool.Pool) {
 }
 
 func startCharge(t *testing.T, svc *payments.Service, amount int64) (payments.Charge, payments.ChargeRequest) {
+	return startChargeTB(t, svc, amount)
+}
+
+func startChargeTB(t testing.TB, svc *payments.Service, amount int64) (payments.Charge, payments.ChargeRequest) {
 	t.Helper()
 	req := payments.ChargeRequest{BookingID: uuid.New(), StudentID: uuid.New(), TutorID: uuid.New(), AmountMinor: amount, Currency: "eur"}
 	c, err := svc.StartCharge(context.Background(), req)
