@@ -306,3 +306,37 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// ParkedEvent is a stored provider event tutorhub does not apply, for the admin listing.
+type ParkedEvent struct {
+	ID              uuid.UUID
+	ProviderEventID string
+	Type            string
+	Livemode        bool
+	CreatedAt       time.Time // at the provider
+	ReceivedAt      time.Time
+	Note            string
+	PayloadSize     int64
+}
+
+// ListParkedEvents returns one page of parked events, newest first, after (beforeAt,
+// beforeID) when beforeID is set.
+func (s *Service) ListParkedEvents(ctx context.Context, limit int32, beforeAt time.Time, beforeID uuid.UUID) ([]ParkedEvent, error) {
+	p := queries.ListParkedPaymentEventsParams{PageLimit: limit}
+	if beforeID != uuid.Nil {
+		p.BeforeAt = pgtypeTime(beforeAt)
+		p.BeforeID = uuid.NullUUID{UUID: beforeID, Valid: true}
+	}
+	rows, err := s.q.ListParkedPaymentEvents(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("list parked payment events: %w", err)
+	}
+	out := make([]ParkedEvent, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, ParkedEvent{
+			ID: r.ID, ProviderEventID: r.ProviderEventID, Type: r.EventType, Livemode: r.Livemode,
+			CreatedAt: r.ProviderCreatedAt, ReceivedAt: r.ReceivedAt, Note: r.Note, PayloadSize: r.PayloadSize,
+		})
+	}
+	return out, nil
+}
