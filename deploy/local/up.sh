@@ -429,7 +429,7 @@ start_stripemock() {
   fi
   tool stripemock
   mkdir -p "$data/stripemock"
-  spawn stripemock "$data/stripemock/stripemock.log" detached "$bin/stripemock" -http-addr "127.0.0.1:$STRIPEMOCK_PORT"
+  spawn stripemock "$data/stripemock/stripemock.log" detached "$bin/stripemock" -http-addr "127.0.0.1:$STRIPEMOCK_PORT" -https-addr "127.0.0.1:$((STRIPEMOCK_PORT + 1))"
   wait_ready stripemock "$data/stripemock/stripemock.log" stripemock_ready
 }
 
