@@ -21,6 +21,7 @@ KRATOS_VERSION=v1.3.1 # pinned in deploy/kratos/build/go.mod
 MAILPIT_VERSION=v1.33.1
 TEMPORAL_VERSION=v1.5.1 # the Temporal CLI; `temporal server start-dev` is the local server
 VERSITYGW_VERSION=v1.8.0 # the Versity S3 Gateway (Apache-2.0): the local S3-compatible storage
+STRIPE_MOCK_VERSION=v0.203.0 # stripe-mock (MIT): the Stripe API with canned answers, for payments
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
@@ -68,6 +69,7 @@ tool() {
     mailpit) install mailpit $MAILPIT_VERSION go_install github.com/axllent/mailpit $MAILPIT_VERSION ;;
     temporal) install temporal $TEMPORAL_VERSION go_install github.com/temporalio/cli/cmd/temporal $TEMPORAL_VERSION ;;
     versitygw) install versitygw $VERSITYGW_VERSION go_install github.com/versity/versitygw/cmd/versitygw $VERSITYGW_VERSION ;;
+    stripemock) install stripemock $STRIPE_MOCK_VERSION go_install github.com/stripe/stripe-mock $STRIPE_MOCK_VERSION ;;
     npm) # protoc-gen-es and the web client's packages, exactly as the lockfile says
       if [ ! -x "$root/web/node_modules/.bin/protoc-gen-es" ] || [ "$root/web/package-lock.json" -nt "$root/web/node_modules/.package-lock.json" ]; then
         log "npm ci in web/"

@@ -64,6 +64,8 @@ type Options struct {
 	StorageWebhookSecret []byte
 	// Bookings are BookingService's dependencies.
 	Bookings BookingOptions
+	// StripeWebhook turns on StripeWebhookPath when it has a service and secrets.
+	StripeWebhook StripeWebhook
 	// Search is the tutor search engine SearchService reads; nil searches the PostgreSQL
 	// index in DB (search.NewPostgres), signing page tokens with PageTokens. Subject filters
 	// are checked against the catalogue in DB either way.
@@ -180,6 +182,9 @@ func NewHandlers(o Options) (Handlers, error) {
 	mount(tutorhubv1connect.NewUploadServiceHandler(NewUploadServer(uploadSvc), handlerOpts...))
 	if len(o.StorageWebhookSecret) > 0 {
 		mux.Handle(StorageWebhookPath, storageWebhookHandler(uploadSvc, o.StorageWebhookSecret, o.Logger))
+	}
+	if o.StripeWebhook.Payments != nil && len(o.StripeWebhook.Secrets) > 0 {
+		mux.Handle(StripeWebhookPath, stripeWebhookHandler(o.StripeWebhook, o.Logger))
 	}
 	engine := o.Search
 	if engine == nil {

@@ -27,7 +27,7 @@ const SignalBookingChanged = "booking-changed"
 
 // Search attributes of BookingLifecycle runs, upserted on every change of state.
 var (
-	// BookingIDAttribute is the booking a run manages.
+	// BookingIDAttribute is the booking a run manages (or, on PaymentWebhook, concerns).
 	BookingIDAttribute = temporal.NewSearchAttributeKeyKeyword("BookingId")
 	// BookingStateAttribute is the booking's state as the run last read it.
 	BookingStateAttribute = temporal.NewSearchAttributeKeyKeyword("BookingState")

@@ -12,6 +12,7 @@ import (
 	"github.com/tutorhub/tutorhub/accounts"
 	"github.com/tutorhub/tutorhub/bookings"
 	"github.com/tutorhub/tutorhub/notifications"
+	"github.com/tutorhub/tutorhub/payments"
 	"github.com/tutorhub/tutorhub/tutors"
 	"github.com/tutorhub/tutorhub/uploads"
 )
@@ -68,6 +69,7 @@ var routes = map[string]Route{
 	bookings.EventAccepted:     signalBookingRoute,
 	bookings.EventDeclined:     signalBookingRoute,
 	bookings.EventCancelled:    signalBookingRoute,
+	payments.EventReceived:     paymentWebhookRoute,
 }
 
 var scanUploadRoute = Route{Workflow: ScanUploadName, Queue: QueueUploads, Input: scanUploadInput,

@@ -19,7 +19,7 @@ const (
 	QueueNotifications = "notifications"
 	// QueueBookings runs the bookings' lifecycles: BookingLifecycle.
 	QueueBookings = "bookings"
-	// QueuePayments will run payment webhooks and reconciliation; nothing runs on it yet.
+	// QueuePayments runs payment webhooks and reconciliation: PaymentWebhook and Reconcile.
 	QueuePayments = "payments"
 )
 

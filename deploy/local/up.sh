@@ -3,7 +3,7 @@
 # is ready; data and logs go to .data/. A service that already answers is left alone, so a
 # dev stack and a test run share one set of services and running this twice is harmless.
 #
-# Usage: deploy/local/up.sh [SERVICE...]     SERVICE: postgres redis mailpit kratos temporal versitygw clamd
+# Usage: deploy/local/up.sh [SERVICE...]     SERVICE: postgres redis mailpit kratos temporal versitygw clamd stripemock
 #                                            (default: all)
 #        deploy/local/down.sh [SERVICE...]   stops what this script started
 #
@@ -21,6 +21,7 @@
 #   TUTORHUB_S3_PORT (7070) the Versity S3 Gateway's port; its root credentials
 #     TUTORHUB_S3_LOCAL_ACCESS_KEY (tutorhub-local) TUTORHUB_S3_LOCAL_SECRET_KEY (tutorhub-local-secret)
 #   TUTORHUB_CLAMD_PORT (3310) clamd's TCP port
+#   TUTORHUB_STRIPEMOCK_PORT (12111) stripe-mock's HTTP port (the Stripe API with canned answers)
 #   TUTORHUB_READY_TIMEOUT (60) seconds a service may take to become ready
 #
 # Adding a service (Temporal, MinIO, clamd, ...): add its name to all_services in lib.sh, its
@@ -299,7 +300,7 @@ start_temporal() {
 
 # The search attributes operators look runs up by. A server started before one was added gets
 # it on the next up.sh, so a stack that stays up still accepts the workflows that set it.
-temporal_search_attributes=(TutorId EventType UserId UploadId UploadPurpose BookingId BookingState)
+temporal_search_attributes=(TutorId EventType UserId UploadId UploadPurpose BookingId BookingState StripeEventType)
 
 temporal_search_attribute_flags() {
   local a
@@ -412,6 +413,24 @@ start_clamd() {
   clamd_config "$data/clamd/clamd.conf"
   spawn clamd "$data/clamd/clamd.log" detached "$clamd" --config-file "$data/clamd/clamd.conf"
   wait_ready clamd "$data/clamd/clamd.log" clamd_ready
+}
+
+# --- stripemock (stripe-mock: the Stripe API with canned, stateless answers) --------------
+
+# Any authenticated answer proves the API is up (stripe-mock accepts every sk_test_ key).
+stripemock_ready() {
+  curl -fs -o /dev/null --max-time 2 -u sk_test_tutorhub: "http://127.0.0.1:$STRIPEMOCK_PORT/v1/balance"
+}
+
+start_stripemock() {
+  if stripemock_ready; then
+    log "stripemock: using 127.0.0.1:$STRIPEMOCK_PORT"
+    return
+  fi
+  tool stripemock
+  mkdir -p "$data/stripemock"
+  spawn stripemock "$data/stripemock/stripemock.log" detached "$bin/stripemock" -http-addr "127.0.0.1:$STRIPEMOCK_PORT" -https-addr "127.0.0.1:$((STRIPEMOCK_PORT + 1))"
+  wait_ready stripemock "$data/stripemock/stripemock.log" stripemock_ready
 }
 
 # --- main -------------------------------------------------------------------------------
