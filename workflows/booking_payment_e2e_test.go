@@ -22,7 +22,7 @@ import (
 // stripe-mock: request -> accept -> the charge's PaymentIntent -> a payment_intent.succeeded
 // event signed the way Stripe signs it, verified and stored as POST /webhooks/stripe does ->
 // PaymentWebhook -> the booking confirmed -> a balanced ledger; then the student cancels
-// inside the free window and the full refund is recorded once.
+// inside the free window and the full refund is recorded once; Reconcile reports no drift.
 func TestBookingPaidThroughStripeEndToEnd(t *testing.T) {
 	t.Parallel()
 	const secret = "whsec_e2e_0123456789abcdef"
@@ -105,6 +105,22 @@ func TestBookingPaidThroughStripeEndToEnd(t *testing.T) {
 		t.Fatalf("%d refunds of %d in all, want one of %d", refunds, refunded, b.PriceMinor)
 	}
 	assertLedgerBalances(t, e, c.ID)
+
+	// Reconcile, as its schedule starts it, finds the provider's records, the charge and its
+	// journals in agreement.
+	rid := "reconcile-e2e/" + uuid.NewString()
+	t.Logf("run %s", rid)
+	rrun, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: rid, TaskQueue: queue}, workflows.ReconcileName, workflows.ReconcileInput{Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report payments.Report
+	if err := rrun.Get(ctx, &report); err != nil {
+		t.Fatal(err)
+	}
+	if report.Checked == 0 || report.DriftCount != 0 {
+		t.Fatalf("Reconcile checked %d, drift %d: %+v", report.Checked, report.DriftCount, report.Drift)
+	}
 }
 
 // assertLedgerBalances checks every journal of the charge sums to zero per currency.
