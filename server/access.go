@@ -118,6 +118,8 @@ var AccessRules = map[string]Rule{
 	tutorhubv1connect.AdminServiceListAuditEventsProcedure:  {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.AdminServiceListParkedEventsProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.AdminServiceRetryParkedEventProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceListReconciliationReportsProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceListParkedPaymentEventsProcedure:   {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
 
 	tutorhubv1connect.TutorServiceCreateTutorProfileProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.TutorServiceUpdateTutorProfileProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},

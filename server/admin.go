@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/tutorhub/tutorhub/payments"
 	"context"
 	"fmt"
 	"time"
@@ -21,6 +22,8 @@ type AdminServer struct {
 	accounts *accounts.Service
 	parked   *outbox.Parked
 	tokens   *pagetoken.Codec
+	// payments lists reconciliation reports and parked provider events (reads only).
+	payments *payments.Service
 }
 
 // NewAdminServer returns the AdminService handler.
