@@ -115,9 +115,9 @@ var AccessRules = map[string]Rule{
 	tutorhubv1connect.UserServiceUpdateMeProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.UserServiceGetUserProcedure:  {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.UsersRead)},
 
-	tutorhubv1connect.AdminServiceListAuditEventsProcedure:  {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.AdminServiceListParkedEventsProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.AdminServiceRetryParkedEventProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceListAuditEventsProcedure:           {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceListParkedEventsProcedure:          {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceRetryParkedEventProcedure:          {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.AdminServiceListReconciliationReportsProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.AdminServiceListParkedPaymentEventsProcedure:   {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
 

@@ -1,9 +1,9 @@
 package server
 
 import (
-	"github.com/tutorhub/tutorhub/payments"
 	"context"
 	"fmt"
+	"github.com/tutorhub/tutorhub/payments"
 	"time"
 
 	"github.com/google/uuid"
