@@ -37,9 +37,9 @@ dev: (prereqs "dev") tools web-build
     @echo "  readiness    http://$TUTORHUB_HTTP_ADDR/ready"
     @echo "  mail inbox   http://127.0.0.1:8025"
     @echo "  Temporal UI  http://127.0.0.1:${TUTORHUB_TEMPORAL_UI_PORT:-8233}/namespaces/tutorhub/workflows"
-    @echo "  worker       http://127.0.0.1:9091/metrics  (outbox relay + task queues search, notifications, uploads)"
+    @echo "  worker       http://127.0.0.1:9091/metrics  (outbox relay + task queues search, notifications, uploads, bookings, payments)"
     @echo
-    deploy/local/env.sh .bin/tutorhub worker --queues search,notifications,uploads & worker=$!; trap 'kill -TERM $worker 2>/dev/null; wait $worker' EXIT; deploy/local/env.sh .bin/tutorhub serve
+    deploy/local/env.sh .bin/tutorhub worker --queues search,notifications,uploads,bookings,payments & worker=$!; trap 'kill -TERM $worker 2>/dev/null; wait $worker' EXIT; deploy/local/env.sh .bin/tutorhub serve
 
 # Build the web client into web/dist, which the next Go build embeds and serves at /.
 web-build:

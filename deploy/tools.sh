@@ -22,6 +22,7 @@ MAILPIT_VERSION=v1.33.1
 TEMPORAL_VERSION=v1.5.1 # the Temporal CLI; `temporal server start-dev` is the local server
 VERSITYGW_VERSION=v1.8.0 # the Versity S3 Gateway (Apache-2.0): the local S3-compatible storage
 TOXIPROXY_VERSION=v2.5.0 # Toxiproxy (MIT): the fault tests' private proxy in front of PostgreSQL, Redis, Kratos
+STRIPE_MOCK_VERSION=v0.203.0 # stripe-mock (MIT): the Stripe API with canned answers, for payments
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
@@ -70,6 +71,7 @@ tool() {
     temporal) install temporal $TEMPORAL_VERSION go_install github.com/temporalio/cli/cmd/temporal $TEMPORAL_VERSION ;;
     versitygw) install versitygw $VERSITYGW_VERSION go_install github.com/versity/versitygw/cmd/versitygw $VERSITYGW_VERSION ;;
     toxiproxy-server) install toxiproxy-server $TOXIPROXY_VERSION go_install github.com/Shopify/toxiproxy/v2/cmd/server $TOXIPROXY_VERSION ;;
+    stripemock) install stripemock $STRIPE_MOCK_VERSION go_install github.com/stripe/stripe-mock $STRIPE_MOCK_VERSION ;;
     npm) # protoc-gen-es and the web client's packages, exactly as the lockfile says
       if [ ! -x "$root/web/node_modules/.bin/protoc-gen-es" ] || [ "$root/web/package-lock.json" -nt "$root/web/node_modules/.package-lock.json" ]; then
         log "npm ci in web/"

@@ -89,6 +89,9 @@ func (s *temporalServer) start() {
 		"--search-attribute", workflows.UserIDAttribute.GetName()+"=Keyword",
 		"--search-attribute", workflows.UploadIDAttribute.GetName()+"=Keyword",
 		"--search-attribute", workflows.UploadPurposeAttribute.GetName()+"=Keyword",
+		"--search-attribute", workflows.BookingIDAttribute.GetName()+"=Keyword",
+		"--search-attribute", workflows.BookingStateAttribute.GetName()+"=Keyword",
+		"--search-attribute", workflows.StripeEventTypeAttribute.GetName()+"=Keyword",
 		"--log-level", "warn")
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tutorhub/tutorhub/accounts"
+	"github.com/tutorhub/tutorhub/bookings"
 	"github.com/tutorhub/tutorhub/tutors"
 )
 
@@ -55,6 +56,14 @@ var fanout = map[string]decoder{
 	accounts.EventNewDeviceSignIn:   securityNotice("new_device_sign_in"),
 	tutors.EventPublished:           tutorPublished,
 	EventUploadScanned:              uploadScanned,
+	bookings.EventRequested:         bookingNotice("booking_requested", toTutor),
+	bookings.EventAccepted:          bookingNotice("booking_accepted", toStudent),
+	bookings.EventDeclined:          bookingNotice("booking_declined", toStudent),
+	bookings.EventConfirmed:         bookingNotice("booking_confirmed", toBoth),
+	bookings.EventReminder:          bookingNotice("booking_reminder", toBoth),
+	bookings.EventCancelled:         bookingNotice("booking_cancelled", toBoth),
+	bookings.EventExpired:           bookingNotice("booking_expired", toBoth),
+	bookings.EventCompleted:         bookingNotice("booking_completed", toBoth),
 }
 
 // EventTypes lists the event types that notify someone (for the outbox routes table).
@@ -155,3 +164,44 @@ func uploadScanned(ev Event) (Notice, error) {
 }
 
 func truncate(s string, n int) string { return accounts.Truncate(s, n) }
+
+// Who a booking notice goes to.
+const (
+	toStudent = 1 << iota
+	toTutor
+	toBoth = toStudent | toTutor
+)
+
+// bookingNotice reads a booking event (bookings.EventPayload) into a notice for the sides
+// named by to; the lesson's start is shown in the tutor's zone it was booked in.
+func bookingNotice(kind string, to int) decoder {
+	return func(ev Event) (Notice, error) {
+		var p bookings.EventPayload
+		if err := json.Unmarshal(ev.Payload, &p); err != nil {
+			return Notice{}, fmt.Errorf("payload: %w", err)
+		}
+		switch {
+		case p.Schema != bookings.EventSchema:
+			return Notice{}, fmt.Errorf("payload schema %d is not %d", p.Schema, bookings.EventSchema)
+		case p.BookingID == uuid.Nil || p.BookingID != ev.AggregateID:
+			return Notice{}, fmt.Errorf("payload booking_id %s is not the aggregate id %s", p.BookingID, ev.AggregateID)
+		case p.StudentID == uuid.Nil || p.TutorUserID == uuid.Nil:
+			return Notice{}, errors.New("payload has no student_id or tutor_user_id")
+		}
+		var recipients []uuid.UUID
+		if to&toStudent != 0 {
+			recipients = append(recipients, p.StudentID)
+		}
+		if to&toTutor != 0 {
+			recipients = append(recipients, p.TutorUserID)
+		}
+		return Notice{
+			Category: CategoryBookings, Kind: kind, Recipients: recipients,
+			Data: map[string]string{
+				"booking_id": p.BookingID.String(),
+				"start":      formatTime(p.StartsAt, p.TimeZone),
+				"reminder":   truncate(p.Reminder, 16),
+			},
+		}, nil
+	}
+}

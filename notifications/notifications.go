@@ -33,10 +33,12 @@ const (
 	CategoryTutors Category = "tutors"
 	// CategoryUploads: the outcome of the user's uploads.
 	CategoryUploads Category = "uploads"
+	// CategoryBookings: the user's bookings, as student and as tutor.
+	CategoryBookings Category = "bookings"
 )
 
 // Categories lists every category, in the order preferences show them.
-var Categories = []Category{CategorySecurity, CategoryTutors, CategoryUploads}
+var Categories = []Category{CategorySecurity, CategoryTutors, CategoryUploads, CategoryBookings}
 
 // Channel is a way a notification reaches its recipient. The set is closed.
 type Channel string

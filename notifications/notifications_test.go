@@ -41,7 +41,7 @@ func TestUnsubscribeTokens(t *testing.T) {
 		{"no signature", user.String() + ".tutors"},
 		{"signed with another key", other.Sign(user, CategoryTutors)},
 		{"the security category, even when signed", s.Sign(user, CategorySecurity)},
-		{"an unknown category, even when signed", s.Sign(user, Category("bookings"))},
+		{"an unknown category, even when signed", s.Sign(user, Category("billing"))},
 		{"empty", ""},
 		{"too long", good + strings.Repeat("A", MaxTokenLen)},
 	} {

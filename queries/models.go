@@ -23,6 +23,47 @@ type AuditEvent struct {
 	Details    []byte
 }
 
+type Booking struct {
+	ID            uuid.UUID
+	TutorID       uuid.UUID
+	TutorUserID   uuid.UUID
+	StudentID     uuid.UUID
+	State         string
+	StartsAt      time.Time
+	EndsAt        time.Time
+	During        pgtype.Range[pgtype.Timestamptz]
+	TimeZone      string
+	PriceMinor    int64
+	Currency      string
+	ChargeStatus  string
+	RefundMinor   int64
+	CancelledBy   string
+	Reason        string
+	DecideBy      time.Time
+	HoldUntil     pgtype.Timestamptz
+	RemindersSent []string
+	Version       int64
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+type LedgerEntry struct {
+	ID          int64
+	JournalID   uuid.UUID
+	Account     string
+	Currency    string
+	AmountMinor int64
+	CreatedAt   time.Time
+}
+
+type LedgerJournal struct {
+	ID        uuid.UUID
+	SourceKey string
+	Kind      string
+	ChargeID  uuid.NullUUID
+	CreatedAt time.Time
+}
+
 type LoginAttempt struct {
 	AccountKey      []byte
 	Failures        int32
@@ -81,6 +122,68 @@ type Outbox struct {
 	ParkedAt      pgtype.Timestamptz
 	ParkReason    pgtype.Text
 	Traceparent   pgtype.Text
+}
+
+type PaymentCharge struct {
+	ID               uuid.UUID
+	BookingID        uuid.UUID
+	StudentID        uuid.UUID
+	TutorID          uuid.UUID
+	ProviderID       pgtype.Text
+	ClientSecret     string
+	AmountMinor      int64
+	Currency         string
+	FeeMinor         int64
+	Status           string
+	RefundedMinor    int64
+	FailureReason    string
+	AutoRefundReason string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+type PaymentEvent struct {
+	ID                uuid.UUID
+	Provider          string
+	ProviderEventID   string
+	EventType         string
+	Livemode          bool
+	ProviderCreatedAt time.Time
+	Payload           []byte
+	Status            string
+	Note              string
+	ReceivedAt        time.Time
+	AppliedAt         pgtype.Timestamptz
+}
+
+type PaymentReconciliationReport struct {
+	ID          uuid.UUID
+	WindowStart time.Time
+	WindowEnd   time.Time
+	Checked     int32
+	DriftCount  int32
+	Drift       []byte
+	CreatedAt   time.Time
+}
+
+type PaymentRefund struct {
+	ID          uuid.UUID
+	ChargeID    uuid.UUID
+	ProviderID  pgtype.Text
+	AmountMinor int64
+	Reason      string
+	Status      string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+type Review struct {
+	BookingID uuid.UUID
+	TutorID   uuid.UUID
+	StudentID uuid.UUID
+	Rating    int16
+	Body      string
+	CreatedAt time.Time
 }
 
 type SearchDocument struct {
@@ -157,6 +260,12 @@ type Tutor struct {
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	DeletedAt       pgtype.Timestamptz
+}
+
+type TutorRating struct {
+	TutorID       uuid.UUID
+	ReviewCount   int64
+	AverageRating float64
 }
 
 type Upload struct {

@@ -60,7 +60,8 @@ SELECT version, deleted FROM search_documents WHERE id = @id;
 
 -- name: SearchDocumentsByRelevance :many
 -- One page of visible documents matching @match (a tsquery from SearchMatchQuery) and every
--- filter, best first: score is ts_rank over the weighted tsvector, rounded so that a page
+-- filter, best first: score is ts_rank over the weighted tsvector, lifted by the tutor's
+-- rating (docs/bookings.md), rounded so that a page
 -- token carries it exactly. Only the first @candidates matches the GIN indexes yield are
 -- ranked, so a query matching much of the index costs a bounded amount of work. The keyset
 -- continues after (@after_score, @after_id); the first page passes (infinity, the nil UUID).
@@ -83,7 +84,11 @@ FROM candidates c
 JOIN search_documents d ON d.id = c.id
 CROSS JOIN m
 CROSS JOIN LATERAL (
-    SELECT round(ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, m.q)::numeric, 6)::float8 AS score
+    -- Students' ratings lift a match by up to a quarter: 5 % per star of the average,
+    -- scaled by the review count up to 20 reviews (tutor_ratings, read per candidate).
+    SELECT round((ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, m.q) * (1 + coalesce((
+        SELECT 0.05 * r.average_rating * least(r.review_count, 20) / 20.0 FROM tutor_ratings r WHERE r.tutor_id = d.id
+    ), 0)))::numeric, 6)::float8 AS score
 ) s
 WHERE s.score < @after_score::float8 OR (s.score = @after_score::float8 AND d.id > @after_id::uuid)
 ORDER BY s.score DESC, d.id

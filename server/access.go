@@ -115,9 +115,11 @@ var AccessRules = map[string]Rule{
 	tutorhubv1connect.UserServiceUpdateMeProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.UserServiceGetUserProcedure:  {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.UsersRead)},
 
-	tutorhubv1connect.AdminServiceListAuditEventsProcedure:  {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.AdminServiceListParkedEventsProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.AdminServiceRetryParkedEventProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceListAuditEventsProcedure:           {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceListParkedEventsProcedure:          {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceRetryParkedEventProcedure:          {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceListReconciliationReportsProcedure: {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.AdminServiceListParkedPaymentEventsProcedure:   {Who: AdminOnly, ServiceAccounts: NoServiceAccounts},
 
 	tutorhubv1connect.TutorServiceCreateTutorProfileProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.TutorServiceUpdateTutorProfileProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
@@ -144,6 +146,17 @@ var AccessRules = map[string]Rule{
 	tutorhubv1connect.NotificationServiceWatchNotificationsProcedure:            {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.NotificationServiceGetNotificationPreferencesProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.NotificationServiceUpdateNotificationPreferencesProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+
+	// A booking is read and changed by its student, its tutor and admins only (the bookings
+	// package answers NOT_FOUND to anyone else); reviews are public.
+	tutorhubv1connect.BookingServiceRequestBookingProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceAcceptBookingProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceDeclineBookingProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceCancelBookingProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceGetBookingProcedure:       {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceListMyBookingsProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceCreateReviewProcedure:     {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceListTutorReviewsProcedure: {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.TutorsRead)},
 
 	tutorhubv1connect.UploadServiceCreateUploadProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.UploadServiceCompleteUploadProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/tutorhub/tutorhub/payments"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +22,8 @@ type AdminServer struct {
 	accounts *accounts.Service
 	parked   *outbox.Parked
 	tokens   *pagetoken.Codec
+	// payments lists reconciliation reports and parked provider events (reads only).
+	payments *payments.Service
 }
 
 // NewAdminServer returns the AdminService handler.

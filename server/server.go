@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tutorhub/tutorhub/accounts"
+	"github.com/tutorhub/tutorhub/bookings"
 	"github.com/tutorhub/tutorhub/gen/openapi"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
 	"github.com/tutorhub/tutorhub/internal/cache"
@@ -28,6 +29,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/notifications"
 	"github.com/tutorhub/tutorhub/outbox"
+	"github.com/tutorhub/tutorhub/payments"
 	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/serviceaccounts"
 	"github.com/tutorhub/tutorhub/subjects"
@@ -62,6 +64,10 @@ type Options struct {
 	// StorageWebhookSecret turns on StorageWebhookPath, where the storage's bucket
 	// notifications complete uploads, for callers sending it; empty leaves it off.
 	StorageWebhookSecret []byte
+	// Bookings are BookingService's dependencies.
+	Bookings BookingOptions
+	// StripeWebhook turns on StripeWebhookPath when it has a service and secrets.
+	StripeWebhook StripeWebhook
 	// Search is the tutor search engine SearchService reads; nil searches the PostgreSQL
 	// index in DB (search.NewPostgres), signing page tokens with PageTokens. Subject filters
 	// are checked against the catalogue in DB either way.
@@ -102,6 +108,13 @@ type Handlers struct {
 	Internal http.Handler
 }
 
+// BookingOptions are BookingService's dependencies.
+type BookingOptions struct {
+	// Charger gives the student of a booking awaiting payment the charge's client secret;
+	// nil shows none.
+	Charger payments.Charger
+}
+
 // TutorOptions are the policies of tutor profiles.
 type TutorOptions struct {
 	// AllowUnverifiedEmail lets callers whose email is not verified create a tutor profile;
@@ -120,6 +133,7 @@ var ServiceNames = []string{
 	tutorhubv1connect.ServiceAccountServiceName,
 	tutorhubv1connect.NotificationServiceName,
 	tutorhubv1connect.UploadServiceName,
+	tutorhubv1connect.BookingServiceName,
 }
 
 // New assembles the API's HTTP handler, serving everything on one handler (Options.Internal
@@ -180,12 +194,23 @@ func NewHandlers(o Options) (Handlers, error) {
 	mount(tutorhubv1connect.NewSubjectServiceHandler(NewSubjectServer(subjects.New(o.DB), o.PageTokens), handlerOpts...))
 	mount(tutorhubv1connect.NewAuthServiceHandler(NewAuthServer(o.DB, users, o.Limiter, o.Auth, o.Logger), handlerOpts...))
 	mount(tutorhubv1connect.NewUserServiceHandler(NewUserServer(users, profiles), handlerOpts...))
-	mount(tutorhubv1connect.NewAdminServiceHandler(NewAdminServer(users, outbox.NewParked(o.DB), o.PageTokens), handlerOpts...))
-	mount(tutorhubv1connect.NewTutorServiceHandler(NewTutorServer(profiles, o.PageTokens), handlerOpts...))
+	admin := NewAdminServer(users, outbox.NewParked(o.DB), o.PageTokens)
+	// The admin listings only read payments' tables: a service without a provider will do.
+	if admin.payments = o.StripeWebhook.Payments; admin.payments == nil {
+		admin.payments = payments.New(o.DB, payments.Options{})
+	}
+	mount(tutorhubv1connect.NewAdminServiceHandler(admin, handlerOpts...))
+	bookingSvc := bookings.New(o.DB, bookings.Options{Charger: o.Bookings.Charger})
+	tutorSrv := NewTutorServer(profiles, o.PageTokens)
+	tutorSrv.ratings = bookingSvc.TutorRating
+	mount(tutorhubv1connect.NewTutorServiceHandler(tutorSrv, handlerOpts...))
 	uploadSvc := uploads.New(o.DB, o.Uploads)
 	mount(tutorhubv1connect.NewUploadServiceHandler(NewUploadServer(uploadSvc), handlerOpts...))
 	if len(o.StorageWebhookSecret) > 0 {
 		mux.Handle(StorageWebhookPath, storageWebhookHandler(uploadSvc, o.StorageWebhookSecret, o.Logger))
+	}
+	if o.StripeWebhook.Payments != nil && len(o.StripeWebhook.Secrets) > 0 {
+		mux.Handle(StripeWebhookPath, stripeWebhookHandler(o.StripeWebhook, o.Logger))
 	}
 	engine := o.Search
 	if engine == nil {
@@ -201,6 +226,7 @@ func NewHandlers(o Options) (Handlers, error) {
 	notePath, noteHandler := tutorhubv1connect.NewNotificationServiceHandler(NewNotificationServer(notes, o.PageTokens, o.Notifications), handlerOpts...)
 	mount(notePath, longLived(noteHandler, tutorhubv1connect.NotificationServiceWatchNotificationsProcedure))
 	mux.Handle(notifications.UnsubscribePath, unsubscribeHandler(notes, o.Logger))
+	mount(tutorhubv1connect.NewBookingServiceHandler(NewBookingServer(bookingSvc, o.PageTokens), handlerOpts...))
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, connect.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)

@@ -38,6 +38,15 @@ var recordedHistories = []struct{ file, workflow string }{
 	{"scan_upload_clean_document.json", workflows.ScanUploadName},
 	{"scan_upload_clean_avatar.json", workflows.ScanUploadName},
 	{"scan_upload_rejected.json", workflows.ScanUploadName},
+	// Recorded from TestBookingPaidThroughStripeEndToEnd, which logs the booking's and
+	// Reconcile's run ids (the PaymentWebhook is stripe-event/EVENT_ID, the SignalBooking runs
+	// are listed by `--query "WorkflowType='SignalBooking'"`): a booking paid, confirmed and
+	// cancelled in the free window with its refund; the accept's signal; the succeeded event
+	// applied and signalled; a reconciliation without drift.
+	{"booking_lifecycle_paid_then_cancelled.json", workflows.BookingLifecycleName},
+	{"signal_booking.json", workflows.SignalBookingName},
+	{"payment_webhook_succeeded.json", workflows.PaymentWebhookName},
+	{"reconcile_no_drift.json", workflows.ReconcileName},
 }
 
 func TestRecordedHistoriesReplay(t *testing.T) {
@@ -48,6 +57,8 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			workflows.RegisterSearch(r)
 			workflows.RegisterNotify(r)
 			workflows.RegisterUploads(r)
+			workflows.RegisterBookings(r)
+			workflows.RegisterPayments(r)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", h.file)); err != nil {
 				t.Fatalf("%s no longer replays: %v", h.workflow, err)
 			}

@@ -10,7 +10,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tutorhub/tutorhub/accounts"
+	"github.com/tutorhub/tutorhub/bookings"
 	"github.com/tutorhub/tutorhub/notifications"
+	"github.com/tutorhub/tutorhub/payments"
 	"github.com/tutorhub/tutorhub/tutors"
 	"github.com/tutorhub/tutorhub/uploads"
 )
@@ -63,6 +65,11 @@ var routes = map[string]Route{
 	tutors.EventDeleted:        indexTutorRoute,
 	tutors.EventProfileChanged: indexTutorRoute,
 	uploads.EventCompleted:     scanUploadRoute,
+	bookings.EventRequested:    bookingLifecycleRoute,
+	bookings.EventAccepted:     signalBookingRoute,
+	bookings.EventDeclined:     signalBookingRoute,
+	bookings.EventCancelled:    signalBookingRoute,
+	payments.EventReceived:     paymentWebhookRoute,
 }
 
 var scanUploadRoute = Route{Workflow: ScanUploadName, Queue: QueueUploads, Input: scanUploadInput,
@@ -120,6 +127,8 @@ func SearchAttributes(ev Event) temporal.SearchAttributes {
 		updates = append(updates, UserIDAttribute.ValueSet(ev.AggregateID.String()))
 	case uploads.Aggregate:
 		updates = append(updates, UploadIDAttribute.ValueSet(ev.AggregateID.String()))
+	case bookings.Aggregate:
+		updates = append(updates, BookingIDAttribute.ValueSet(ev.AggregateID.String()))
 	}
 	return temporal.NewSearchAttributes(updates...)
 }

@@ -17,12 +17,14 @@ const (
 	QueueUploads = "uploads"
 	// QueueNotifications runs notification fan-out: NotifyFanout.
 	QueueNotifications = "notifications"
-	// QueuePayments will run payment webhooks and reconciliation; nothing runs on it yet.
+	// QueueBookings runs the bookings' lifecycles: BookingLifecycle.
+	QueueBookings = "bookings"
+	// QueuePayments runs payment webhooks and reconciliation: PaymentWebhook and Reconcile.
 	QueuePayments = "payments"
 )
 
 // Queues lists every task queue, in the order `tutorhub worker` documents them.
-var Queues = []string{QueueSearch, QueueUploads, QueueNotifications, QueuePayments}
+var Queues = []string{QueueSearch, QueueUploads, QueueNotifications, QueueBookings, QueuePayments}
 
 // Search attributes that operators find runs by in the Temporal UI (`TutorId = "..."`,
 // `EventType = "tutor.updated"`, `UserId = "..."`). The namespace must define each as Keyword; the local stack

@@ -134,15 +134,21 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); hub.Run(hubCtx) }()
 	defer func() { stopHub(); <-hubDone }()
+	// One payments service both charges bookings and applies Stripe's webhooks.
+	charger := newCharger(pool, cfg, log)
 	handlers, err := server.NewHandlers(server.Options{
 		ServiceAccounts:      keys,
 		Uploads:              uploadOptions(cfg, log),
 		StorageWebhookSecret: cfg.Uploads.WebhookSecret,
-		Auth:                 auth,
-		Logger:               log,
-		DB:                   pool,
-		Health:               health,
-		Limiter:              ratelimit.New(rdb, cfg.Redis.KeyPrefix, cfg.RateLimit.FailOpen, log),
+		StripeWebhook: server.StripeWebhook{
+			Payments: charger,
+			Secrets:  cfg.Payments.WebhookSecrets, Tolerance: cfg.Payments.WebhookTolerance,
+		},
+		Auth:    auth,
+		Logger:  log,
+		DB:      pool,
+		Health:  health,
+		Limiter: ratelimit.New(rdb, cfg.Redis.KeyPrefix, cfg.RateLimit.FailOpen, log),
 		RateLimits: server.RateLimits{
 			Enabled:       cfg.RateLimit.Enabled,
 			Anonymous:     rate(cfg.RateLimit.Anonymous),
@@ -152,6 +158,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		PageTokens:     tokens,
 		Search:         engine,
 		Reads:          reads,
+		Bookings:       server.BookingOptions{Charger: charger},
 		Cache:          cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:", Logger: log}),
 		Tutors:         server.TutorOptions{AllowUnverifiedEmail: !cfg.Tutors.RequireVerifiedEmail},
 		Notifications:  server.NotificationOptions{Hub: hub, Heartbeat: cfg.Notifications.Heartbeat, Unsubscribe: unsubscribe},

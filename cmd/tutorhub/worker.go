@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tutorhub/tutorhub/activities"
+	"github.com/tutorhub/tutorhub/bookings"
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/clamd"
 	"github.com/tutorhub/tutorhub/internal/config"
@@ -30,6 +31,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/temporalclient"
 	"github.com/tutorhub/tutorhub/notifications"
 	"github.com/tutorhub/tutorhub/outbox"
+	"github.com/tutorhub/tutorhub/payments"
 	"github.com/tutorhub/tutorhub/tutors"
 	"github.com/tutorhub/tutorhub/uploads"
 	"github.com/tutorhub/tutorhub/workflows"
@@ -51,6 +53,14 @@ var queueRegistrations = map[string]func(worker.Worker, *workerDeps){
 		workflows.RegisterUploads(w)
 		activities.RegisterUploads(w, d.uploads)
 	},
+	workflows.QueueBookings: func(w worker.Worker, d *workerDeps) {
+		workflows.RegisterBookings(w)
+		activities.RegisterBookings(w, d.bookings)
+	},
+	workflows.QueuePayments: func(w worker.Worker, d *workerDeps) {
+		workflows.RegisterPayments(w)
+		activities.RegisterPayments(w, d.payments)
+	},
 }
 
 // workerDeps are the activity structs of the queues a worker serves (nil for the others).
@@ -58,6 +68,10 @@ type workerDeps struct {
 	search  *activities.SearchActivities
 	notify  *activities.NotifyActivities
 	uploads *activities.UploadActivities
+	// bookings drives BookingLifecycle over the bookings service and the payment provider.
+	bookings *activities.BookingActivities
+	// payments needs the Temporal client (it signals bookings): set in workerCmd after the dial.
+	payments *activities.PaymentActivities
 	// activitySlots caps the activities one SDK worker runs at once (0: the SDK's default).
 	activitySlots int
 }
@@ -89,6 +103,9 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 		d.notify = &activities.NotifyActivities{Notifications: notifications.New(pool, notifications.Options{
 			Mailer: notifyMailer{sender}, Unsubscribe: signer, PublicURL: cfg.HTTP.PublicURL,
 		})}
+	}
+	if slices.Contains(queues, workflows.QueueBookings) {
+		d.bookings = &activities.BookingActivities{Bookings: bookings.New(pool, bookings.Options{}), Charger: newCharger(pool, cfg, nil)}
 	}
 	if slices.Contains(queues, workflows.QueueUploads) {
 		store, err := objectstore.New(cfg.Storage)
@@ -134,7 +151,18 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 			AbandonAfter:     cfg.Uploads.AbandonAfter,
 		}
 	}
+	if slices.Contains(queues, workflows.QueuePayments) {
+		d.payments = &activities.PaymentActivities{Payments: payments.New(pool, paymentOptions(cfg, nil))}
+	}
 	return d, nil
+}
+
+// paymentOptions are the payments service's provider settings and platform fee.
+func paymentOptions(cfg *config.Config, log *slog.Logger) payments.Options {
+	return payments.Options{
+		StripeAPIURL: cfg.Payments.StripeAPIURL, StripeSecretKey: cfg.Payments.StripeSecretKey,
+		PlatformFeeBPS: cfg.Payments.PlatformFeeBPS, Logger: log,
+	}
 }
 
 // notifyMailer sends notification mail through the SMTP relay, each send bounded by the
@@ -154,7 +182,7 @@ const workerStopTimeout = 30 * time.Second
 func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	queuesFlag := fs.String("queues", workflows.QueueSearch+","+workflows.QueueNotifications, "comma-separated task queues to serve: "+strings.Join(workflows.Queues, ", "))
+	queuesFlag := fs.String("queues", workflows.QueueSearch+","+workflows.QueueNotifications+","+workflows.QueueBookings+","+workflows.QueuePayments, "comma-separated task queues to serve: "+strings.Join(workflows.Queues, ", "))
 	relay := fs.Bool("relay", true, "run the outbox relay in this process")
 	prefix := fs.String("queue-prefix", "", "put this before every task queue name, to keep stacks that share one namespace apart")
 	if err := fs.Parse(args); err != nil {
@@ -214,6 +242,13 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 		_ = metricsSrv.Close()
 		return err
 	}
+	if deps.payments != nil {
+		o := paymentOptions(cfg, log)
+		if tel.Meter != nil {
+			o.Meter = tel.Meter.Meter("github.com/tutorhub/tutorhub/payments")
+		}
+		deps.payments.Payments, deps.payments.Temporal = payments.New(pool, o), tc
+	}
 	workers, err := startWorkers(tc, queues, *prefix, deps, log)
 	if err != nil {
 		_ = metricsSrv.Close()
@@ -221,6 +256,14 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	}
 	if slices.Contains(queues, workflows.QueueUploads) {
 		if err := ensureExpirySchedule(ctx, tc, *prefix); err != nil {
+			stopWorkers(workers)
+			_ = metricsSrv.Close()
+			return err
+		}
+	}
+
+	if slices.Contains(queues, workflows.QueuePayments) {
+		if err := ensureReconcileSchedule(ctx, tc, *prefix, cfg.Payments); err != nil {
 			stopWorkers(workers)
 			_ = metricsSrv.Close()
 			return err
@@ -324,6 +367,25 @@ func ensureExpirySchedule(ctx context.Context, tc client.Client, prefix string) 
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
 		Action: &client.ScheduleWorkflowAction{
 			ID: id, Workflow: workflows.ExpireAbandonedUploadsName, TaskQueue: prefix + workflows.QueueUploads,
+		},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+	})
+	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("create schedule %s: %w", id, err)
+	}
+	return nil
+}
+
+// ensureReconcileSchedule creates, unless it exists, the schedule of Reconcile on the
+// payments queue, every cfg.ReconcileEvery over cfg.ReconcileWindow (like ensureExpirySchedule).
+func ensureReconcileSchedule(ctx context.Context, tc client.Client, prefix string, cfg config.Payments) error {
+	id := prefix + workflows.ReconcileScheduleID
+	_, err := tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:   id,
+		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: cfg.ReconcileEvery}}},
+		Action: &client.ScheduleWorkflowAction{
+			ID: id, Workflow: workflows.ReconcileName, TaskQueue: prefix + workflows.QueuePayments,
+			Args: []any{workflows.ReconcileInput{Window: cfg.ReconcileWindow}},
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 	})

@@ -4,7 +4,7 @@
 # dev stack and a test run share one set of services and running this twice is harmless.
 #
 # Usage: deploy/local/up.sh [SERVICE...]     SERVICE: postgres redis mailpit kratos temporal versitygw clamd
-#                                            pgbouncer replica (default: all)
+#                                            stripemock pgbouncer replica (default: all)
 #        deploy/local/down.sh [SERVICE...]   stops what this script started
 #
 # Environment (default):
@@ -26,6 +26,7 @@
 #   TUTORHUB_REPLICA_PORT (5433) the streaming replica's port
 #   TUTORHUB_REPLICA_DATA (.data/replica) the replica's data directory (the tests' private
 #                                 replicas use their own, with their own port)
+#   TUTORHUB_STRIPEMOCK_PORT (12111) stripe-mock's HTTP port (the Stripe API with canned answers)
 #   TUTORHUB_READY_TIMEOUT (60) seconds a service may take to become ready
 #
 # Adding a service (Temporal, MinIO, clamd, ...): add its name to all_services in lib.sh, its
@@ -304,7 +305,7 @@ start_temporal() {
 
 # The search attributes operators look runs up by. A server started before one was added gets
 # it on the next up.sh, so a stack that stays up still accepts the workflows that set it.
-temporal_search_attributes=(TutorId EventType UserId UploadId UploadPurpose)
+temporal_search_attributes=(TutorId EventType UserId UploadId UploadPurpose BookingId BookingState StripeEventType)
 
 temporal_search_attribute_flags() {
   local a
@@ -570,6 +571,24 @@ start_replica() {
   run_as_postgres setsid "$bindir/pg_ctl" -D "$dir" -l "$dir.log" -w -t "$READY_TIMEOUT" start >/dev/null 9>&- ||
     fail_with_log replica "$dir.log" "failed to start"
   wait_ready replica "$dir.log" replica_ready
+}
+
+# --- stripemock (stripe-mock: the Stripe API with canned, stateless answers) --------------
+
+# Any authenticated answer proves the API is up (stripe-mock accepts every sk_test_ key).
+stripemock_ready() {
+  curl -fs -o /dev/null --max-time 2 -u sk_test_tutorhub: "http://127.0.0.1:$STRIPEMOCK_PORT/v1/balance"
+}
+
+start_stripemock() {
+  if stripemock_ready; then
+    log "stripemock: using 127.0.0.1:$STRIPEMOCK_PORT"
+    return
+  fi
+  tool stripemock
+  mkdir -p "$data/stripemock"
+  spawn stripemock "$data/stripemock/stripemock.log" detached "$bin/stripemock" -http-addr "127.0.0.1:$STRIPEMOCK_PORT" -https-addr "127.0.0.1:$((STRIPEMOCK_PORT + 1))"
+  wait_ready stripemock "$data/stripemock/stripemock.log" stripemock_ready
 }
 
 # --- main -------------------------------------------------------------------------------

@@ -68,6 +68,8 @@ type Config struct {
 	Uploads Uploads
 	// Resilience configures circuit breakers, request deadlines and load shedding.
 	Resilience Resilience
+	// Payments locates the payment provider (Stripe) and sets the platform's fee.
+	Payments Payments
 	// MigrateOnStart runs pending database migrations before serving.
 	MigrateOnStart bool
 
@@ -367,6 +369,23 @@ type Uploads struct {
 	// WebhookSecret authenticates the storage's bucket notifications to /webhooks/storage,
 	// a second trigger of the scan beside CompleteUpload; empty leaves the webhook off.
 	WebhookSecret []byte
+}
+
+// Payments configures charges through Stripe (or stripe-mock), its webhooks and the ledger.
+type Payments struct {
+	// StripeAPIURL is the base URL of the Stripe API: https://api.stripe.com, or stripe-mock.
+	StripeAPIURL string
+	// StripeSecretKey authenticates to the Stripe API (sk_... or a restricted rk_... key). Secret.
+	StripeSecretKey string
+	// WebhookSecrets are the endpoint signing secrets (whsec_...) a Stripe-Signature may be
+	// made with; several during a rotation. Empty turns POST /webhooks/stripe off. Secret.
+	WebhookSecrets []string
+	// WebhookTolerance is how old a signed webhook's timestamp may be.
+	WebhookTolerance time.Duration
+	// PlatformFeeBPS is the platform's fee on each charge, in basis points (1/100 of a percent).
+	PlatformFeeBPS int
+	// ReconcileEvery is how often Reconcile runs; ReconcileWindow how far back it looks.
+	ReconcileEvery, ReconcileWindow time.Duration
 }
 
 // Error reports every problem found by Load.

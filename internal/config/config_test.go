@@ -294,6 +294,13 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_UPLOADS_GET_URL_TTL", "1s", nil},
 		{"TUTORHUB_UPLOADS_ABANDON_AFTER", "5m", nil},
 		{"TUTORHUB_UPLOADS_WEBHOOK_SECRET", "too-short-secret", nil},
+		{"TUTORHUB_STRIPE_API_URL", "ftp://stripe.example", nil},
+		{"TUTORHUB_STRIPE_SECRET_KEY", "pk_test_publishable", nil},
+		{"TUTORHUB_STRIPE_WEBHOOK_SECRETS", "whsec_0123456789abcdef,not-a-signing-secret", nil},
+		{"TUTORHUB_STRIPE_WEBHOOK_TOLERANCE", "2h", nil},
+		{"TUTORHUB_PAYMENTS_PLATFORM_FEE_BPS", "10001", nil},
+		{"TUTORHUB_PAYMENTS_RECONCILE_EVERY", "1s", nil},
+		{"TUTORHUB_PAYMENTS_RECONCILE_WINDOW", "1m", nil},
 		{"TUTORHUB_WORKER_METRICS_ADDR", "9091", nil},
 		{"TUTORHUB_WORKER_METRICS_ADDR", "127.0.0.1:8080", nil}, // the API's default address
 		{"TUTORHUB_WORKER_METRICS_ADDR", "0.0.0.0:9090", []string{"TUTORHUB_HTTP_INTERNAL_ADDR=127.0.0.1:9090"}},

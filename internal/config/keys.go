@@ -52,7 +52,12 @@ const (
 	keyS3CleanBucket       = prefix + "S3_CLEAN_BUCKET"
 	keyUploadsPutURLTTL    = prefix + "UPLOADS_PUT_URL_TTL"
 	keyUploadsAbandonAfter = prefix + "UPLOADS_ABANDON_AFTER"
+	keyStripeSecretKey     = prefix + "STRIPE_SECRET_KEY"
 )
+
+// developmentStripeKey authenticates to stripe-mock, which accepts any test key; Stripe
+// itself refuses it.
+const developmentStripeKey = "sk_test_tutorhublocal"
 
 // Values of Auth.CaptchaProvider.
 const (
@@ -341,6 +346,21 @@ func keys() []keyDef {
 		key(prefix+"UPLOADS_WEBHOOK_SECRET", "", func(c *Config) *[]byte { return &c.Uploads.WebhookSecret },
 			parseOptionalSecret, func(b []byte) string { return string(b) },
 			"Token (at least 32 bytes) the storage's bucket notifications send to `POST /webhooks/storage` (as `Authorization: Bearer TOKEN` or `?token=TOKEN`): a finished upload then starts its scan even if the client never calls CompleteUpload. Empty turns the webhook off (404).").asSecret(),
+
+		key(prefix+"STRIPE_API_URL", "http://127.0.0.1:12111", func(c *Config) *string { return &c.Payments.StripeAPIURL },
+			parseHTTPURL, str, "Base URL of the Stripe API: the local stack's stripe-mock by default; `https://api.stripe.com` for Stripe itself."),
+		key(keyStripeSecretKey, developmentStripeKey, func(c *Config) *string { return &c.Payments.StripeSecretKey },
+			parseStripeKey, str, "Stripe secret key (`sk_...`) or restricted key (`rk_...`); the default is a test key that only stripe-mock accepts.").asSecret(),
+		key(prefix+"STRIPE_WEBHOOK_SECRETS", "", func(c *Config) *[]string { return &c.Payments.WebhookSecrets },
+			parseWebhookSecrets, formatList, "Comma-separated signing secrets (`whsec_...`) of the Stripe webhook endpoint `POST /webhooks/stripe`; a signature by any of them is accepted, so a secret can be rolled. Empty turns the endpoint off (404).").asSecret().asList(),
+		key(prefix+"STRIPE_WEBHOOK_TOLERANCE", "5m", func(c *Config) *time.Duration { return &c.Payments.WebhookTolerance },
+			durationBetween(10*time.Second, time.Hour), dur, "Oldest (and furthest in the future) a signed Stripe webhook's timestamp may be (10s to 1h)."),
+		key(prefix+"PAYMENTS_PLATFORM_FEE_BPS", "1500", func(c *Config) *int { return &c.Payments.PlatformFeeBPS },
+			integer(0, 10000), formatInt[int], "The platform's fee on each charge in basis points (1500 = 15%); the rest is payable to the tutor."),
+		key(prefix+"PAYMENTS_RECONCILE_EVERY", "1h", func(c *Config) *time.Duration { return &c.Payments.ReconcileEvery },
+			durationBetween(time.Minute, 24*time.Hour), dur, "How often the Reconcile schedule compares the provider's records with the charges and the ledger (1m to 24h)."),
+		key(prefix+"PAYMENTS_RECONCILE_WINDOW", "48h", func(c *Config) *time.Duration { return &c.Payments.ReconcileWindow },
+			durationBetween(time.Hour, 90*24*time.Hour), dur, "How far back each Reconcile run looks at PaymentIntents and charges (1h to 90 days)."),
 
 		key(prefix+"MIGRATE_ON_START", "false", func(c *Config) *bool { return &c.MigrateOnStart },
 			parseBool, boolean, "Runs pending database migrations before serving."),

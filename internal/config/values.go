@@ -465,3 +465,36 @@ func parseBucketName(s string) (string, error) {
 	}
 	return s, nil
 }
+
+// parseStripeKey accepts a Stripe secret or restricted API key.
+func parseStripeKey(s string) (string, error) {
+	if _, err := parseAPIKey(s); err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(s, "sk_") && !strings.HasPrefix(s, "rk_") || len(s) < 8 || len(s) > 255 {
+		return "", errors.New("must be a Stripe secret key (sk_...) or restricted key (rk_...)")
+	}
+	return s, nil
+}
+
+// parseWebhookSecrets accepts empty or a comma-separated list of Stripe signing secrets.
+func parseWebhookSecrets(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	for v := range strings.SplitSeq(s, ",") {
+		v = strings.TrimSpace(v)
+		if _, err := parseAPIKey(v); err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(v, "whsec_") || len(v) < 16 || len(v) > 255 {
+			return nil, errors.New("must be Stripe signing secrets (whsec_..., at least 16 characters), separated by commas")
+		}
+		out = append(out, v)
+	}
+	if len(out) > 8 {
+		return nil, errors.New("at most 8 secrets")
+	}
+	return out, nil
+}

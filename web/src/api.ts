@@ -2,6 +2,7 @@
 // Connect on the page's own origin.
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { BookingService } from "@gen/tutorhub/v1/booking_pb";
 import { NotificationService } from "@gen/tutorhub/v1/notification_pb";
 import { SearchService } from "@gen/tutorhub/v1/search_pb";
 import { ServiceAccountService } from "@gen/tutorhub/v1/service_account_pb";
@@ -30,3 +31,5 @@ export const userClient = createClient(UserService, transport);
 export const notificationClient = createClient(NotificationService, transport);
 /** Files sent to storage with presigned URLs, their scan status and download URLs. */
 export const uploadClient = createClient(UploadService, transport);
+/** Lessons: requests, decisions, cancellations, and reviews. */
+export const bookingClient = createClient(BookingService, transport);

@@ -6,6 +6,7 @@ import { Loading, Notice, useTitle } from "./ui";
 import { useSession } from "./use-session";
 import { describe } from "./errors";
 import { Bell } from "./bell";
+import { BookingsPage } from "./pages/bookings";
 import { LoginPage } from "./pages/login";
 import { NotificationPreferencesPage, NotificationsPage } from "./pages/notifications";
 import { ProfilePage } from "./pages/profile";
@@ -30,6 +31,7 @@ const routes: Route[] = [
   { path: "/me", render: () => <SignedIn><ProfilePage /></SignedIn> },
   { path: "/me/tutor", render: () => <SignedIn><TutorEditPage /></SignedIn> },
   { path: "/admin/service-accounts", render: () => <SignedIn><ServiceAccountsPage /></SignedIn> },
+  { path: "/bookings", render: () => <SignedIn><BookingsPage /></SignedIn> },
   { path: "/notifications", render: () => <SignedIn><NotificationsPage /></SignedIn> },
   { path: "/notifications/preferences", render: () => <SignedIn><NotificationPreferencesPage /></SignedIn> },
 ];
@@ -110,6 +112,11 @@ function Header({ path }: { path: string }) {
               <li>
                 <Link href="/me/tutor" aria-current={current("/me/tutor")}>
                   Tutor profile
+                </Link>
+              </li>
+              <li>
+                <Link href="/bookings" aria-current={current("/bookings")}>
+                  My bookings
                 </Link>
               </li>
               <li>

@@ -644,6 +644,496 @@ func (x *RetryParkedEventResponse) GetEvent() *ParkedEvent {
 	return nil
 }
 
+// ReconciliationDrift is one disagreement a reconciliation run found.
+type ReconciliationDrift struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kind, e.g. "ledger_mismatch", "provider_amount", "provider_status".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The charge concerned (UUID), when one is.
+	ChargeId string `protobuf:"bytes,2,opt,name=charge_id,json=chargeId,proto3" json:"charge_id,omitempty"`
+	// What differs.
+	Detail        string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconciliationDrift) Reset() {
+	*x = ReconciliationDrift{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconciliationDrift) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconciliationDrift) ProtoMessage() {}
+
+func (x *ReconciliationDrift) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconciliationDrift.ProtoReflect.Descriptor instead.
+func (*ReconciliationDrift) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReconciliationDrift) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ReconciliationDrift) GetChargeId() string {
+	if x != nil {
+		return x.ChargeId
+	}
+	return ""
+}
+
+func (x *ReconciliationDrift) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// ReconciliationReport is what one reconciliation run found.
+type ReconciliationReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Report id (UUID).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The window of charges compared.
+	WindowStartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=window_start_time,json=windowStartTime,proto3" json:"window_start_time,omitempty"`
+	WindowEndTime   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=window_end_time,json=windowEndTime,proto3" json:"window_end_time,omitempty"`
+	// How many charges and provider records were compared.
+	Checked int32 `protobuf:"varint,4,opt,name=checked,proto3" json:"checked,omitempty"`
+	// How many disagreements were found; drift holds the first of them.
+	DriftCount int32                  `protobuf:"varint,5,opt,name=drift_count,json=driftCount,proto3" json:"drift_count,omitempty"`
+	Drift      []*ReconciliationDrift `protobuf:"bytes,6,rep,name=drift,proto3" json:"drift,omitempty"`
+	// When the run recorded the report.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconciliationReport) Reset() {
+	*x = ReconciliationReport{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconciliationReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconciliationReport) ProtoMessage() {}
+
+func (x *ReconciliationReport) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconciliationReport.ProtoReflect.Descriptor instead.
+func (*ReconciliationReport) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReconciliationReport) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ReconciliationReport) GetWindowStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowStartTime
+	}
+	return nil
+}
+
+func (x *ReconciliationReport) GetWindowEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowEndTime
+	}
+	return nil
+}
+
+func (x *ReconciliationReport) GetChecked() int32 {
+	if x != nil {
+		return x.Checked
+	}
+	return 0
+}
+
+func (x *ReconciliationReport) GetDriftCount() int32 {
+	if x != nil {
+		return x.DriftCount
+	}
+	return 0
+}
+
+func (x *ReconciliationReport) GetDrift() []*ReconciliationDrift {
+	if x != nil {
+		return x.Drift
+	}
+	return nil
+}
+
+func (x *ReconciliationReport) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// ListReconciliationReportsRequest selects one page of reports.
+type ListReconciliationReportsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of reports to return; 0 means the default (50). At most 100.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque token from a previous response's next_page_token; empty for the first page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReconciliationReportsRequest) Reset() {
+	*x = ListReconciliationReportsRequest{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReconciliationReportsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReconciliationReportsRequest) ProtoMessage() {}
+
+func (x *ListReconciliationReportsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReconciliationReportsRequest.ProtoReflect.Descriptor instead.
+func (*ListReconciliationReportsRequest) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListReconciliationReportsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListReconciliationReportsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListReconciliationReportsResponse is one page of reports.
+type ListReconciliationReportsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reports, newest first.
+	Reports []*ReconciliationReport `protobuf:"bytes,1,rep,name=reports,proto3" json:"reports,omitempty"`
+	// Token for the next page; empty when this is the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReconciliationReportsResponse) Reset() {
+	*x = ListReconciliationReportsResponse{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReconciliationReportsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReconciliationReportsResponse) ProtoMessage() {}
+
+func (x *ListReconciliationReportsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReconciliationReportsResponse.ProtoReflect.Descriptor instead.
+func (*ListReconciliationReportsResponse) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListReconciliationReportsResponse) GetReports() []*ReconciliationReport {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+func (x *ListReconciliationReportsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ParkedPaymentEvent is a stored provider event tutorhub does not apply.
+type ParkedPaymentEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stored event id (UUID).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The provider's event id (evt_...).
+	ProviderEventId string `protobuf:"bytes,2,opt,name=provider_event_id,json=providerEventId,proto3" json:"provider_event_id,omitempty"`
+	// The provider's event type.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// Whether the provider sent it in live mode.
+	Livemode bool `protobuf:"varint,4,opt,name=livemode,proto3" json:"livemode,omitempty"`
+	// When the provider created it, and when tutorhub received it.
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
+	// Why it is parked.
+	Note string `protobuf:"bytes,7,opt,name=note,proto3" json:"note,omitempty"`
+	// The raw payload's size in bytes.
+	PayloadSize   int64 `protobuf:"varint,8,opt,name=payload_size,json=payloadSize,proto3" json:"payload_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParkedPaymentEvent) Reset() {
+	*x = ParkedPaymentEvent{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParkedPaymentEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParkedPaymentEvent) ProtoMessage() {}
+
+func (x *ParkedPaymentEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParkedPaymentEvent.ProtoReflect.Descriptor instead.
+func (*ParkedPaymentEvent) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ParkedPaymentEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ParkedPaymentEvent) GetProviderEventId() string {
+	if x != nil {
+		return x.ProviderEventId
+	}
+	return ""
+}
+
+func (x *ParkedPaymentEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ParkedPaymentEvent) GetLivemode() bool {
+	if x != nil {
+		return x.Livemode
+	}
+	return false
+}
+
+func (x *ParkedPaymentEvent) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *ParkedPaymentEvent) GetReceiveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceiveTime
+	}
+	return nil
+}
+
+func (x *ParkedPaymentEvent) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *ParkedPaymentEvent) GetPayloadSize() int64 {
+	if x != nil {
+		return x.PayloadSize
+	}
+	return 0
+}
+
+// ListParkedPaymentEventsRequest selects one page of parked payment events.
+type ListParkedPaymentEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of events to return; 0 means the default (50). At most 100.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Opaque token from a previous response's next_page_token; empty for the first page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParkedPaymentEventsRequest) Reset() {
+	*x = ListParkedPaymentEventsRequest{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParkedPaymentEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParkedPaymentEventsRequest) ProtoMessage() {}
+
+func (x *ListParkedPaymentEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParkedPaymentEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListParkedPaymentEventsRequest) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListParkedPaymentEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListParkedPaymentEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListParkedPaymentEventsResponse is one page of parked payment events.
+type ListParkedPaymentEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, newest first.
+	Events []*ParkedPaymentEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Token for the next page; empty when this is the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListParkedPaymentEventsResponse) Reset() {
+	*x = ListParkedPaymentEventsResponse{}
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListParkedPaymentEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListParkedPaymentEventsResponse) ProtoMessage() {}
+
+func (x *ListParkedPaymentEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListParkedPaymentEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListParkedPaymentEventsResponse) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListParkedPaymentEventsResponse) GetEvents() []*ParkedPaymentEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListParkedPaymentEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_tutorhub_v1_admin_proto protoreflect.FileDescriptor
 
 const file_tutorhub_v1_admin_proto_rawDesc = "" +
@@ -707,11 +1197,51 @@ const file_tutorhub_v1_admin_proto_rawDesc = "" +
 	"\x17RetryParkedEventRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"J\n" +
 	"\x18RetryParkedEventResponse\x12.\n" +
-	"\x05event\x18\x01 \x01(\v2\x18.tutorhub.v1.ParkedEventR\x05event2\xb6\x03\n" +
+	"\x05event\x18\x01 \x01(\v2\x18.tutorhub.v1.ParkedEventR\x05event\"^\n" +
+	"\x13ReconciliationDrift\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1b\n" +
+	"\tcharge_id\x18\x02 \x01(\tR\bchargeId\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xe2\x02\n" +
+	"\x14ReconciliationReport\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12F\n" +
+	"\x11window_start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x0fwindowStartTime\x12B\n" +
+	"\x0fwindow_end_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rwindowEndTime\x12\x18\n" +
+	"\achecked\x18\x04 \x01(\x05R\achecked\x12\x1f\n" +
+	"\vdrift_count\x18\x05 \x01(\x05R\n" +
+	"driftCount\x126\n" +
+	"\x05drift\x18\x06 \x03(\v2 .tutorhub.v1.ReconciliationDriftR\x05drift\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"s\n" +
+	" ListReconciliationReportsRequest\x12&\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x88\x01\n" +
+	"!ListReconciliationReportsResponse\x12;\n" +
+	"\areports\x18\x01 \x03(\v2!.tutorhub.v1.ReconciliationReportR\areports\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb3\x02\n" +
+	"\x12ParkedPaymentEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
+	"\x11provider_event_id\x18\x02 \x01(\tR\x0fproviderEventId\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x1a\n" +
+	"\blivemode\x18\x04 \x01(\bR\blivemode\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12=\n" +
+	"\freceive_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vreceiveTime\x12\x12\n" +
+	"\x04note\x18\a \x01(\tR\x04note\x12!\n" +
+	"\fpayload_size\x18\b \x01(\x03R\vpayloadSize\"q\n" +
+	"\x1eListParkedPaymentEventsRequest\x12&\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x82\x01\n" +
+	"\x1fListParkedPaymentEventsResponse\x127\n" +
+	"\x06events\x18\x01 \x03(\v2\x1f.tutorhub.v1.ParkedPaymentEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8b\x06\n" +
 	"\fAdminService\x12\x83\x01\n" +
 	"\x0fListAuditEvents\x12#.tutorhub.v1.ListAuditEventsRequest\x1a$.tutorhub.v1.ListAuditEventsResponse\"%\x82\xd3\xe4\x93\x02\x1c\x12\x1a/api/v1/admin/audit-events\x90\x02\x01\x12\x87\x01\n" +
 	"\x10ListParkedEvents\x12$.tutorhub.v1.ListParkedEventsRequest\x1a%.tutorhub.v1.ListParkedEventsResponse\"&\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/v1/admin/parked-events\x90\x02\x01\x12\x95\x01\n" +
-	"\x10RetryParkedEvent\x12$.tutorhub.v1.RetryParkedEventRequest\x1a%.tutorhub.v1.RetryParkedEventResponse\"4\x82\xd3\xe4\x93\x02+:\x01*\"&/api/v1/admin/parked-events/{id}:retry\x90\x02\x02B\xa3\x01\n" +
+	"\x10RetryParkedEvent\x12$.tutorhub.v1.RetryParkedEventRequest\x1a%.tutorhub.v1.RetryParkedEventResponse\"4\x82\xd3\xe4\x93\x02+:\x01*\"&/api/v1/admin/parked-events/{id}:retry\x90\x02\x02\x12\xab\x01\n" +
+	"\x19ListReconciliationReports\x12-.tutorhub.v1.ListReconciliationReportsRequest\x1a..tutorhub.v1.ListReconciliationReportsResponse\"/\x82\xd3\xe4\x93\x02&\x12$/api/v1/admin/reconciliation-reports\x90\x02\x01\x12\xa4\x01\n" +
+	"\x17ListParkedPaymentEvents\x12+.tutorhub.v1.ListParkedPaymentEventsRequest\x1a,.tutorhub.v1.ListParkedPaymentEventsResponse\".\x82\xd3\xe4\x93\x02%\x12#/api/v1/admin/parked-payment-events\x90\x02\x01B\xa3\x01\n" +
 	"\x0fcom.tutorhub.v1B\n" +
 	"AdminProtoP\x01Z7github.com/tutorhub/tutorhub/gen/tutorhub/v1;tutorhubv1\xa2\x02\x03TXX\xaa\x02\vTutorhub.V1\xca\x02\vTutorhub\\V1\xe2\x02\x17Tutorhub\\V1\\GPBMetadata\xea\x02\fTutorhub::V1b\x06proto3"
 
@@ -727,40 +1257,59 @@ func file_tutorhub_v1_admin_proto_rawDescGZIP() []byte {
 	return file_tutorhub_v1_admin_proto_rawDescData
 }
 
-var file_tutorhub_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_tutorhub_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_tutorhub_v1_admin_proto_goTypes = []any{
-	(*AuditEvent)(nil),               // 0: tutorhub.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),   // 1: tutorhub.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),  // 2: tutorhub.v1.ListAuditEventsResponse
-	(*ParkedEvent)(nil),              // 3: tutorhub.v1.ParkedEvent
-	(*ListParkedEventsRequest)(nil),  // 4: tutorhub.v1.ListParkedEventsRequest
-	(*ListParkedEventsResponse)(nil), // 5: tutorhub.v1.ListParkedEventsResponse
-	(*RetryParkedEventRequest)(nil),  // 6: tutorhub.v1.RetryParkedEventRequest
-	(*RetryParkedEventResponse)(nil), // 7: tutorhub.v1.RetryParkedEventResponse
-	nil,                              // 8: tutorhub.v1.AuditEvent.DetailsEntry
-	(*timestamppb.Timestamp)(nil),    // 9: google.protobuf.Timestamp
+	(*AuditEvent)(nil),                        // 0: tutorhub.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),            // 1: tutorhub.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),           // 2: tutorhub.v1.ListAuditEventsResponse
+	(*ParkedEvent)(nil),                       // 3: tutorhub.v1.ParkedEvent
+	(*ListParkedEventsRequest)(nil),           // 4: tutorhub.v1.ListParkedEventsRequest
+	(*ListParkedEventsResponse)(nil),          // 5: tutorhub.v1.ListParkedEventsResponse
+	(*RetryParkedEventRequest)(nil),           // 6: tutorhub.v1.RetryParkedEventRequest
+	(*RetryParkedEventResponse)(nil),          // 7: tutorhub.v1.RetryParkedEventResponse
+	(*ReconciliationDrift)(nil),               // 8: tutorhub.v1.ReconciliationDrift
+	(*ReconciliationReport)(nil),              // 9: tutorhub.v1.ReconciliationReport
+	(*ListReconciliationReportsRequest)(nil),  // 10: tutorhub.v1.ListReconciliationReportsRequest
+	(*ListReconciliationReportsResponse)(nil), // 11: tutorhub.v1.ListReconciliationReportsResponse
+	(*ParkedPaymentEvent)(nil),                // 12: tutorhub.v1.ParkedPaymentEvent
+	(*ListParkedPaymentEventsRequest)(nil),    // 13: tutorhub.v1.ListParkedPaymentEventsRequest
+	(*ListParkedPaymentEventsResponse)(nil),   // 14: tutorhub.v1.ListParkedPaymentEventsResponse
+	nil,                                       // 15: tutorhub.v1.AuditEvent.DetailsEntry
+	(*timestamppb.Timestamp)(nil),             // 16: google.protobuf.Timestamp
 }
 var file_tutorhub_v1_admin_proto_depIdxs = []int32{
-	9,  // 0: tutorhub.v1.AuditEvent.occur_time:type_name -> google.protobuf.Timestamp
-	8,  // 1: tutorhub.v1.AuditEvent.details:type_name -> tutorhub.v1.AuditEvent.DetailsEntry
-	9,  // 2: tutorhub.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	9,  // 3: tutorhub.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	16, // 0: tutorhub.v1.AuditEvent.occur_time:type_name -> google.protobuf.Timestamp
+	15, // 1: tutorhub.v1.AuditEvent.details:type_name -> tutorhub.v1.AuditEvent.DetailsEntry
+	16, // 2: tutorhub.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	16, // 3: tutorhub.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 4: tutorhub.v1.ListAuditEventsResponse.events:type_name -> tutorhub.v1.AuditEvent
-	9,  // 5: tutorhub.v1.ParkedEvent.create_time:type_name -> google.protobuf.Timestamp
-	9,  // 6: tutorhub.v1.ParkedEvent.park_time:type_name -> google.protobuf.Timestamp
+	16, // 5: tutorhub.v1.ParkedEvent.create_time:type_name -> google.protobuf.Timestamp
+	16, // 6: tutorhub.v1.ParkedEvent.park_time:type_name -> google.protobuf.Timestamp
 	3,  // 7: tutorhub.v1.ListParkedEventsResponse.events:type_name -> tutorhub.v1.ParkedEvent
 	3,  // 8: tutorhub.v1.RetryParkedEventResponse.event:type_name -> tutorhub.v1.ParkedEvent
-	1,  // 9: tutorhub.v1.AdminService.ListAuditEvents:input_type -> tutorhub.v1.ListAuditEventsRequest
-	4,  // 10: tutorhub.v1.AdminService.ListParkedEvents:input_type -> tutorhub.v1.ListParkedEventsRequest
-	6,  // 11: tutorhub.v1.AdminService.RetryParkedEvent:input_type -> tutorhub.v1.RetryParkedEventRequest
-	2,  // 12: tutorhub.v1.AdminService.ListAuditEvents:output_type -> tutorhub.v1.ListAuditEventsResponse
-	5,  // 13: tutorhub.v1.AdminService.ListParkedEvents:output_type -> tutorhub.v1.ListParkedEventsResponse
-	7,  // 14: tutorhub.v1.AdminService.RetryParkedEvent:output_type -> tutorhub.v1.RetryParkedEventResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	16, // 9: tutorhub.v1.ReconciliationReport.window_start_time:type_name -> google.protobuf.Timestamp
+	16, // 10: tutorhub.v1.ReconciliationReport.window_end_time:type_name -> google.protobuf.Timestamp
+	8,  // 11: tutorhub.v1.ReconciliationReport.drift:type_name -> tutorhub.v1.ReconciliationDrift
+	16, // 12: tutorhub.v1.ReconciliationReport.create_time:type_name -> google.protobuf.Timestamp
+	9,  // 13: tutorhub.v1.ListReconciliationReportsResponse.reports:type_name -> tutorhub.v1.ReconciliationReport
+	16, // 14: tutorhub.v1.ParkedPaymentEvent.create_time:type_name -> google.protobuf.Timestamp
+	16, // 15: tutorhub.v1.ParkedPaymentEvent.receive_time:type_name -> google.protobuf.Timestamp
+	12, // 16: tutorhub.v1.ListParkedPaymentEventsResponse.events:type_name -> tutorhub.v1.ParkedPaymentEvent
+	1,  // 17: tutorhub.v1.AdminService.ListAuditEvents:input_type -> tutorhub.v1.ListAuditEventsRequest
+	4,  // 18: tutorhub.v1.AdminService.ListParkedEvents:input_type -> tutorhub.v1.ListParkedEventsRequest
+	6,  // 19: tutorhub.v1.AdminService.RetryParkedEvent:input_type -> tutorhub.v1.RetryParkedEventRequest
+	10, // 20: tutorhub.v1.AdminService.ListReconciliationReports:input_type -> tutorhub.v1.ListReconciliationReportsRequest
+	13, // 21: tutorhub.v1.AdminService.ListParkedPaymentEvents:input_type -> tutorhub.v1.ListParkedPaymentEventsRequest
+	2,  // 22: tutorhub.v1.AdminService.ListAuditEvents:output_type -> tutorhub.v1.ListAuditEventsResponse
+	5,  // 23: tutorhub.v1.AdminService.ListParkedEvents:output_type -> tutorhub.v1.ListParkedEventsResponse
+	7,  // 24: tutorhub.v1.AdminService.RetryParkedEvent:output_type -> tutorhub.v1.RetryParkedEventResponse
+	11, // 25: tutorhub.v1.AdminService.ListReconciliationReports:output_type -> tutorhub.v1.ListReconciliationReportsResponse
+	14, // 26: tutorhub.v1.AdminService.ListParkedPaymentEvents:output_type -> tutorhub.v1.ListParkedPaymentEventsResponse
+	22, // [22:27] is the sub-list for method output_type
+	17, // [17:22] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_tutorhub_v1_admin_proto_init() }
@@ -774,7 +1323,7 @@ func file_tutorhub_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tutorhub_v1_admin_proto_rawDesc), len(file_tutorhub_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

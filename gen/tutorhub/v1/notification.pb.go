@@ -29,7 +29,7 @@ type Notification struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Notification id (UUID).
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The category preferences group it under: "security", "tutors" or "uploads".
+	// The category preferences group it under: "security", "tutors", "uploads" or "bookings".
 	Category string `protobuf:"bytes,2,opt,name=category,proto3" json:"category,omitempty"`
 	// What happened, e.g. "password_changed", "new_device_sign_in", "tutor_published".
 	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
@@ -594,7 +594,7 @@ func (x *WatchNotificationsResponse) GetUnreadCount() int64 {
 // NotificationPreference is whether one category reaches the user on one channel.
 type NotificationPreference struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "security", "tutors" or "uploads".
+	// "security", "tutors", "uploads" or "bookings".
 	Category string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
 	// "inbox" or "email".
 	Channel string `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`

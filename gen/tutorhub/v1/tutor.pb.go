@@ -483,8 +483,12 @@ type Tutor struct {
 	// The upload id (UUID) of the owner's avatar, empty when none: a clean, re-encoded image
 	// whose short-lived URL UploadService.GetDownloadURL gives anyone.
 	AvatarUploadId string `protobuf:"bytes,9,opt,name=avatar_upload_id,json=avatarUploadId,proto3" json:"avatar_upload_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// How many reviews students left after completed lessons (GetTutor only; 0 elsewhere).
+	ReviewCount int64 `protobuf:"varint,10,opt,name=review_count,json=reviewCount,proto3" json:"review_count,omitempty"`
+	// The average of those reviews' ratings, 1 to 5; 0 without reviews (GetTutor only).
+	AverageRating float64 `protobuf:"fixed64,11,opt,name=average_rating,json=averageRating,proto3" json:"average_rating,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Tutor) Reset() {
@@ -578,6 +582,20 @@ func (x *Tutor) GetAvatarUploadId() string {
 		return x.AvatarUploadId
 	}
 	return ""
+}
+
+func (x *Tutor) GetReviewCount() int64 {
+	if x != nil {
+		return x.ReviewCount
+	}
+	return 0
+}
+
+func (x *Tutor) GetAverageRating() float64 {
+	if x != nil {
+		return x.AverageRating
+	}
+	return 0
 }
 
 // CreateTutorProfileRequest carries the initial profile.
@@ -1366,7 +1384,7 @@ const file_tutorhub_v1_tutor_proto_rawDesc = "" +
 	"\"\x06r\x04\x10\x02\x18#R\tlanguages\x12O\n" +
 	"\flesson_modes\x18\a \x03(\x0e2\x17.tutorhub.v1.LessonModeB\x13\xbaH\x10\x92\x01\r\x10\x02\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\vlessonModes\x12$\n" +
 	"\ttime_zone\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\btimeZone\x12K\n" +
-	"\favailability\x18\t \x03(\v2\x1d.tutorhub.v1.AvailabilitySlotB\b\xbaH\x05\x92\x01\x02\x102R\favailability\"\xe4\x02\n" +
+	"\favailability\x18\t \x03(\v2\x1d.tutorhub.v1.AvailabilitySlotB\b\xbaH\x05\x92\x01\x02\x102R\favailability\"\xae\x03\n" +
 	"\x05Tutor\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12!\n" +
@@ -1378,7 +1396,10 @@ const file_tutorhub_v1_tutor_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12(\n" +
-	"\x10avatar_upload_id\x18\t \x01(\tR\x0eavatarUploadId\"P\n" +
+	"\x10avatar_upload_id\x18\t \x01(\tR\x0eavatarUploadId\x12!\n" +
+	"\freview_count\x18\n" +
+	" \x01(\x03R\vreviewCount\x12%\n" +
+	"\x0eaverage_rating\x18\v \x01(\x01R\raverageRating\"P\n" +
 	"\x19CreateTutorProfileRequest\x123\n" +
 	"\aprofile\x18\x01 \x01(\v2\x19.tutorhub.v1.TutorProfileR\aprofile\"F\n" +
 	"\x1aCreateTutorProfileResponse\x12(\n" +

@@ -5,11 +5,14 @@ import { dayLabels, formatMoney, labelOf, languageName, lessonModeLabels, levelL
 import { Link } from "../router";
 import { LoadError, Loading, Notice, useLoad, useTitle } from "../ui";
 import { Avatar } from "../upload";
+import { useSession } from "../use-session";
+import { BookLesson } from "./bookings";
 
 /** A tutor's public page. */
 export function TutorPage({ id }: { id: string }) {
   const [tutor, retry] = useLoad(async () => (await tutorClient.getTutor({ tutorId: id })).tutor!, [id]);
   const [subjects] = useLoad(allSubjects, []);
+  const session = useSession();
   useTitle(tutor.status === "ok" ? tutor.data.displayName || "Tutor" : "Tutor");
 
   if (tutor.status === "loading") return <Loading what="Loading the tutor" />;
@@ -105,6 +108,12 @@ export function TutorPage({ id }: { id: string }) {
           <p class="empty">No availability listed.</p>
         )}
       </section>
+      {t.published && session.status === "signed-in" && <BookLesson tutorId={t.id} timeZone={p?.timeZone || "UTC"} />}
+      {t.published && session.status === "signed-out" && (
+        <p>
+          <Link href={`/login?next=${encodeURIComponent(`/tutors/${t.id}`)}`}>Log in</Link> to book a lesson.
+        </p>
+      )}
       <p>
         <Link href="/tutors">Back to all tutors</Link>
       </p>

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tutorhub/v1/admin.proto.
  */
 export const file_tutorhub_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("Chd0dXRvcmh1Yi92MS9hZG1pbi5wcm90bxILdHV0b3JodWIudjEimQIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSLgoKb2NjdXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGYWN0aW9uGAMgASgJEhAKCGFjdG9yX2lkGAQgASgJEhIKCnN1YmplY3RfaWQYBSABKAkSCgoCaXAYBiABKAkSEgoKdXNlcl9hZ2VudBgHIAEoCRISCgpyZXF1ZXN0X2lkGAggASgJEjUKB2RldGFpbHMYCSADKAsyJC50dXRvcmh1Yi52MS5BdWRpdEV2ZW50LkRldGFpbHNFbnRyeRouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKLAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIdCghhY3Rvcl9pZBgBIAEoCUILukgI2AEBcgOwAQESHwoKc3ViamVjdF9pZBgCIAEoCUILukgI2AEBcgOwAQESFwoGYWN0aW9uGAMgASgJQge6SARyAhhAEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCglwYWdlX3NpemUYBiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAcgASgJQgi6SAVyAxiABCJbChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRInCgZldmVudHMYASADKAsyFy50dXRvcmh1Yi52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKSAgoLUGFya2VkRXZlbnQSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIWCg5hZ2dyZWdhdGVfdHlwZRgDIAEoCRIUCgxhZ2dyZWdhdGVfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEhAKCGF0dGVtcHRzGAYgASgFEhIKCmxhc3RfZXJyb3IYByABKAkSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCXBhcmtfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcGF5bG9hZF9zaXplGAogASgDEg8KB3BheWxvYWQYCyABKAkibAoXTGlzdFBhcmtlZEV2ZW50c1JlcXVlc3QSFQoEdHlwZRgBIAEoCUIHukgEcgIYQBIcCglwYWdlX3NpemUYAiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCJdChhMaXN0UGFya2VkRXZlbnRzUmVzcG9uc2USKAoGZXZlbnRzGAEgAygLMhgudHV0b3JodWIudjEuUGFya2VkRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi8KF1JldHJ5UGFya2VkRXZlbnRSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASJDChhSZXRyeVBhcmtlZEV2ZW50UmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC50dXRvcmh1Yi52MS5QYXJrZWRFdmVudDK2AwoMQWRtaW5TZXJ2aWNlEoMBCg9MaXN0QXVkaXRFdmVudHMSIy50dXRvcmh1Yi52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiQudHV0b3JodWIudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiJZACAYLT5JMCHBIaL2FwaS92MS9hZG1pbi9hdWRpdC1ldmVudHMShwEKEExpc3RQYXJrZWRFdmVudHMSJC50dXRvcmh1Yi52MS5MaXN0UGFya2VkRXZlbnRzUmVxdWVzdBolLnR1dG9yaHViLnYxLkxpc3RQYXJrZWRFdmVudHNSZXNwb25zZSImkAIBgtPkkwIdEhsvYXBpL3YxL2FkbWluL3BhcmtlZC1ldmVudHMSlQEKEFJldHJ5UGFya2VkRXZlbnQSJC50dXRvcmh1Yi52MS5SZXRyeVBhcmtlZEV2ZW50UmVxdWVzdBolLnR1dG9yaHViLnYxLlJldHJ5UGFya2VkRXZlbnRSZXNwb25zZSI0kAICgtPkkwIrOgEqIiYvYXBpL3YxL2FkbWluL3BhcmtlZC1ldmVudHMve2lkfTpyZXRyeUKjAQoPY29tLnR1dG9yaHViLnYxQgpBZG1pblByb3RvUAFaN2dpdGh1Yi5jb20vdHV0b3JodWIvdHV0b3JodWIvZ2VuL3R1dG9yaHViL3YxO3R1dG9yaHVidjGiAgNUWFiqAgtUdXRvcmh1Yi5WMcoCC1R1dG9yaHViXFYx4gIXVHV0b3JodWJcVjFcR1BCTWV0YWRhdGHqAgxUdXRvcmh1Yjo6VjFiBnByb3RvMw", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("Chd0dXRvcmh1Yi92MS9hZG1pbi5wcm90bxILdHV0b3JodWIudjEimQIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSLgoKb2NjdXJfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGYWN0aW9uGAMgASgJEhAKCGFjdG9yX2lkGAQgASgJEhIKCnN1YmplY3RfaWQYBSABKAkSCgoCaXAYBiABKAkSEgoKdXNlcl9hZ2VudBgHIAEoCRISCgpyZXF1ZXN0X2lkGAggASgJEjUKB2RldGFpbHMYCSADKAsyJC50dXRvcmh1Yi52MS5BdWRpdEV2ZW50LkRldGFpbHNFbnRyeRouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKLAgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIdCghhY3Rvcl9pZBgBIAEoCUILukgI2AEBcgOwAQESHwoKc3ViamVjdF9pZBgCIAEoCUILukgI2AEBcgOwAQESFwoGYWN0aW9uGAMgASgJQge6SARyAhhAEi4KCnN0YXJ0X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCglwYWdlX3NpemUYBiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAcgASgJQgi6SAVyAxiABCJbChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRInCgZldmVudHMYASADKAsyFy50dXRvcmh1Yi52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKSAgoLUGFya2VkRXZlbnQSCgoCaWQYASABKAkSDAoEdHlwZRgCIAEoCRIWCg5hZ2dyZWdhdGVfdHlwZRgDIAEoCRIUCgxhZ2dyZWdhdGVfaWQYBCABKAkSDgoGcmVhc29uGAUgASgJEhAKCGF0dGVtcHRzGAYgASgFEhIKCmxhc3RfZXJyb3IYByABKAkSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCXBhcmtfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcGF5bG9hZF9zaXplGAogASgDEg8KB3BheWxvYWQYCyABKAkibAoXTGlzdFBhcmtlZEV2ZW50c1JlcXVlc3QSFQoEdHlwZRgBIAEoCUIHukgEcgIYQBIcCglwYWdlX3NpemUYAiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCJdChhMaXN0UGFya2VkRXZlbnRzUmVzcG9uc2USKAoGZXZlbnRzGAEgAygLMhgudHV0b3JodWIudjEuUGFya2VkRXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi8KF1JldHJ5UGFya2VkRXZlbnRSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASJDChhSZXRyeVBhcmtlZEV2ZW50UmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC50dXRvcmh1Yi52MS5QYXJrZWRFdmVudCJGChNSZWNvbmNpbGlhdGlvbkRyaWZ0EgwKBGtpbmQYASABKAkSEQoJY2hhcmdlX2lkGAIgASgJEg4KBmRldGFpbBgDIAEoCSKWAgoUUmVjb25jaWxpYXRpb25SZXBvcnQSCgoCaWQYASABKAkSNQoRd2luZG93X3N0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD3dpbmRvd19lbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHY2hlY2tlZBgEIAEoBRITCgtkcmlmdF9jb3VudBgFIAEoBRIvCgVkcmlmdBgGIAMoCzIgLnR1dG9yaHViLnYxLlJlY29uY2lsaWF0aW9uRHJpZnQSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIl4KIExpc3RSZWNvbmNpbGlhdGlvblJlcG9ydHNSZXF1ZXN0EhwKCXBhZ2Vfc2l6ZRgBIAEoBUIJukgGGgQYZCgAEhwKCnBhZ2VfdG9rZW4YAiABKAlCCLpIBXIDGIAEInAKIUxpc3RSZWNvbmNpbGlhdGlvblJlcG9ydHNSZXNwb25zZRIyCgdyZXBvcnRzGAEgAygLMiEudHV0b3JodWIudjEuUmVjb25jaWxpYXRpb25SZXBvcnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIuIBChJQYXJrZWRQYXltZW50RXZlbnQSCgoCaWQYASABKAkSGQoRcHJvdmlkZXJfZXZlbnRfaWQYAiABKAkSDAoEdHlwZRgDIAEoCRIQCghsaXZlbW9kZRgEIAEoCBIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMcmVjZWl2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRub3RlGAcgASgJEhQKDHBheWxvYWRfc2l6ZRgIIAEoAyJcCh5MaXN0UGFya2VkUGF5bWVudEV2ZW50c1JlcXVlc3QSHAoJcGFnZV9zaXplGAEgASgFQgm6SAYaBBhkKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiawofTGlzdFBhcmtlZFBheW1lbnRFdmVudHNSZXNwb25zZRIvCgZldmVudHMYASADKAsyHy50dXRvcmh1Yi52MS5QYXJrZWRQYXltZW50RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMosGCgxBZG1pblNlcnZpY2USgwEKD0xpc3RBdWRpdEV2ZW50cxIjLnR1dG9yaHViLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaJC50dXRvcmh1Yi52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIlkAIBgtPkkwIcEhovYXBpL3YxL2FkbWluL2F1ZGl0LWV2ZW50cxKHAQoQTGlzdFBhcmtlZEV2ZW50cxIkLnR1dG9yaHViLnYxLkxpc3RQYXJrZWRFdmVudHNSZXF1ZXN0GiUudHV0b3JodWIudjEuTGlzdFBhcmtlZEV2ZW50c1Jlc3BvbnNlIiaQAgGC0+STAh0SGy9hcGkvdjEvYWRtaW4vcGFya2VkLWV2ZW50cxKVAQoQUmV0cnlQYXJrZWRFdmVudBIkLnR1dG9yaHViLnYxLlJldHJ5UGFya2VkRXZlbnRSZXF1ZXN0GiUudHV0b3JodWIudjEuUmV0cnlQYXJrZWRFdmVudFJlc3BvbnNlIjSQAgKC0+STAis6ASoiJi9hcGkvdjEvYWRtaW4vcGFya2VkLWV2ZW50cy97aWR9OnJldHJ5EqsBChlMaXN0UmVjb25jaWxpYXRpb25SZXBvcnRzEi0udHV0b3JodWIudjEuTGlzdFJlY29uY2lsaWF0aW9uUmVwb3J0c1JlcXVlc3QaLi50dXRvcmh1Yi52MS5MaXN0UmVjb25jaWxpYXRpb25SZXBvcnRzUmVzcG9uc2UiL5ACAYLT5JMCJhIkL2FwaS92MS9hZG1pbi9yZWNvbmNpbGlhdGlvbi1yZXBvcnRzEqQBChdMaXN0UGFya2VkUGF5bWVudEV2ZW50cxIrLnR1dG9yaHViLnYxLkxpc3RQYXJrZWRQYXltZW50RXZlbnRzUmVxdWVzdBosLnR1dG9yaHViLnYxLkxpc3RQYXJrZWRQYXltZW50RXZlbnRzUmVzcG9uc2UiLpACAYLT5JMCJRIjL2FwaS92MS9hZG1pbi9wYXJrZWQtcGF5bWVudC1ldmVudHNCowEKD2NvbS50dXRvcmh1Yi52MUIKQWRtaW5Qcm90b1ABWjdnaXRodWIuY29tL3R1dG9yaHViL3R1dG9yaHViL2dlbi90dXRvcmh1Yi92MTt0dXRvcmh1YnYxogIDVFhYqgILVHV0b3JodWIuVjHKAgtUdXRvcmh1YlxWMeICF1R1dG9yaHViXFYxXEdQQk1ldGFkYXRh6gIMVHV0b3JodWI6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * AuditEvent is one sensitive action, recorded when it happened and never changed.
@@ -381,6 +381,280 @@ export const RetryParkedEventResponseSchema: GenMessage<RetryParkedEventResponse
   messageDesc(file_tutorhub_v1_admin, 7);
 
 /**
+ * ReconciliationDrift is one disagreement a reconciliation run found.
+ *
+ * @generated from message tutorhub.v1.ReconciliationDrift
+ */
+export type ReconciliationDrift = Message<"tutorhub.v1.ReconciliationDrift"> & {
+  /**
+   * The kind, e.g. "ledger_mismatch", "provider_amount", "provider_status".
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * The charge concerned (UUID), when one is.
+   *
+   * @generated from field: string charge_id = 2;
+   */
+  chargeId: string;
+
+  /**
+   * What differs.
+   *
+   * @generated from field: string detail = 3;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message tutorhub.v1.ReconciliationDrift.
+ * Use `create(ReconciliationDriftSchema)` to create a new message.
+ */
+export const ReconciliationDriftSchema: GenMessage<ReconciliationDrift> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 8);
+
+/**
+ * ReconciliationReport is what one reconciliation run found.
+ *
+ * @generated from message tutorhub.v1.ReconciliationReport
+ */
+export type ReconciliationReport = Message<"tutorhub.v1.ReconciliationReport"> & {
+  /**
+   * Report id (UUID).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The window of charges compared.
+   *
+   * @generated from field: google.protobuf.Timestamp window_start_time = 2;
+   */
+  windowStartTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp window_end_time = 3;
+   */
+  windowEndTime?: Timestamp | undefined;
+
+  /**
+   * How many charges and provider records were compared.
+   *
+   * @generated from field: int32 checked = 4;
+   */
+  checked: number;
+
+  /**
+   * How many disagreements were found; drift holds the first of them.
+   *
+   * @generated from field: int32 drift_count = 5;
+   */
+  driftCount: number;
+
+  /**
+   * @generated from field: repeated tutorhub.v1.ReconciliationDrift drift = 6;
+   */
+  drift: ReconciliationDrift[];
+
+  /**
+   * When the run recorded the report.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 7;
+   */
+  createTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tutorhub.v1.ReconciliationReport.
+ * Use `create(ReconciliationReportSchema)` to create a new message.
+ */
+export const ReconciliationReportSchema: GenMessage<ReconciliationReport> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 9);
+
+/**
+ * ListReconciliationReportsRequest selects one page of reports.
+ *
+ * @generated from message tutorhub.v1.ListReconciliationReportsRequest
+ */
+export type ListReconciliationReportsRequest = Message<"tutorhub.v1.ListReconciliationReportsRequest"> & {
+  /**
+   * Maximum number of reports to return; 0 means the default (50). At most 100.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * Opaque token from a previous response's next_page_token; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message tutorhub.v1.ListReconciliationReportsRequest.
+ * Use `create(ListReconciliationReportsRequestSchema)` to create a new message.
+ */
+export const ListReconciliationReportsRequestSchema: GenMessage<ListReconciliationReportsRequest> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 10);
+
+/**
+ * ListReconciliationReportsResponse is one page of reports.
+ *
+ * @generated from message tutorhub.v1.ListReconciliationReportsResponse
+ */
+export type ListReconciliationReportsResponse = Message<"tutorhub.v1.ListReconciliationReportsResponse"> & {
+  /**
+   * The reports, newest first.
+   *
+   * @generated from field: repeated tutorhub.v1.ReconciliationReport reports = 1;
+   */
+  reports: ReconciliationReport[];
+
+  /**
+   * Token for the next page; empty when this is the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message tutorhub.v1.ListReconciliationReportsResponse.
+ * Use `create(ListReconciliationReportsResponseSchema)` to create a new message.
+ */
+export const ListReconciliationReportsResponseSchema: GenMessage<ListReconciliationReportsResponse> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 11);
+
+/**
+ * ParkedPaymentEvent is a stored provider event tutorhub does not apply.
+ *
+ * @generated from message tutorhub.v1.ParkedPaymentEvent
+ */
+export type ParkedPaymentEvent = Message<"tutorhub.v1.ParkedPaymentEvent"> & {
+  /**
+   * Stored event id (UUID).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The provider's event id (evt_...).
+   *
+   * @generated from field: string provider_event_id = 2;
+   */
+  providerEventId: string;
+
+  /**
+   * The provider's event type.
+   *
+   * @generated from field: string type = 3;
+   */
+  type: string;
+
+  /**
+   * Whether the provider sent it in live mode.
+   *
+   * @generated from field: bool livemode = 4;
+   */
+  livemode: boolean;
+
+  /**
+   * When the provider created it, and when tutorhub received it.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 5;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp receive_time = 6;
+   */
+  receiveTime?: Timestamp | undefined;
+
+  /**
+   * Why it is parked.
+   *
+   * @generated from field: string note = 7;
+   */
+  note: string;
+
+  /**
+   * The raw payload's size in bytes.
+   *
+   * @generated from field: int64 payload_size = 8;
+   */
+  payloadSize: bigint;
+};
+
+/**
+ * Describes the message tutorhub.v1.ParkedPaymentEvent.
+ * Use `create(ParkedPaymentEventSchema)` to create a new message.
+ */
+export const ParkedPaymentEventSchema: GenMessage<ParkedPaymentEvent> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 12);
+
+/**
+ * ListParkedPaymentEventsRequest selects one page of parked payment events.
+ *
+ * @generated from message tutorhub.v1.ListParkedPaymentEventsRequest
+ */
+export type ListParkedPaymentEventsRequest = Message<"tutorhub.v1.ListParkedPaymentEventsRequest"> & {
+  /**
+   * Maximum number of events to return; 0 means the default (50). At most 100.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * Opaque token from a previous response's next_page_token; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message tutorhub.v1.ListParkedPaymentEventsRequest.
+ * Use `create(ListParkedPaymentEventsRequestSchema)` to create a new message.
+ */
+export const ListParkedPaymentEventsRequestSchema: GenMessage<ListParkedPaymentEventsRequest> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 13);
+
+/**
+ * ListParkedPaymentEventsResponse is one page of parked payment events.
+ *
+ * @generated from message tutorhub.v1.ListParkedPaymentEventsResponse
+ */
+export type ListParkedPaymentEventsResponse = Message<"tutorhub.v1.ListParkedPaymentEventsResponse"> & {
+  /**
+   * The events, newest first.
+   *
+   * @generated from field: repeated tutorhub.v1.ParkedPaymentEvent events = 1;
+   */
+  events: ParkedPaymentEvent[];
+
+  /**
+   * Token for the next page; empty when this is the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message tutorhub.v1.ListParkedPaymentEventsResponse.
+ * Use `create(ListParkedPaymentEventsResponseSchema)` to create a new message.
+ */
+export const ListParkedPaymentEventsResponseSchema: GenMessage<ListParkedPaymentEventsResponse> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_admin, 14);
+
+/**
  * AdminService is for operators: every RPC needs the admin role.
  *
  * @generated from service tutorhub.v1.AdminService
@@ -419,6 +693,28 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RetryParkedEventRequestSchema;
     output: typeof RetryParkedEventResponseSchema;
+  },
+  /**
+   * ListReconciliationReports pages through the reports of payment reconciliation runs
+   * (provider records and ledger compared with the charges), newest first.
+   *
+   * @generated from rpc tutorhub.v1.AdminService.ListReconciliationReports
+   */
+  listReconciliationReports: {
+    methodKind: "unary";
+    input: typeof ListReconciliationReportsRequestSchema;
+    output: typeof ListReconciliationReportsResponseSchema;
+  },
+  /**
+   * ListParkedPaymentEvents pages through the stored payment provider events tutorhub does
+   * not apply (unknown types), newest first.
+   *
+   * @generated from rpc tutorhub.v1.AdminService.ListParkedPaymentEvents
+   */
+  listParkedPaymentEvents: {
+    methodKind: "unary";
+    input: typeof ListParkedPaymentEventsRequestSchema;
+    output: typeof ListParkedPaymentEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tutorhub_v1_admin, 0);

@@ -30,7 +30,7 @@ export type Notification = Message<"tutorhub.v1.Notification"> & {
   id: string;
 
   /**
-   * The category preferences group it under: "security", "tutors" or "uploads".
+   * The category preferences group it under: "security", "tutors", "uploads" or "bookings".
    *
    * @generated from field: string category = 2;
    */
@@ -301,7 +301,7 @@ export const WatchNotificationsResponseSchema: GenMessage<WatchNotificationsResp
  */
 export type NotificationPreference = Message<"tutorhub.v1.NotificationPreference"> & {
   /**
-   * "security", "tutors" or "uploads".
+   * "security", "tutors", "uploads" or "bookings".
    *
    * @generated from field: string category = 1;
    */

@@ -42,6 +42,12 @@ const (
 	// AdminServiceRetryParkedEventProcedure is the fully-qualified name of the AdminService's
 	// RetryParkedEvent RPC.
 	AdminServiceRetryParkedEventProcedure = "/tutorhub.v1.AdminService/RetryParkedEvent"
+	// AdminServiceListReconciliationReportsProcedure is the fully-qualified name of the AdminService's
+	// ListReconciliationReports RPC.
+	AdminServiceListReconciliationReportsProcedure = "/tutorhub.v1.AdminService/ListReconciliationReports"
+	// AdminServiceListParkedPaymentEventsProcedure is the fully-qualified name of the AdminService's
+	// ListParkedPaymentEvents RPC.
+	AdminServiceListParkedPaymentEventsProcedure = "/tutorhub.v1.AdminService/ListParkedPaymentEvents"
 )
 
 // AdminServiceClient is a client for the tutorhub.v1.AdminService service.
@@ -56,6 +62,12 @@ type AdminServiceClient interface {
 	// changes nothing more: the event is no longer parked, and the answer is NOT_FOUND, as for
 	// an unknown id. The event's workflow still runs at most once.
 	RetryParkedEvent(context.Context, *v1.RetryParkedEventRequest) (*v1.RetryParkedEventResponse, error)
+	// ListReconciliationReports pages through the reports of payment reconciliation runs
+	// (provider records and ledger compared with the charges), newest first.
+	ListReconciliationReports(context.Context, *v1.ListReconciliationReportsRequest) (*v1.ListReconciliationReportsResponse, error)
+	// ListParkedPaymentEvents pages through the stored payment provider events tutorhub does
+	// not apply (unknown types), newest first.
+	ListParkedPaymentEvents(context.Context, *v1.ListParkedPaymentEventsRequest) (*v1.ListParkedPaymentEventsResponse, error)
 }
 
 // NewAdminServiceClient constructs a client for the tutorhub.v1.AdminService service. By default,
@@ -90,14 +102,30 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		listReconciliationReports: connect.NewClient[v1.ListReconciliationReportsRequest, v1.ListReconciliationReportsResponse](
+			httpClient,
+			baseURL+AdminServiceListReconciliationReportsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListReconciliationReports")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listParkedPaymentEvents: connect.NewClient[v1.ListParkedPaymentEventsRequest, v1.ListParkedPaymentEventsResponse](
+			httpClient,
+			baseURL+AdminServiceListParkedPaymentEventsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListParkedPaymentEvents")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // adminServiceClient implements AdminServiceClient.
 type adminServiceClient struct {
-	listAuditEvents  *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
-	listParkedEvents *connect.Client[v1.ListParkedEventsRequest, v1.ListParkedEventsResponse]
-	retryParkedEvent *connect.Client[v1.RetryParkedEventRequest, v1.RetryParkedEventResponse]
+	listAuditEvents           *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
+	listParkedEvents          *connect.Client[v1.ListParkedEventsRequest, v1.ListParkedEventsResponse]
+	retryParkedEvent          *connect.Client[v1.RetryParkedEventRequest, v1.RetryParkedEventResponse]
+	listReconciliationReports *connect.Client[v1.ListReconciliationReportsRequest, v1.ListReconciliationReportsResponse]
+	listParkedPaymentEvents   *connect.Client[v1.ListParkedPaymentEventsRequest, v1.ListParkedPaymentEventsResponse]
 }
 
 // ListAuditEvents calls tutorhub.v1.AdminService.ListAuditEvents.
@@ -127,6 +155,24 @@ func (c *adminServiceClient) RetryParkedEvent(ctx context.Context, req *v1.Retry
 	return nil, err
 }
 
+// ListReconciliationReports calls tutorhub.v1.AdminService.ListReconciliationReports.
+func (c *adminServiceClient) ListReconciliationReports(ctx context.Context, req *v1.ListReconciliationReportsRequest) (*v1.ListReconciliationReportsResponse, error) {
+	response, err := c.listReconciliationReports.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListParkedPaymentEvents calls tutorhub.v1.AdminService.ListParkedPaymentEvents.
+func (c *adminServiceClient) ListParkedPaymentEvents(ctx context.Context, req *v1.ListParkedPaymentEventsRequest) (*v1.ListParkedPaymentEventsResponse, error) {
+	response, err := c.listParkedPaymentEvents.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // AdminServiceHandler is an implementation of the tutorhub.v1.AdminService service.
 type AdminServiceHandler interface {
 	// ListAuditEvents pages through the audit log, newest first, with optional filters.
@@ -139,6 +185,12 @@ type AdminServiceHandler interface {
 	// changes nothing more: the event is no longer parked, and the answer is NOT_FOUND, as for
 	// an unknown id. The event's workflow still runs at most once.
 	RetryParkedEvent(context.Context, *v1.RetryParkedEventRequest) (*v1.RetryParkedEventResponse, error)
+	// ListReconciliationReports pages through the reports of payment reconciliation runs
+	// (provider records and ledger compared with the charges), newest first.
+	ListReconciliationReports(context.Context, *v1.ListReconciliationReportsRequest) (*v1.ListReconciliationReportsResponse, error)
+	// ListParkedPaymentEvents pages through the stored payment provider events tutorhub does
+	// not apply (unknown types), newest first.
+	ListParkedPaymentEvents(context.Context, *v1.ListParkedPaymentEventsRequest) (*v1.ListParkedPaymentEventsResponse, error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -169,6 +221,20 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListReconciliationReportsHandler := connect.NewUnaryHandlerSimple(
+		AdminServiceListReconciliationReportsProcedure,
+		svc.ListReconciliationReports,
+		connect.WithSchema(adminServiceMethods.ByName("ListReconciliationReports")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceListParkedPaymentEventsHandler := connect.NewUnaryHandlerSimple(
+		AdminServiceListParkedPaymentEventsProcedure,
+		svc.ListParkedPaymentEvents,
+		connect.WithSchema(adminServiceMethods.ByName("ListParkedPaymentEvents")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/tutorhub.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceListAuditEventsProcedure:
@@ -177,6 +243,10 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListParkedEventsHandler.ServeHTTP(w, r)
 		case AdminServiceRetryParkedEventProcedure:
 			adminServiceRetryParkedEventHandler.ServeHTTP(w, r)
+		case AdminServiceListReconciliationReportsProcedure:
+			adminServiceListReconciliationReportsHandler.ServeHTTP(w, r)
+		case AdminServiceListParkedPaymentEventsProcedure:
+			adminServiceListParkedPaymentEventsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -196,4 +266,12 @@ func (UnimplementedAdminServiceHandler) ListParkedEvents(context.Context, *v1.Li
 
 func (UnimplementedAdminServiceHandler) RetryParkedEvent(context.Context, *v1.RetryParkedEventRequest) (*v1.RetryParkedEventResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("tutorhub.v1.AdminService.RetryParkedEvent is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListReconciliationReports(context.Context, *v1.ListReconciliationReportsRequest) (*v1.ListReconciliationReportsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("tutorhub.v1.AdminService.ListReconciliationReports is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListParkedPaymentEvents(context.Context, *v1.ListParkedPaymentEventsRequest) (*v1.ListParkedPaymentEventsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("tutorhub.v1.AdminService.ListParkedPaymentEvents is not implemented"))
 }

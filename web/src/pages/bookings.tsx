@@ -1,0 +1,198 @@
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { useState } from "preact/hooks";
+import { bookingClient } from "../api";
+import { formatMoney } from "../format";
+import { Link } from "../router";
+import { LoadError, Loading, Notice, SubmitError, TextArea, TextField, useLoad, useSubmit, useTitle } from "../ui";
+import {
+  BookingRole,
+  BookingState,
+  ChargeStatus,
+  type Booking,
+} from "@gen/tutorhub/v1/booking_pb";
+
+const stateLabels: Record<number, string> = {
+  [BookingState.REQUESTED]: "Requested: waiting for the tutor",
+  [BookingState.AWAITING_PAYMENT]: "Accepted: waiting for payment",
+  [BookingState.CONFIRMED]: "Confirmed",
+  [BookingState.COMPLETED]: "Completed",
+  [BookingState.DECLINED]: "Declined",
+  [BookingState.CANCELLED]: "Cancelled",
+  [BookingState.EXPIRED]: "Expired",
+};
+
+const chargeLabels: Record<number, string> = {
+  [ChargeStatus.UNSPECIFIED]: "No charge yet",
+  [ChargeStatus.PENDING]: "Payment pending",
+  [ChargeStatus.SUCCEEDED]: "Paid",
+  [ChargeStatus.FAILED]: "Payment failed",
+  [ChargeStatus.CANCELED]: "Charge cancelled",
+  [ChargeStatus.REFUNDED]: "Refunded",
+};
+
+/** A lesson's time in the tutor's zone (the zone it was booked in) and the viewer's own. */
+export function lessonTime(b: Booking): string {
+  const start = b.startTime ? timestampDate(b.startTime) : new Date(0);
+  const end = b.endTime ? timestampDate(b.endTime) : new Date(0);
+  const fmt = (zone?: string) =>
+    new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZone: zone }).format(start) +
+    "–" +
+    new Intl.DateTimeFormat(undefined, { timeStyle: "short", timeZone: zone }).format(end);
+  return `${fmt(b.timeZone)} (${b.timeZone}); your time ${fmt()}`;
+}
+
+/** The signed-in user's bookings, as student or as tutor, with the actions each side has. */
+export function BookingsPage() {
+  const [role, setRole] = useState<BookingRole>(BookingRole.STUDENT);
+  const [bookings, retry] = useLoad(
+    async () => (await bookingClient.listMyBookings({ role, pageSize: 50 })).bookings,
+    [role],
+  );
+  useTitle("My bookings");
+  return (
+    <>
+      <h1>My bookings</h1>
+      <div role="tablist" aria-label="Bookings as">
+        <button type="button" role="tab" aria-selected={role === BookingRole.STUDENT} onClick={() => setRole(BookingRole.STUDENT)}>
+          As student
+        </button>
+        <button type="button" role="tab" aria-selected={role === BookingRole.TUTOR} onClick={() => setRole(BookingRole.TUTOR)}>
+          As tutor
+        </button>
+      </div>
+      {bookings.status === "loading" && <Loading what="Loading your bookings" />}
+      {bookings.status === "error" && <LoadError error={bookings.error} retry={retry} />}
+      {bookings.status === "ok" &&
+        (bookings.data.length === 0 ? (
+          <p class="empty">No bookings yet. <Link href="/tutors">Find a tutor</Link>.</p>
+        ) : (
+          <ul class="bookings">
+            {bookings.data.map((b) => (
+              <BookingItem key={b.id} booking={b} asTutor={role === BookingRole.TUTOR} changed={retry} />
+            ))}
+          </ul>
+        ))}
+    </>
+  );
+}
+
+function BookingItem({ booking: b, asTutor, changed }: { booking: Booking; asTutor: boolean; changed: () => void }) {
+  const [reason, setReason] = useState("");
+  const [secret, setSecret] = useState<string | undefined>(undefined);
+  const act = (fn: () => Promise<unknown>) => async () => {
+    await fn();
+    changed();
+  };
+  const accept = useSubmit(act(() => bookingClient.acceptBooking({ bookingId: b.id })));
+  const decline = useSubmit(act(() => bookingClient.declineBooking({ bookingId: b.id, reason })));
+  const cancel = useSubmit(act(() => bookingClient.cancelBooking({ bookingId: b.id, reason })));
+  const pay = useSubmit(async () => {
+    const res = await bookingClient.getBooking({ bookingId: b.id });
+    setSecret(res.booking?.paymentClientSecret ?? "");
+  });
+  const live = b.state === BookingState.REQUESTED || b.state === BookingState.AWAITING_PAYMENT || b.state === BookingState.CONFIRMED;
+  return (
+    <li class="booking" data-booking={b.id}>
+      <p>
+        <strong>{lessonTime(b)}</strong>
+      </p>
+      <p>
+        {stateLabels[b.state] ?? "Unknown"} · {formatMoney(b.priceMinor, b.currency)} · {chargeLabels[b.chargeStatus] ?? ""}
+        {b.refundMinor > 0n && <> · refund {formatMoney(b.refundMinor, b.currency)}</>}
+      </p>
+      {b.reason && <p class="muted">Reason: {b.reason}</p>}
+      {asTutor && b.state === BookingState.REQUESTED && (
+        <form onSubmit={accept.onSubmit}>
+          <button type="submit" disabled={accept.busy}>Accept</button>
+          <SubmitError submission={accept} />
+        </form>
+      )}
+      {!asTutor && b.state === BookingState.AWAITING_PAYMENT && (
+        <form onSubmit={pay.onSubmit}>
+          <button type="submit" disabled={pay.busy}>Pay</button>
+          {secret !== undefined &&
+            (secret ? (
+              <Notice kind="info">
+                <p>The payment form opens here once payments are configured; your charge is ready.</p>
+              </Notice>
+            ) : (
+              <Notice kind="info">
+                <p>Payments are not available yet. The booking stays held until {b.holdUntil ? timestampDate(b.holdUntil).toLocaleString() : "its hold ends"}.</p>
+              </Notice>
+            ))}
+          <SubmitError submission={pay} />
+        </form>
+      )}
+      {live && (
+        <form onSubmit={asTutor && b.state === BookingState.REQUESTED ? decline.onSubmit : cancel.onSubmit}>
+          <TextField label="Reason (optional)" name="reason" value={reason} onValue={setReason} errors={cancel.errors} maxLength={500} />
+          <button type="submit" disabled={cancel.busy || decline.busy}>
+            {asTutor && b.state === BookingState.REQUESTED ? "Decline" : "Cancel booking"}
+          </button>
+          {!asTutor && b.state === BookingState.CONFIRMED && (
+            <p class="hint">Free until 24 hours before the lesson, half refunded until 2 hours before, then nothing.</p>
+          )}
+          <SubmitError submission={asTutor && b.state === BookingState.REQUESTED ? decline : cancel} />
+        </form>
+      )}
+      {!asTutor && b.state === BookingState.COMPLETED && <ReviewForm bookingId={b.id} />}
+    </li>
+  );
+}
+
+function ReviewForm({ bookingId }: { bookingId: string }) {
+  const [rating, setRating] = useState("5");
+  const [text, setText] = useState("");
+  const [done, setDone] = useState(false);
+  const submit = useSubmit(async () => {
+    await bookingClient.createReview({ bookingId, rating: Number(rating), text });
+    setDone(true);
+  });
+  if (done) return <Notice kind="success"><p>Thank you for your review.</p></Notice>;
+  return (
+    <form onSubmit={submit.onSubmit} class="review-form">
+      <TextField label="Rating (1 to 5)" name="rating" value={rating} onValue={setRating} errors={submit.errors} inputMode="numeric" />
+      <TextArea label="Review" name="text" value={text} onValue={setText} errors={submit.errors} maxLength={2000} />
+      <button type="submit" disabled={submit.busy}>Send review</button>
+      <SubmitError submission={submit} />
+    </form>
+  );
+}
+
+/** Books a lesson of a tutor: a start (in the visitor's own time) and a length. */
+export function BookLesson({ tutorId, timeZone }: { tutorId: string; timeZone: string }) {
+  const [date, setDate] = useState("");
+  const [time, setTime] = useState("");
+  const [minutes, setMinutes] = useState("60");
+  const [booked, setBooked] = useState<Booking | undefined>(undefined);
+  const submit = useSubmit(async () => {
+    const start = new Date(`${date}T${time}`);
+    const res = await bookingClient.requestBooking({
+      tutorId,
+      startTime: timestampFromDate(start),
+      durationMinutes: Number(minutes),
+    });
+    setBooked(res.booking);
+  });
+  return (
+    <section aria-labelledby="book">
+      <h2 id="book">Book a lesson</h2>
+      <p class="hint">Pick a time inside the weekly availability ({timeZone}); enter it in your own time.</p>
+      <form onSubmit={submit.onSubmit}>
+        <TextField label="Date (YYYY-MM-DD)" name="date" value={date} onValue={setDate} errors={submit.errors} />
+        <TextField label="Start time" name="start_time" type="time" value={time} onValue={setTime} errors={submit.errors} />
+        <TextField label="Length in minutes" name="duration_minutes" value={minutes} onValue={setMinutes} errors={submit.errors} inputMode="numeric" />
+        <button type="submit" disabled={submit.busy}>Request lesson</button>
+        <SubmitError submission={submit} />
+      </form>
+      {booked && (
+        <Notice kind="success">
+          <p>
+            Requested: {lessonTime(booked)}. The tutor has until {booked.decideBy ? timestampDate(booked.decideBy).toLocaleString() : "soon"} to
+            accept. <Link href="/bookings">My bookings</Link>
+          </p>
+        </Notice>
+      )}
+    </section>
+  );
+}
