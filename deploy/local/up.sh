@@ -440,6 +440,23 @@ own_for_postgres() { # PATH...
   if [ "$(id -u)" = 0 ]; then chown -R postgres: "$@"; fi
 }
 
+# reachable_by_postgres DIR: as root, lets the postgres user pass through every directory
+# above DIR. A checkout inside a private directory (mktemp -d makes mode 700) would otherwise
+# hide PgBouncer's and the replica's files from the user they run as; only search permission
+# (o+x) is added, never read, and each change is logged.
+reachable_by_postgres() { # DIR
+  [ "$(id -u)" = 0 ] || return 0
+  local d
+  d=$(cd "$1" && pwd -P)
+  while [ "$d" != / ]; do
+    if ! runuser -u postgres -- test -x "$d" 2>/dev/null; then
+      log "letting the postgres user pass through $d (chmod o+x)"
+      chmod o+x "$d"
+    fi
+    d=$(dirname "$d")
+  done
+}
+
 # One wildcard entry serves every database (the tests create theirs on the fly). Transaction
 # pooling: a server connection is lent for one transaction, so session state (LISTEN, session
 # advisory locks, SET, named prepared statements) must not be used through it; the API keeps a
@@ -486,6 +503,7 @@ start_pgbouncer() {
   pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
   [ -x "$pgbouncer" ] || die "pgbouncer: not installed (deploy/prereqs.sh test installs pgbouncer)"
   mkdir -p "$dir"
+  reachable_by_postgres "$dir"
   pgbouncer_config "$dir"
   own_for_postgres "$dir"
   spawn pgbouncer "$dir/pgbouncer.log" detached_as_postgres "$pgbouncer" "$dir/pgbouncer.ini"
@@ -555,6 +573,7 @@ start_replica() {
   bindir=$(pg_bindir)
   ensure_replication_allowed
   mkdir -p "$(dirname "$dir")"
+  reachable_by_postgres "$(dirname "$dir")"
   touch "$dir.log"
   own_for_postgres "$dir.log"
   if [ ! -f "$dir/standby.signal" ]; then
