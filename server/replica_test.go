@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,16 +46,7 @@ func newReplicaTutorEnv(t *testing.T) (*tutorEnv, *testenv.Replica, *database.Ro
 	if err != nil {
 		t.Fatal(err)
 	}
-	callers := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if h := req.Header().Get(testCallerHeader); h != "" {
-				id, rest, _ := strings.Cut(h, ";")
-				roles, verified, _ := strings.Cut(rest, ";")
-				ctx = WithCaller(ctx, &Caller{UserID: id, Roles: strings.Split(roles, ","), EmailVerified: verified == "verified"})
-			}
-			return next(ctx, req)
-		}
-	})
+	callers := testCallers()
 	path, h := tutorhubv1connect.NewTutorServiceHandler(
 		NewTutorServer(tutors.New(db, tutors.Options{Reads: router}), pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef"))),
 		connect.WithInterceptors(observe(log), callers, readYourWrites(router, log), validateRequests(v)))

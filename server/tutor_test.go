@@ -48,16 +48,7 @@ func newTutorEnv(t testing.TB, rdb redis.UniversalClient, prefix string) *tutorE
 	if err != nil {
 		t.Fatal(err)
 	}
-	callers := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if h := req.Header().Get(testCallerHeader); h != "" {
-				id, rest, _ := strings.Cut(h, ";")
-				roles, verified, _ := strings.Cut(rest, ";")
-				ctx = WithCaller(ctx, &Caller{UserID: id, Roles: strings.Split(roles, ","), EmailVerified: verified == "verified"})
-			}
-			return next(ctx, req)
-		}
-	})
+	callers := testCallers()
 	path, h := tutorhubv1connect.NewTutorServiceHandler(
 		NewTutorServer(tutors.New(db, tutors.Options{Cache: c}), pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef"))),
 		connect.WithInterceptors(observe(log), callers, validateRequests(v)))
@@ -232,3 +223,18 @@ func rolesOf(t testing.TB, db *pgxpool.Pool, userID string) []string {
 }
 
 func mask(paths ...string) *fieldmaskpb.FieldMask { return &fieldmaskpb.FieldMask{Paths: paths} }
+
+// testCallers puts the caller named by the testCallerHeader ("id;role,role;verified") in the
+// request's context, standing in for the authentication interceptor.
+func testCallers() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if h := req.Header().Get(testCallerHeader); h != "" {
+				id, rest, _ := strings.Cut(h, ";")
+				roles, verified, _ := strings.Cut(rest, ";")
+				ctx = WithCaller(ctx, &Caller{UserID: id, Roles: strings.Split(roles, ","), EmailVerified: verified == "verified"})
+			}
+			return next(ctx, req)
+		}
+	}
+}
