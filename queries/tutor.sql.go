@@ -150,9 +150,10 @@ WITH page AS (
     SELECT f.currency, f.hourly_rate_minor, f.tutor_id
     FROM (
         SELECT v.published, v.lesson_modes
-        FROM (VALUES (true, 0::smallint), (true, 1::smallint), (true, 2::smallint), (true, 3::smallint),
-                     (false, 0::smallint), (false, 1::smallint), (false, 2::smallint), (false, 3::smallint))
-             AS v (published, lesson_modes)
+        FROM (SELECT true AS published, 0::smallint AS lesson_modes
+              UNION ALL SELECT true, 1::smallint UNION ALL SELECT true, 2::smallint UNION ALL SELECT true, 3::smallint
+              UNION ALL SELECT false, 0::smallint UNION ALL SELECT false, 1::smallint
+              UNION ALL SELECT false, 2::smallint UNION ALL SELECT false, 3::smallint) AS v
         WHERE (v.published OR $1::boolean)
           AND v.lesson_modes & tutor_list_lesson_mode_bits($2::text[]) = tutor_list_lesson_mode_bits($2::text[])
     ) AS part
