@@ -262,6 +262,15 @@ type Tutor struct {
 	DeletedAt       pgtype.Timestamptz
 }
 
+type TutorFacet struct {
+	Facet           uuid.UUID
+	Published       bool
+	LessonModes     int16
+	Currency        string
+	HourlyRateMinor int64
+	TutorID         uuid.UUID
+}
+
 type TutorRating struct {
 	TutorID       uuid.UUID
 	ReviewCount   int64

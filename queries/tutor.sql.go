@@ -146,17 +146,40 @@ func (q *Queries) KnownSubjectIDs(ctx context.Context, ids []string) ([]uuid.UUI
 }
 
 const listTutors = `-- name: ListTutors :many
+WITH page AS (
+    SELECT f.currency, f.hourly_rate_minor, f.tutor_id
+    FROM (
+        SELECT v.published, v.lesson_modes
+        FROM (SELECT true AS published, 0::smallint AS lesson_modes
+              UNION ALL SELECT true, 1::smallint UNION ALL SELECT true, 2::smallint UNION ALL SELECT true, 3::smallint
+              UNION ALL SELECT false, 0::smallint UNION ALL SELECT false, 1::smallint
+              UNION ALL SELECT false, 2::smallint UNION ALL SELECT false, 3::smallint) AS v
+        WHERE (v.published OR $1::boolean)
+          AND v.lesson_modes & tutor_list_lesson_mode_bits($2::text[]) = tutor_list_lesson_mode_bits($2::text[])
+    ) AS part
+    CROSS JOIN LATERAL (
+        SELECT tf.currency, tf.hourly_rate_minor, tf.tutor_id
+        FROM tutor_facets tf
+        WHERE tf.facet = tutor_list_facet_key($2::text[])
+          AND tf.published = part.published
+          AND tf.lesson_modes = part.lesson_modes
+          AND ($3::text = '' OR tf.currency = $3::text)
+          AND tf.hourly_rate_minor BETWEEN $4::bigint AND $5::bigint
+          AND (tf.currency, tf.hourly_rate_minor, tf.tutor_id) > ($6::text, $7::bigint, $8::uuid)
+        ORDER BY tf.currency, tf.hourly_rate_minor, tf.tutor_id
+        LIMIT $9::int
+    ) AS f
+    ORDER BY f.currency, f.hourly_rate_minor, f.tutor_id
+    LIMIT $9::int
+)
 SELECT t.id, t.user_id, t.headline, t.bio, t.subjects, t.hourly_rate_minor, t.currency, t.languages, t.lesson_modes, t.time_zone, t.availability, t.search_facets, t.published, t.version, t.created_at, t.updated_at, t.deleted_at, u.display_name, u.avatar_upload_id
-FROM tutors t
+FROM page p
+JOIN tutors t ON t.id = p.tutor_id
 JOIN users u ON u.id = t.user_id
 WHERE t.deleted_at IS NULL
   AND (t.published OR $1::boolean)
-  AND (cardinality($2::text[]) = 0 OR t.search_facets @> $2::text[])
-  AND ($3::text = '' OR t.currency = $3::text)
-  AND t.hourly_rate_minor BETWEEN $4::bigint AND $5::bigint
-  AND (t.currency, t.hourly_rate_minor, t.id) > ($6::text, $7::bigint, $8::uuid)
-ORDER BY t.currency, t.hourly_rate_minor, t.id
-LIMIT $9::int
+  AND t.search_facets @> $2::text[]
+ORDER BY p.currency, p.hourly_rate_minor, p.tutor_id
 `
 
 type ListTutorsParams struct {
@@ -181,10 +204,15 @@ type ListTutorsRow struct {
 // (@after_currency, @after_rate, @after_id); the first page passes (”, -1, the nil UUID).
 // Money sorts within one currency: rates are ordered only among tutors of one currency, and
 // the API accepts a rate range only with a currency. Every filter has a neutral value (empty
-// facets, empty currency, the full rate range), so one statement serves every combination
-// and the planner, which sees the values, drops the neutral conditions: published lists use
-// tutors_listed_currency_rate_idx, admin lists tutors_live_currency_rate_idx, and selective
-// facets tutors_search_facets_idx.
+// facets, empty currency, the full rate range), so one statement serves every combination.
+// @facets holds at most one subject (or subject and level), one language and one lesson mode
+// token, as package tutors builds them. The page is read from tutor_facets (migration 00085):
+// the filter's subject and language are one key, and each (published, lesson modes) part the
+// filter admits is one range of tutor_facets_pkey in list order, read for at most a page.
+// part keeps the admitted parts (the planner, which sees the values, folds the filter); the
+// merge of their ranges is the page. So a page reads at most 8 ranges of a page each, however
+// rare the combination. The tutors are then read by primary key for the page only, where
+// search_facets is checked again: redundant with the keys, and free.
 func (q *Queries) ListTutors(ctx context.Context, arg ListTutorsParams) ([]ListTutorsRow, error) {
 	rows, err := q.db.Query(ctx, listTutors,
 		arg.IncludeUnpublished,
