@@ -139,11 +139,13 @@ func newAPI(t *testing.T, s setup) *api {
 		Auth: server.AuthOptions{
 			Kratos:           kratos.New(kratos.Options{PublicURL: kratosURL, AdminURL: testenv.KratosAdminURL(), Timeout: kratosTimeout, Breaker: breakers.Breaker("kratos")}),
 			TokenizeTemplate: "access_token",
-			Tokens:           verifier,
-			Revocations:      accesstoken.NewRevocations(rdb, prefix, 11*time.Minute, nil),
-			CSRFKey:          server.DeriveKey([]byte("test-cursor-secret-0123456789abcdef"), "tutorhub csrf key v1"),
-			Limits:           server.AuthRateLimits{Enabled: true, IP: roomy, Account: roomy, Global: roomy, Recovery: roomy, RecoveryAccount: roomy},
-			PublicURL:        "http://tutorhub.test",
+			// Far enough away that no test meets it (a zero policy locks at once).
+			Lockout:     server.LockoutPolicy{Threshold: 1000, Window: 15 * time.Minute, Base: time.Minute, Max: time.Hour},
+			Tokens:      verifier,
+			Revocations: accesstoken.NewRevocations(rdb, prefix, 11*time.Minute, nil),
+			CSRFKey:     server.DeriveKey([]byte("test-cursor-secret-0123456789abcdef"), "tutorhub csrf key v1"),
+			Limits:      server.AuthRateLimits{Enabled: true, IP: roomy, Account: roomy, Global: roomy, Recovery: roomy, RecoveryAccount: roomy},
+			PublicURL:   "http://tutorhub.test",
 		},
 		MaxBodyBytes: 64 << 10,
 		Resilience: server.Resilience{
