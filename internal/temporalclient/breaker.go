@@ -21,7 +21,8 @@ const DefaultCallTimeout = 10 * time.Second
 // makes to Temporal on its own behalf (workflow starts and signals; never a worker's polls):
 // a server that is unreachable or does not answer in time opens it, and while it is open
 // those calls fail at once (errors.Is breaker.ErrOpen). Each call is bounded by its
-// context's deadline capped at timeout.
+// context's deadline capped at timeout. A lazily connected client's first contact with the
+// server happens before the interceptors and is not guarded: Dial connects eagerly.
 type guard struct {
 	interceptor.ClientInterceptorBase
 	b       *breaker.Breaker
