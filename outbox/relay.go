@@ -12,7 +12,9 @@
 //   - Several relays at once never claim the same event (FOR UPDATE SKIP LOCKED).
 //   - A failed start (Temporal unreachable, overloaded) is retried with capped exponential
 //     backoff per event; the batch stops there, and the events behind it are tried at the
-//     next poll, so an outage costs one start timeout per poll, not one per event.
+//     next poll, so an outage costs one start timeout per poll, not one per event. A start
+//     refused by the Temporal client's open circuit breaker (temporalclient.Options.Breaker)
+//     costs no wait and no attempt: the event stays due for the first poll after recovery.
 //   - An event that can never be dispatched (no route for its type, a malformed payload, a start
 //     the server rejects as invalid) is parked with its reason and never blocks the rest.
 //   - Each dispatch is traced as a child of the span that wrote the event (its stored W3C
@@ -43,6 +45,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/tutorhub/tutorhub/internal/breaker"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/queries"
 	"github.com/tutorhub/tutorhub/workflows"
@@ -353,6 +356,13 @@ func (r *Relay) start(ctx, dbctx context.Context, q *queries.Queries, row querie
 	case ctx.Err() != nil:
 		// Shutting down mid-start: the row stays due, and the next relay finds out whether the
 		// start went through ("already started") without charging the event an attempt.
+		return startDeferred, nil
+	case errors.Is(err, breaker.ErrOpen):
+		// Temporal is known to be down and nothing was sent: the row stays due, without an
+		// attempt charged, so it goes out at the first poll after Temporal is back rather
+		// than after a backoff that grew through the outage.
+		r.deferred.Add(1)
+		log.DebugContext(ctx, "outbox event left for later: Temporal's circuit breaker is open", "error", err)
 		return startDeferred, nil
 	default:
 		delay := r.backoff(row.Attempts)

@@ -4,7 +4,7 @@
 // documentation.
 //
 // Each test builds the production handler chain (server.New) on a database of its own and
-// reaches PostgreSQL and Redis through proxies of its own, so its faults touch neither the
+// reaches PostgreSQL, Redis and Kratos through proxies of its own, so its faults touch neither the
 // shared services nor other tests:
 //
 //   - TestRedisFaultsDegradeAtOnce: Redis stopped, slowed beyond its timeout, or hanging:
@@ -17,6 +17,13 @@
 //     seconds once the fault is removed.
 //   - TestPostgresStoppedAndRestarted: reads answer Unavailable or DeadlineExceeded within
 //     the deadline while PostgreSQL is stopped, and succeed again within seconds after.
+//   - TestKratosFaultsFailFastAndRecover: Kratos slowed, hanging, resetting or stopped:
+//     sign-in and session checks answer Unavailable with retry information within Kratos's
+//     timeout, at once once its breaker is open, and work again within seconds after.
+//   - TestWritesUnderPostgresFaults: concurrent writes while PostgreSQL is slowed, resets
+//     connections or is stopped answer success or a clear code within the deadline, and
+//     PostgreSQL then holds exactly the writes that succeeded (ambiguous failures resolved
+//     by asking again: one profile per user), none lost and none twice.
 //   - TestPoolExhaustionFailsFast: with every database connection taken, a request is
 //     refused at once with ResourceExhausted and retry information rather than waiting.
 //   - TestOverloadIsShedAtOnce: beyond the in-flight limit requests are refused at once

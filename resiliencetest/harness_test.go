@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -45,7 +47,10 @@ const (
 
 // setup says which dependencies a test API reaches through its proxies.
 type setup struct {
-	redis, pg      *testenv.Fault
+	redis, pg *testenv.Fault
+	kratos    *testenv.Fault
+	// kratosTimeout bounds each Kratos call (default 10s).
+	kratosTimeout  time.Duration
 	maxInFlight    int
 	requestTimeout time.Duration
 	// noCache reads PostgreSQL every time.
@@ -62,6 +67,8 @@ type api struct {
 	Cache    *cache.Cache
 	Breakers *breaker.Group
 	Logs     *syncBuffer
+	// key signs the access tokens the API accepts (token).
+	key *ecdsa.PrivateKey
 }
 
 func newAPI(t *testing.T, s setup) *api {
@@ -106,13 +113,21 @@ func newAPI(t *testing.T, s setup) *api {
 		c = cache.New(rdb, cache.Options{Prefix: prefix + "cache:", Logger: log, Timeout: redisWait})
 	}
 	health := server.NewHealth([]server.Check{{Name: "postgres", Check: pool.Ping}}, server.ServiceNames...)
+	jwks, key := writeJWKS(t)
 	verifier, err := accesstoken.NewVerifier(accesstoken.Options{
-		JWKSPath: writeJWKS(t), Issuer: "http://kratos.test/", Audience: "tutorhub", MaxLifetime: 10 * time.Minute,
+		JWKSPath: jwks, Issuer: testIssuer, Audience: "tutorhub", MaxLifetime: 10 * time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	roomy := ratelimit.Rate{Limit: 100000, Period: time.Minute}
+	kratosURL, kratosTimeout := testenv.KratosPublicURL(), 10*time.Second
+	if s.kratos != nil {
+		kratosURL = s.kratos.URL(kratosURL)
+	}
+	if s.kratosTimeout > 0 {
+		kratosTimeout = s.kratosTimeout
+	}
 	h, err := server.New(server.Options{
 		Logger:     log,
 		DB:         pool,
@@ -122,7 +137,10 @@ func newAPI(t *testing.T, s setup) *api {
 		PageTokens: pagetoken.NewCodec([]byte("test-cursor-secret-0123456789abcdef")),
 		Cache:      c,
 		Auth: server.AuthOptions{
-			Kratos:      kratos.New(kratos.Options{PublicURL: testenv.KratosPublicURL(), AdminURL: testenv.KratosAdminURL(), Timeout: 10 * time.Second, Breaker: breakers.Breaker("kratos")}),
+			Kratos:           kratos.New(kratos.Options{PublicURL: kratosURL, AdminURL: testenv.KratosAdminURL(), Timeout: kratosTimeout, Breaker: breakers.Breaker("kratos")}),
+			TokenizeTemplate: "access_token",
+			// Far enough away that no test meets it (a zero policy locks at once).
+			Lockout:     server.LockoutPolicy{Threshold: 1000, Window: 15 * time.Minute, Base: time.Minute, Max: time.Hour},
 			Tokens:      verifier,
 			Revocations: accesstoken.NewRevocations(rdb, prefix, 11*time.Minute, nil),
 			CSRFKey:     server.DeriveKey([]byte("test-cursor-secret-0123456789abcdef"), "tutorhub csrf key v1"),
@@ -145,11 +163,14 @@ func newAPI(t *testing.T, s setup) *api {
 	srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &api{URL: srv.URL, DB: direct, Pool: pool, Cache: c, Breakers: breakers, Logs: logs}
+	return &api{URL: srv.URL, DB: direct, Pool: pool, Cache: c, Breakers: breakers, Logs: logs, key: key}
 }
 
-// writeJWKS writes a public key set of a fresh key; the tests need no signed tokens.
-func writeJWKS(t *testing.T) string {
+// testIssuer is the issuer of the access tokens the test APIs accept.
+const testIssuer = "http://kratos.test/"
+
+// writeJWKS writes the public key set of a fresh key and returns its path and the key.
+func writeJWKS(t *testing.T) (string, *ecdsa.PrivateKey) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -164,7 +185,42 @@ func writeJWKS(t *testing.T) string {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return path, k
+}
+
+// token is an access token of userID (email verified) that the API accepts for five minutes.
+func (a *api) token(t *testing.T, userID string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: a.key, KeyID: "k1"}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claims := struct {
+		jwt.Claims
+		SessionID     string `json:"sid"`
+		EmailVerified bool   `json:"email_verified"`
+	}{
+		Claims: jwt.Claims{Issuer: testIssuer, Subject: userID, Audience: jwt.Audience{"tutorhub"},
+			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)), Expiry: jwt.NewNumericDate(now.Add(5 * time.Minute))},
+		SessionID: uuid.NewString(), EmailVerified: true,
+	}
+	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// bearer sends token as every call's access token.
+func bearer(token string) connect.ClientOption {
+	return connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", "Bearer "+token)
+			return next(ctx, req)
+		}
+	}))
 }
 
 // newUser stores a user straight in the database and returns its id.

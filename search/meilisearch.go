@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/meilisearch/meilisearch-go"
 
 	"github.com/tutorhub/tutorhub"
+	"github.com/tutorhub/tutorhub/internal/breaker"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 )
 
@@ -30,6 +33,13 @@ type MeilisearchOptions struct {
 	Tokens *pagetoken.Codec
 	// TaskTimeout bounds the wait for each write to be applied; 0 means 30 seconds.
 	TaskTimeout time.Duration
+	// Breaker, when set, guards every request to Meilisearch: transport errors, timeouts
+	// and 502/503/504 count as failures, and while it is open requests fail at once
+	// (errors.Is breaker.ErrOpen; a search answers Unavailable with retry information).
+	Breaker *breaker.Breaker
+	// RequestTimeout bounds each HTTP request to Meilisearch; 0 means 5 seconds. The
+	// caller's deadline shortens it further.
+	RequestTimeout time.Duration
 }
 
 // Meilisearch is the Meilisearch engine: one index whose settings (searchable, filterable and
@@ -86,7 +96,16 @@ func NewMeilisearch(ctx context.Context, o MeilisearchOptions) (*Meilisearch, er
 	if o.TaskTimeout == 0 {
 		o.TaskTimeout = 30 * time.Second
 	}
-	var opts []meilisearch.Option
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 5 * time.Second
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = (&net.Dialer{Timeout: o.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext
+	var rt http.RoundTripper = transport
+	if o.Breaker != nil {
+		rt = breaker.Transport(o.Breaker, transport)
+	}
+	opts := []meilisearch.Option{meilisearch.WithCustomClient(&http.Client{Transport: rt, Timeout: o.RequestTimeout})}
 	if o.APIKey != "" {
 		opts = append(opts, meilisearch.WithAPIKey(o.APIKey))
 	}

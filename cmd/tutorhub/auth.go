@@ -45,12 +45,12 @@ func authOptions(cfg *config.Config, rdb redis.UniversalClient, breakers *breake
 	if err != nil {
 		return server.AuthOptions{}, err
 	}
-	mailer, err := mail.New(cfg.SMTP.URL, cfg.SMTP.From)
+	mailer, err := mail.New(cfg.SMTP.URL, cfg.SMTP.From, mail.WithBreaker(guardOf(breakers, breakerSMTP)))
 	if err != nil {
 		return server.AuthOptions{}, fmt.Errorf("mail: %w", err)
 	}
 	return server.AuthOptions{
-		Kratos: newKratos(cfg, breakers.Breaker(breakerKratos)),
+		Kratos: newKratos(cfg, guardOf(breakers, breakerKratos)),
 		Tokens: tokens,
 		// Kept until every token a revocation covers has expired, leeway included.
 		Revocations:      accesstoken.NewRevocations(rdb, cfg.Redis.KeyPrefix, cfg.Auth.TokenLifetime+tokenLeeway+time.Second, nil),

@@ -13,9 +13,21 @@ import (
 
 // Names of the dependencies' circuit breakers (the metric's dependency attribute).
 const (
-	breakerRedis  = "redis"
-	breakerKratos = "kratos"
+	breakerRedis    = "redis"
+	breakerKratos   = "kratos"
+	breakerS3       = "s3"
+	breakerSMTP     = "smtp"
+	breakerTemporal = "temporal"
+	breakerSearch   = "search"
 )
+
+// guardOf is the breaker of dependency name in g, or nil (no breaker) when g is nil.
+func guardOf(g *breaker.Group, name string) *breaker.Breaker {
+	if g == nil {
+		return nil
+	}
+	return g.Breaker(name)
+}
 
 // newBreakers is the process's circuit breakers, one per dependency, with their states
 // exported as metrics when tel is set.

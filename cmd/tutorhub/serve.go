@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tutorhub/tutorhub/internal/breaker"
 	"github.com/tutorhub/tutorhub/internal/broadcast"
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/config"
@@ -71,7 +72,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	defer rdb.Close()
 
 	tokens := pagetoken.NewCodec(cfg.Cursor.Secret)
-	engine, err := searchEngine(ctx, cfg, pool, tokens)
+	engine, err := searchEngine(ctx, cfg, pool, tokens, breakers.Breaker(breakerSearch))
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	charger := newCharger(pool, cfg, log)
 	handlers, err := server.NewHandlers(server.Options{
 		ServiceAccounts:      keys,
-		Uploads:              uploadOptions(cfg, log),
+		Uploads:              uploadOptions(cfg, log, breakers.Breaker(breakerS3)),
 		StorageWebhookSecret: cfg.Uploads.WebhookSecret,
 		StripeWebhook: server.StripeWebhook{
 			Payments: charger,
@@ -200,14 +201,15 @@ func serviceAccounts(ctx context.Context, pool *pgxpool.Pool, rdb redis.Universa
 }
 
 // searchEngine is the tutor search engine the configuration names: the PostgreSQL index in
-// pool, or Meilisearch, whose index settings are applied before serving.
-func searchEngine(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tokens *pagetoken.Codec) (search.Engine, error) {
+// pool, or Meilisearch, whose index settings are applied before serving; b, when set, is
+// Meilisearch's circuit breaker.
+func searchEngine(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tokens *pagetoken.Codec, b *breaker.Breaker) (search.Engine, error) {
 	if cfg.Search.Engine != config.SearchEngineMeilisearch {
 		return search.NewPostgres(pool, tokens), nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	m, err := search.NewMeilisearch(ctx, search.MeilisearchOptions{URL: cfg.Search.MeiliURL, APIKey: cfg.Search.MeiliAPIKey, Tokens: tokens})
+	m, err := search.NewMeilisearch(ctx, search.MeilisearchOptions{URL: cfg.Search.MeiliURL, APIKey: cfg.Search.MeiliAPIKey, Tokens: tokens, Breaker: b})
 	if err != nil {
 		return nil, fmt.Errorf("search engine: %w", err)
 	}
@@ -457,13 +459,14 @@ func openMigrator(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) (
 
 // uploadOptions are UploadService's storage and URL lifetimes. Presigning needs no network, so
 // the API starts whether or not the storage answers; without credentials UploadService
-// answers Unavailable and the rest of the API serves.
-func uploadOptions(cfg *config.Config, log *slog.Logger) uploads.Options {
+// answers Unavailable and the rest of the API serves. b, when set, is the storage's circuit
+// breaker.
+func uploadOptions(cfg *config.Config, log *slog.Logger, b *breaker.Breaker) uploads.Options {
 	o := uploads.Options{
 		QuarantineBucket: cfg.Storage.QuarantineBucket, CleanBucket: cfg.Storage.CleanBucket,
 		PutURLTTL: cfg.Uploads.PutURLTTL, GetURLTTL: cfg.Uploads.GetURLTTL,
 	}
-	store, err := objectstore.New(cfg.Storage)
+	store, err := objectstore.New(cfg.Storage, objectstore.WithBreaker(b))
 	if err != nil {
 		log.Warn("uploads are disabled", slog.String("error", err.Error()))
 		return o

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tutorhub/tutorhub/activities"
 	"github.com/tutorhub/tutorhub/bookings"
+	"github.com/tutorhub/tutorhub/internal/breaker"
 	"github.com/tutorhub/tutorhub/internal/cache"
 	"github.com/tutorhub/tutorhub/internal/clamd"
 	"github.com/tutorhub/tutorhub/internal/config"
@@ -77,22 +78,24 @@ type workerDeps struct {
 }
 
 // newWorkerDeps builds the clients of the queues served: the search queue indexes into the
-// configured engine (TUTORHUB_SEARCH_ENGINE), reading tutors from pool.
-func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, queues []string) (*workerDeps, error) {
+// configured engine (TUTORHUB_SEARCH_ENGINE), reading tutors from pool. breakers, when set,
+// guards the search engine, SMTP and S3 (an open breaker fails the activity at once, and
+// Temporal retries it later).
+func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, queues []string, breakers *breaker.Group) (*workerDeps, error) {
 	// An indexing activity holds one pooled connection (the tutor's indexing lock) while it
 	// takes a second one for the engine: with more activities at once than half the pool,
 	// they could all hold one and wait for another until their timeouts (a stall the fault
 	// tests in faulttest hit). At most half the pool's worth leaves each its second one.
 	d := &workerDeps{activitySlots: max(1, int(cfg.Database.MaxConns)/2)}
 	if slices.Contains(queues, workflows.QueueSearch) {
-		engine, err := searchEngine(ctx, cfg, pool, pagetoken.NewCodec(cfg.Cursor.Secret))
+		engine, err := searchEngine(ctx, cfg, pool, pagetoken.NewCodec(cfg.Cursor.Secret), guardOf(breakers, breakerSearch))
 		if err != nil {
 			return nil, err
 		}
 		d.search = &activities.SearchActivities{Tutors: tutors.New(pool, tutors.Options{}), Engine: engine}
 	}
 	if slices.Contains(queues, workflows.QueueNotifications) {
-		sender, err := mail.New(cfg.SMTP.URL, cfg.SMTP.From)
+		sender, err := mail.New(cfg.SMTP.URL, cfg.SMTP.From, mail.WithBreaker(guardOf(breakers, breakerSMTP)))
 		if err != nil {
 			return nil, fmt.Errorf("notifications: %w", err)
 		}
@@ -108,7 +111,7 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 		d.bookings = &activities.BookingActivities{Bookings: bookings.New(pool, bookings.Options{}), Charger: newCharger(pool, cfg, nil)}
 	}
 	if slices.Contains(queues, workflows.QueueUploads) {
-		store, err := objectstore.New(cfg.Storage)
+		store, err := objectstore.New(cfg.Storage, objectstore.WithBreaker(guardOf(breakers, breakerS3)))
 		if err != nil {
 			return nil, err
 		}
@@ -134,7 +137,7 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 		}
 		// A new avatar drops the API's cached public reads that show the old one (the same
 		// Redis cache as `tutorhub serve`; Redis down only delays that by the cache's TTL).
-		rdb, err := openRedis(cfg.Redis, nil)
+		rdb, err := openRedis(cfg.Redis, guardOf(breakers, breakerRedis))
 		if err != nil {
 			return nil, err
 		}
@@ -217,8 +220,14 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 		return err
 	}
 
+	breakers, err := newBreakers(cfg, log, tel)
+	if err != nil {
+		return err
+	}
 	dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	tc, err := temporalclient.Dial(dialCtx, cfg.Temporal, temporalclient.Options{Logger: log, Tracer: tel.Tracer, Meter: tel.Meter})
+	// The relay's workflow starts and the payment activities' signals pass Temporal's
+	// breaker: while Temporal is down the outbox keeps its events, at no wait per poll.
+	tc, err := temporalclient.Dial(dialCtx, cfg.Temporal, temporalclient.Options{Logger: log, Tracer: tel.Tracer, Meter: tel.Meter, Breaker: breakers.Breaker(breakerTemporal)})
 	cancel()
 	if err != nil {
 		return err
@@ -237,7 +246,7 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	go func() { metricsErr <- metricsSrv.Serve(ln) }()
 	log.Info("serving worker metrics", "addr", ln.Addr().String(), "paths", "/metrics /health")
 
-	deps, err := newWorkerDeps(ctx, cfg, pool, queues)
+	deps, err := newWorkerDeps(ctx, cfg, pool, queues, breakers)
 	if err != nil {
 		_ = metricsSrv.Close()
 		return err

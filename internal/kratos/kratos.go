@@ -499,14 +499,15 @@ func translate(op string, res *http.Response, err error) error {
 	}
 	var netErr net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "identity service did not answer in time"}
+		// A second is a hint, not a promise: by then the breaker may be open and say how long.
+		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "identity service did not answer in time", RetryAfterSeconds: 1}
 	}
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	if res == nil {
 		// No HTTP answer at all: connection refused, DNS failure, reset.
-		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "identity service unavailable"}
+		return &tutorhub.Error{Code: tutorhub.EUNAVAILABLE, Message: "identity service unavailable", RetryAfterSeconds: 1}
 	}
 	var body []byte
 	var oe *ory.GenericOpenAPIError

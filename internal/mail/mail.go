@@ -2,7 +2,10 @@
 // template for) over SMTP, to the same relay Kratos uses.
 //
 // A Sender is safe for concurrent use; each Send opens one connection, honours the
-// context's deadline, and never puts the message body or credentials in its errors.
+// context's deadline (capped at the Sender's timeout, WithTimeout, default DefaultTimeout),
+// and never puts the message body or credentials in its errors. With WithBreaker, a relay
+// that is down or hangs opens a circuit breaker, and while it is open Send fails at once
+// (errors.Is breaker.ErrOpen) without dialling.
 package mail
 
 import (
@@ -18,10 +21,28 @@ import (
 	"net"
 	"net/mail"
 	"net/smtp"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tutorhub/tutorhub/internal/breaker"
 )
+
+// DefaultTimeout bounds one Send (dial to QUIT) unless WithTimeout says otherwise.
+const DefaultTimeout = 30 * time.Second
+
+// Option tunes a Sender.
+type Option func(*Sender)
+
+// WithBreaker guards every Send with b: a relay that cannot be reached, breaks the
+// connection, does not answer in time or answers 421 (service not available) counts as a
+// failure; any other answer, a refused recipient among them, is the relay working.
+func WithBreaker(b *breaker.Breaker) Option { return func(s *Sender) { s.breaker = b } }
+
+// WithTimeout caps the time one Send may take (default DefaultTimeout); the caller's
+// deadline shortens it further.
+func WithTimeout(d time.Duration) Option { return func(s *Sender) { s.timeout = d } }
 
 // Sender delivers plain-text mail through one SMTP relay.
 type Sender struct {
@@ -30,17 +51,22 @@ type Sender struct {
 	disableTLS     bool
 	user, password string
 	from           mail.Address
+	breaker        *breaker.Breaker
+	timeout        time.Duration
 }
 
 // New returns a Sender for an SMTP URL: smtp://[user:password@]host[:port] (STARTTLS when
 // the relay offers it, unless ?disable_starttls=true) or smtps://... (TLS from the first
 // byte). from is the sender address, optionally with a name ("tutorhub <no-reply@x>").
-func New(rawURL, from string) (*Sender, error) {
+func New(rawURL, from string, opts ...Option) (*Sender, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("smtp url: not a URL")
 	}
-	s := &Sender{}
+	s := &Sender{timeout: DefaultTimeout}
+	for _, o := range opts {
+		o(s)
+	}
 	switch u.Scheme {
 	case "smtp":
 		s.disableTLS = u.Query().Get("disable_starttls") == "true"
@@ -109,6 +135,47 @@ func (s *Sender) SendMessage(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("recipient: %w", err)
 	}
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	if s.breaker == nil {
+		return s.send(ctx, rcpt, m)
+	}
+	if err := s.breaker.Allow(); err != nil {
+		return fmt.Errorf("smtp %s: %w", s.addr, err)
+	}
+	err = s.send(ctx, rcpt, m)
+	switch {
+	case err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		// The caller gave up: that says nothing about the relay.
+		s.breaker.Ignore()
+	default:
+		s.breaker.Done(relayFailed(err))
+	}
+	return err
+}
+
+// relayFailed reports whether err, from one send, says the relay is unwell: it could not be
+// reached, broke the connection or did not answer in time, or answered 421. A reply the
+// relay chose (a refused recipient, a failed authentication) is an answer.
+func relayFailed(err error) bool {
+	if err == nil {
+		return false
+	}
+	var reply *textproto.Error
+	if errors.As(err, &reply) {
+		return reply.Code == 421
+	}
+	return !errors.Is(err, errAuth)
+}
+
+// errAuth marks a failed authentication: the relay answered.
+var errAuth = errors.New("smtp auth failed")
+
+// send is one delivery of m to rcpt, within ctx.
+func (s *Sender) send(ctx context.Context, rcpt *mail.Address, m Message) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", s.addr)
 	if err != nil {
@@ -136,7 +203,7 @@ func (s *Sender) SendMessage(ctx context.Context, m Message) error {
 	}
 	if s.user != "" {
 		if err := c.Auth(smtp.PlainAuth("", s.user, s.password, s.host)); err != nil {
-			return fmt.Errorf("smtp auth with %s failed", s.addr)
+			return fmt.Errorf("smtp auth with %s: %w", s.addr, errAuth)
 		}
 	}
 	if err := c.Mail(s.from.Address); err != nil {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,13 +21,37 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/tutorhub/tutorhub/internal/breaker"
 	"github.com/tutorhub/tutorhub/internal/config"
 )
+
+// DefaultTimeout bounds the wait for storage to start answering one request (its dial, and
+// its answer's headers once the request is sent), unless WithTimeout says otherwise. A body
+// being streamed in or out is bounded by the caller's context alone: uploads may be large.
+const DefaultTimeout = 10 * time.Second
+
+// Option tunes a Store.
+type Option func(*storeOptions)
+
+type storeOptions struct {
+	breaker *breaker.Breaker
+	timeout time.Duration
+}
+
+// WithBreaker guards every request to storage with b: transport errors, timeouts and the
+// answers 502, 503 and 504 count as failures, and while b is open calls fail at once
+// (errors.Is breaker.ErrOpen), without the SDK retrying them.
+func WithBreaker(b *breaker.Breaker) Option { return func(o *storeOptions) { o.breaker = b } }
+
+// WithTimeout sets the wait for storage to start answering one request (default
+// DefaultTimeout); the caller's deadline shortens it further.
+func WithTimeout(d time.Duration) Option { return func(o *storeOptions) { o.timeout = d } }
 
 // ErrNotFound reports a missing object or bucket.
 var ErrNotFound = errors.New("objectstore: not found")
@@ -40,7 +65,11 @@ type Store struct {
 
 // New builds a Store from the storage configuration. Empty credentials mean the process's
 // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
-func New(cfg config.Storage) (*Store, error) {
+func New(cfg config.Storage, opts ...Option) (*Store, error) {
+	o := storeOptions{timeout: DefaultTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	id, secret, token := cfg.AccessKeyID, cfg.SecretAccessKey, ""
 	if id == "" && secret == "" {
 		id, secret, token = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")
@@ -51,7 +80,10 @@ func New(cfg config.Storage) (*Store, error) {
 	base := aws.Config{
 		Region:      cfg.Region,
 		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, secret, token)),
-		HTTPClient:  &http.Client{Timeout: 0}, // bounded per call by contexts; bodies may be large
+		// No overall timeout (bodies may be large): each call is bounded by its context, and
+		// the wait for an answer by the transport's.
+		HTTPClient: &http.Client{Transport: transport(o)},
+		Retryer:    retryer(o.breaker),
 		// Checksums only where S3 requires them: S3-compatible servers differ in support, and a
 		// presigned URL must not demand a checksum header the browser does not send.
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
@@ -74,6 +106,37 @@ func New(cfg config.Storage) (*Store, error) {
 		return nil, err
 	}
 	return &Store{client: client(cfg.Endpoint), presign: s3.NewPresignClient(client(public)), sources: sources}, nil
+}
+
+// transport bounds the dial and the wait for an answer's headers by o.timeout, and puts
+// o.breaker, when set, in front of every request.
+func transport(o storeOptions) http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: o.timeout, KeepAlive: 30 * time.Second}).DialContext
+	t.ResponseHeaderTimeout = o.timeout
+	t.MaxIdleConnsPerHost = 64
+	if o.breaker == nil {
+		return t
+	}
+	return breaker.Transport(o.breaker, t)
+}
+
+// retryer is the SDK's standard retryer, except that a refusal of the open breaker b is
+// final: retrying it would only wait out the SDK's backoff to be refused again.
+func retryer(b *breaker.Breaker) func() aws.Retryer {
+	if b == nil {
+		return nil
+	}
+	return func() aws.Retryer {
+		return retry.NewStandard(func(so *retry.StandardOptions) {
+			so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+				if errors.Is(err, breaker.ErrOpen) {
+					return aws.FalseTernary
+				}
+				return aws.UnknownTernary
+			})}, so.Retryables...)
+		})
+	}
 }
 
 // BrowserSources are the Content-Security-Policy sources of the presigned URLs the store

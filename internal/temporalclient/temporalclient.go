@@ -4,7 +4,8 @@
 // and activity lines carry the trace and span ids), traces workflow starts, workflows and
 // activities with OpenTelemetry (continuing the caller's trace), and reports the SDK's metrics
 // to an OpenTelemetry meter, which the process exports for Prometheus, with the failed
-// workflow runs its workers see (WorkflowFailuresMetric).
+// workflow runs its workers see (WorkflowFailuresMetric). With Options.Breaker, its workflow
+// starts and signals pass a circuit breaker and are bounded by Options.CallTimeout.
 package temporalclient
 
 import (
@@ -15,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -24,6 +26,7 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	temporallog "go.temporal.io/sdk/log"
 
+	"github.com/tutorhub/tutorhub/internal/breaker"
 	"github.com/tutorhub/tutorhub/internal/config"
 )
 
@@ -36,6 +39,13 @@ type Options struct {
 	Tracer trace.TracerProvider
 	// Meter receives the SDK's metrics (temporal_request, temporal_workflow_task_..., ...).
 	Meter metric.MeterProvider
+	// Breaker, when set, guards the client's workflow starts and signals (not its workers'
+	// polls): while it is open they fail at once (errors.Is breaker.ErrOpen), so the outbox
+	// relay leaves its events for later instead of waiting on a server that is down.
+	Breaker *breaker.Breaker
+	// CallTimeout caps each guarded call (default DefaultCallTimeout); the caller's deadline
+	// shortens it further.
+	CallTimeout time.Duration
 }
 
 // ClientOptions builds the SDK's options from cfg and opts; it reads the TLS files, so a
@@ -54,6 +64,14 @@ func ClientOptions(cfg config.Temporal, opts Options) (client.Options, error) {
 		return client.Options{}, fmt.Errorf("temporal tracing interceptor: %w", err)
 	}
 	co.Interceptors = []interceptor.ClientInterceptor{tracing, &failureCounter{}}
+	if opts.Breaker != nil {
+		timeout := opts.CallTimeout
+		if timeout <= 0 {
+			timeout = DefaultCallTimeout
+		}
+		// Innermost: the start's span records a refusal like any other failure.
+		co.Interceptors = append(co.Interceptors, &guard{b: opts.Breaker, timeout: timeout})
+	}
 	if opts.Meter != nil {
 		co.MetricsHandler = temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{
 			Meter: opts.Meter.Meter("go.temporal.io/sdk"),
