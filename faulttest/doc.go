@@ -22,6 +22,25 @@
 //     and start a new worker: the upload ends clean once, with one upload.scanned event, and
 //     had no download URL before. The S3 server is the shared one, with buckets of the test.
 //
+// The payment tests (payments_test.go, bookings_test.go, provider_test.go) run the worker on
+// the bookings and payments queues over stripe-mock, with bookings requested and accepted
+// through package bookings and the provider's webhooks stored as POST /webhooks/stripe stores
+// them:
+//
+//   - TestWorkerKilledBetweenWebhookAndEffect: SIGKILL the worker while it applies stored
+//     payment events; another worker finishes them.
+//   - TestTemporalRestartWhileBookingsArePaid: SIGKILL the Temporal server while bookings are
+//     being paid, store more webhooks (and repeat earlier ones) while it is down, start it
+//     again on the same database file.
+//   - TestPaymentProviderFailsForAWhile: stop a private stripe-mock while charges are created
+//     and again while refunds are asked; a recording proxy in front of it counts what the
+//     provider was asked to do, and under which idempotency key.
+//
+// They end with market.checkPaidOnce: every booking in its state and confirmed once, one
+// charge journal per charge and one refund journal per refund owed, every journal balanced,
+// the tutor owed exactly what is left, one completed PaymentWebhook run per event, and a
+// Reconcile run that finds no drift.
+//
 // Every test ends with the same count (stack.checkExactlyOnce): every outbox event was
 // dispatched and none parked; Temporal holds exactly one run per event, under the workflow
 // id derived from the event id, and every run completed; the index holds one document per
