@@ -38,6 +38,10 @@ type report struct {
 	Memory   *memoryResult
 	// OpenModel is the constant-arrival-rate test (nil: not run).
 	OpenModel *openModelResult
+	// Faults are the mix's answers under each dependency fault, Overload the open model's
+	// mix at three times its knee (nil: not run).
+	Faults   *faultsResult
+	Overload *overloadResult
 	// Targets are the goals of the hot read path, each judged from this run's figures.
 	Targets []target
 
@@ -93,7 +97,7 @@ func (r *report) write(path string) error {
 	for _, t := range r.Targets {
 		fmt.Fprintf(os.Stderr, "[loadtest] target: %s: %s (%s)\n", t.Name, t.Verdict(), t.Measured)
 	}
-	tmpl, err := template.New("benchmarks.md").Funcs(template.FuncMap{"ms": ms, "secs": secs, "missed": missed, "us": us, "pct": pctOf, "mib": mib}).Parse(pageTemplate)
+	tmpl, err := template.New("benchmarks.md").Funcs(template.FuncMap{"ms": ms, "secs": secs, "missed": missed, "us": us, "pct": pctOf, "mib": mib, "codes": codes}).Parse(pageTemplate)
 	if err != nil {
 		return err
 	}
@@ -326,3 +330,21 @@ func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanos
 func pctOf(f float64) string { return fmt.Sprintf("%.1f %%", 100*f) }
 
 func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
+
+// codes writes answers by code as "ok 120, unavailable 3".
+func codes(cs []codeCount) string {
+	if len(cs) == 0 {
+		return "–"
+	}
+	var b strings.Builder
+	for i, c := range cs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", c.Code, c.N)
+	}
+	return b.String()
+}
+
+// OverloadFactor is the multiple of the knee the overload scenario drives.
+func (r *report) OverloadFactor() int { return overloadFactor }
