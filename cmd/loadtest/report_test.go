@@ -231,3 +231,40 @@ func TestReportFaultsNotMeasured(t *testing.T) {
 		t.Errorf("page shows the fault table without a run:\n%s", page)
 	}
 }
+
+// Issue 14's booking figures come from the Go benchmarks' metrics, each named.
+func TestReportShowsBookingFigures(t *testing.T) {
+	dir := t.TempDir()
+	gobench := filepath.Join(dir, "gobench.txt")
+	sample := `pkg: github.com/tutorhub/tutorhub/bookings
+BenchmarkRequestBooking-2   	    5000	    400000 ns/op	      2500 requests/s	         0.9230 conflicts/op	   12000 B/op	     150 allocs/op
+pkg: github.com/tutorhub/tutorhub/workflows
+BenchmarkWebhookToConfirmed-2   	     100	  60000000 ns/op	        48.50 p50-ms	        95.25 p99-ms	  300000 B/op	    4000 allocs/op
+`
+	if err := os.WriteFile(gobench, []byte(sample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize}
+	if err := rep.readInputs(gobench, ""); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "benchmarks.md")
+	if err := rep.write(out); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	for _, want := range []string{
+		"## Bookings and payments\n",
+		"| booking requests/s with contention on popular tutors | `BenchmarkRequestBooking` | 2500 requests/s, 92.3 % refused as taken |",
+		"| webhook to booking confirmed (through Temporal) | `BenchmarkWebhookToConfirmed` | p50 48.50 ms, p99 95.25 ms over 100 webhooks |",
+		"| webhook to charge applied (in process, no Temporal) | `BenchmarkWebhookToApplied` | not measured in this run |",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+}
