@@ -20,6 +20,9 @@ import (
 // overloadFactor is the multiple of the knee the overload drives.
 const overloadFactor = 3
 
+// overloadWarmUp is how long the fresh instance serves the mix before anything is measured.
+const overloadWarmUp = 3 * time.Second
+
 // overloadResult is the overload run's outcome.
 type overloadResult struct {
 	// Err says why it did not run (empty: it ran).
@@ -84,12 +87,26 @@ func overload(out *overloadResult, bin, dbURL string, targets func(base string) 
 		_ = restGet(context.Background(), c, base+"/api/v1/tutors/"+id)
 	}
 	tr, mix := targets(base)
-	if out.Knee == 0 {
-		out.KneeHere = true
-		out.Knee = runOpenModel(tr, mix).Knee
+	// A fresh instance: fill its pool, caches and the database's buffers with the mix first.
+	warm := out.Knee
+	if warm == 0 {
+		warm = openModelRates[0]
+	}
+	logf("overload: warming up at %d requests/s for %s", warm, overloadWarmUp)
+	for range vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second)).Attack(tr, vegeta.Rate{Freq: warm, Per: time.Second}, overloadWarmUp, "warm-up") {
 	}
 	if out.Knee == 0 {
-		return fmt.Errorf("no rate kept the p99 within %s: nothing to multiply", ms(OpenModelP99Target))
+		out.KneeHere = true
+		om := runOpenModel(tr, mix)
+		out.Knee = om.Knee
+		if out.Knee == 0 {
+			first := om.Steps[0]
+			return fmt.Errorf("not even %d requests/s kept the p99 within %s (p99 %s, success %s): nothing to multiply",
+				first.Rate, ms(OpenModelP99Target), ms(first.P99), pctOf(first.Success))
+		}
+	}
+	if out.Knee == 0 {
+		return fmt.Errorf("the open model found no rate that kept the p99 within %s: nothing to multiply", ms(OpenModelP99Target))
 	}
 	out.Rate = out.Factor * out.Knee
 	out.RestKB, _, _ = rssKB(srv.Process.Pid)
