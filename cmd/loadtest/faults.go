@@ -302,9 +302,9 @@ func faults(out *faultsResult, bin, dbURL, toxiBin string, hot, cold, subjects [
 	}
 	add("Redis stopped", redis.Disable, redis.Enable)
 	a, c := toxic(redis, "latency", "latency", toxiproxy.Attributes{"latency": faultRedisLatency.Milliseconds()})
-	add(fmt.Sprintf("Redis +%s latency", ms(faultRedisLatency)), a, c)
+	add(fmt.Sprintf("Redis +%s latency", faultRedisLatency), a, c)
 	a, c = toxic(pg, "latency", "latency", toxiproxy.Attributes{"latency": faultPostgresLatency.Milliseconds()})
-	add(fmt.Sprintf("PostgreSQL +%s latency (beyond the deadline)", secs(faultPostgresLatency)), a, c)
+	add(fmt.Sprintf("PostgreSQL +%s latency (beyond the deadline)", faultPostgresLatency), a, c)
 	a, c = toxic(pg, "reset", "reset_peer", toxiproxy.Attributes{"timeout": 0})
 	add("PostgreSQL connections reset", a, c)
 	add("Kratos down", func() error {

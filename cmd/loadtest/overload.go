@@ -37,6 +37,8 @@ type overloadResult struct {
 	// MaxInFlight is the instance's TUTORHUB_MAX_IN_FLIGHT; MaxConns its pool's size.
 	MaxInFlight, MaxConns int
 	P99Target             time.Duration
+	// Mix is the open model's mix, as it drives it.
+	Mix []mixEntry
 
 	Requests                 int
 	Admitted                 int
@@ -87,6 +89,7 @@ func overload(out *overloadResult, bin, dbURL string, targets func(base string) 
 		_ = restGet(context.Background(), c, base+"/api/v1/tutors/"+id)
 	}
 	tr, mix := targets(base)
+	out.Mix = mix
 	// A fresh instance: fill its pool, caches and the database's buffers with the mix first.
 	warm := out.Knee
 	if warm == 0 {
