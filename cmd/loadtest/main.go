@@ -11,9 +11,15 @@
 // relay draining a backlog (events/s) and the lag from a tutor write to its version in the
 // index at a fixed write rate, with the relay and the search worker running in this process.
 //
+// It also serves a second instance whose Redis, PostgreSQL and Kratos connections pass through
+// a private Toxiproxy and measures a mix of reads and sign-ins under each fault (faults.go),
+// and a third whose in-flight limit is sized to its pool, driven at three times the open
+// model's knee (overload.go).
+//
 //	go run ./cmd/loadtest -out docs/benchmarks.md [-duration 10s] [-concurrency 16] [-tutors 100000]
 //	    [-accounts 32] [-relay-events 5000] [-lag-rate 20] [-lag-duration 15s]
-//	    [-gobench FILE] [-websize FILE]
+//	    [-gobench FILE] [-websize FILE] [-faults=false] [-fault-duration 5s] [-fault-readers 8]
+//	    [-toxiproxy .bin/toxiproxy-server] [-overload=false] [-overload-window 10s] [-overload-in-flight 64]
 package main
 
 import (
@@ -106,8 +112,8 @@ func main() {
 		if *tutors == 0 {
 			*lagRate = 0 // the scenario writes seeded tutors
 		}
-		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s",
-			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration)
+		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s -fault-duration %s -fault-readers %d -overload-window %s -overload-in-flight %d",
+			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration, *faultDuration, *faultReaders, *overloadWindow, *overloadInFlight)
 		async := asyncOptions{relayEvents: *relayEvents, lagRate: *lagRate, lagDuration: *lagDuration}
 		opts := runOptions{keepAlive: *keepAlive, profiles: *profiles, openModel: *openModel,
 			faults: *faultsOn, faultDuration: *faultDuration, faultReaders: *faultReaders, toxiproxy: *toxiBin,
