@@ -30,7 +30,7 @@ import (
 
 // faultRequestTimeout is the fault instance's default request deadline
 // (TUTORHUB_REQUEST_TIMEOUT); the load's requests carry none of their own, so it is theirs.
-const faultRequestTimeout = time.Second
+const faultRequestTimeout = 2 * time.Second
 
 // faultPostgresLatency is the latency added to PostgreSQL's answers in the slow-database
 // fault: beyond the request deadline.
