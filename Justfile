@@ -108,6 +108,7 @@ test-pgbouncer:
 bench: (prereqs "bench") tools
     ./just web-size | tee .bin/websize.txt
     deploy/local/up.sh
-    go test -run '^$' -bench . -skip 'BenchmarkLogin|BenchmarkRefresh' -benchmem ./... | tee .bin/gobench.txt
+    go test -run '^$' -bench . -skip 'BenchmarkLogin|BenchmarkRefresh|BenchmarkWebhookToConfirmed' -benchmem ./... | tee .bin/gobench.txt
     go test -run '^$' -bench 'BenchmarkLogin|BenchmarkRefresh' -benchtime 200x -benchmem ./server | tee -a .bin/gobench.txt
+    go test -run '^$' -bench 'BenchmarkWebhookToConfirmed' -benchtime 100x -benchmem ./workflows | tee -a .bin/gobench.txt
     go run ./cmd/loadtest -out docs/benchmarks.md -gobench .bin/gobench.txt -websize .bin/websize.txt

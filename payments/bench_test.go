@@ -11,8 +11,8 @@ import (
 
 // BenchmarkWebhookToApplied measures one payment_intent.succeeded from its verification to
 // the charge succeeded with its journal (verify, store with the outbox row, apply), and
-// reports the p50 and p99 latency. The workflow's dispatch by the relay adds Temporal's own
-// latency on top (cmd/loadtest measures the whole path).
+// reports the p50 and p99 latency. Temporal's dispatch, the booking's signal and its
+// confirmation come on top: workflows' BenchmarkWebhookToConfirmed measures the whole path.
 func BenchmarkWebhookToApplied(b *testing.B) {
 	svc, _ := newServiceTB(b)
 	ctx := context.Background()

@@ -101,7 +101,7 @@ type bookingE2E struct {
 	slot    int
 }
 
-func newBookingE2E(t *testing.T, hold time.Duration) *bookingE2E {
+func newBookingE2E(t testing.TB, hold time.Duration) *bookingE2E {
 	t.Helper()
 	db := testenv.Postgres(t)
 	tc, queue := testenv.Temporal(t)
@@ -132,7 +132,7 @@ func newBookingE2E(t *testing.T, hold time.Duration) *bookingE2E {
 
 // request books the next free hour two days ahead and starts its lifecycle as the relay does
 // for booking.requested.
-func (e *bookingE2E) request(t *testing.T) bookings.Booking {
+func (e *bookingE2E) request(t testing.TB) bookings.Booking {
 	t.Helper()
 	e.slot++
 	start := time.Now().UTC().Truncate(time.Hour).Add(48*time.Hour + time.Duration(e.slot)*time.Hour)
@@ -146,7 +146,7 @@ func (e *bookingE2E) request(t *testing.T) bookings.Booking {
 }
 
 // start starts a workflow as the relay does (its id, REJECT_DUPLICATE).
-func (e *bookingE2E) start(t *testing.T, id, name string, booking uuid.UUID) {
+func (e *bookingE2E) start(t testing.TB, id, name string, booking uuid.UUID) {
 	t.Helper()
 	if _, err := e.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
 		ID: id, TaskQueue: e.queue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -157,13 +157,13 @@ func (e *bookingE2E) start(t *testing.T, id, name string, booking uuid.UUID) {
 
 // changed delivers a person's change as the relay does: it starts SignalBooking from the
 // change's event.
-func (e *bookingE2E) changed(t *testing.T, booking uuid.UUID) {
+func (e *bookingE2E) changed(t testing.TB, booking uuid.UUID) {
 	t.Helper()
 	e.start(t, "SignalBooking/"+booking.String()+"/"+uuid.NewString(), workflows.SignalBookingName, booking)
 }
 
 // await polls the booking until ok holds, or fails after a deadline.
-func (e *bookingE2E) await(t *testing.T, id uuid.UUID, what string, ok func(bookings.Booking) bool) bookings.Booking {
+func (e *bookingE2E) await(t testing.TB, id uuid.UUID, what string, ok func(bookings.Booking) bool) bookings.Booking {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -11,9 +11,15 @@
 // relay draining a backlog (events/s) and the lag from a tutor write to its version in the
 // index at a fixed write rate, with the relay and the search worker running in this process.
 //
+// It also serves a second instance whose Redis, PostgreSQL and Kratos connections pass through
+// a private Toxiproxy and measures a mix of reads and sign-ins under each fault (faults.go),
+// and a third whose in-flight limit is sized to its pool, driven at three times the open
+// model's knee (overload.go).
+//
 //	go run ./cmd/loadtest -out docs/benchmarks.md [-duration 10s] [-concurrency 16] [-tutors 100000]
 //	    [-accounts 32] [-relay-events 5000] [-lag-rate 20] [-lag-duration 15s]
-//	    [-gobench FILE] [-websize FILE]
+//	    [-gobench FILE] [-websize FILE] [-faults=false] [-fault-duration 5s] [-fault-readers 8]
+//	    [-toxiproxy .bin/toxiproxy-server] [-overload=false] [-overload-window 10s] [-overload-in-flight 64]
 package main
 
 import (
@@ -36,6 +42,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/gen/tutorhub/v1/tutorhubv1connect"
@@ -67,6 +74,9 @@ type result struct {
 // pageSize is the page every list scenario asks for.
 const pageSize = 20
 
+// loadMaxConns is the database pool of every instance the load test serves.
+const loadMaxConns = 16
+
 func main() {
 	out := flag.String("out", "docs/benchmarks.md", "Markdown file to write the results into")
 	capacity := flag.String("capacity", "docs/capacity.md", "Markdown file to write the capacity plan computed from the results into (empty: none)")
@@ -84,6 +94,13 @@ func main() {
 	profiles := flag.String("profiles", "", "directory to keep the raw CPU and allocation profiles in, for go tool pprof")
 	keepAlive := flag.Int("keepalive", 1000, "keep-alive connections the memory scenario holds (0 skips it)")
 	openModel := flag.Bool("open-model", true, "step a constant arrival rate of a realistic mix up to its knee (needs -tutors)")
+	faultsOn := flag.Bool("faults", true, "measure the mix of reads and sign-ins under each dependency fault, through a private Toxiproxy (needs -tutors)")
+	faultDuration := flag.Duration("fault-duration", 5*time.Second, "how long each fault's load runs")
+	faultReaders := flag.Int("fault-readers", 8, "concurrent reading clients under each fault (one more signs in)")
+	toxiBin := flag.String("toxiproxy", toxiproxyBin(), "toxiproxy-server binary for the fault scenarios")
+	overloadOn := flag.Bool("overload", true, "drive the open model's mix at three times its knee (needs -tutors)")
+	overloadWindow := flag.Duration("overload-window", 10*time.Second, "how long the overload lasts")
+	overloadInFlight := flag.Int("overload-in-flight", 4*loadMaxConns, "TUTORHUB_MAX_IN_FLIGHT of the overloaded instance (docs/resilience.md: a few times the pool)")
 	adminURL := flag.String("database", testenv.AdminDatabaseURL(), "maintenance database URL (default as the tests': TUTORHUB_TEST_DATABASE_URL, else TUTORHUB_PG_* and PGPASSWORD)")
 	flag.Parse()
 	rep := report{Concurrency: *concurrency, Duration: *duration, PageSize: pageSize}
@@ -95,10 +112,12 @@ func main() {
 		if *tutors == 0 {
 			*lagRate = 0 // the scenario writes seeded tutors
 		}
-		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s",
-			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration)
+		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s -fault-duration %s -fault-readers %d -overload-window %s -overload-in-flight %d",
+			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration, *faultDuration, *faultReaders, *overloadWindow, *overloadInFlight)
 		async := asyncOptions{relayEvents: *relayEvents, lagRate: *lagRate, lagDuration: *lagDuration}
-		opts := runOptions{keepAlive: *keepAlive, profiles: *profiles, openModel: *openModel}
+		opts := runOptions{keepAlive: *keepAlive, profiles: *profiles, openModel: *openModel,
+			faults: *faultsOn, faultDuration: *faultDuration, faultReaders: *faultReaders, toxiproxy: *toxiBin,
+			overload: *overloadOn, overloadWindow: *overloadWindow, overloadInFlight: *overloadInFlight}
 		if *only != "" {
 			re, err := regexp.Compile(*only)
 			if err != nil {
@@ -136,7 +155,19 @@ type runOptions struct {
 	keepAlive int
 	profiles  string
 	openModel bool
+
+	faults        bool
+	faultDuration time.Duration
+	faultReaders  int
+	toxiproxy     string
+
+	overload         bool
+	overloadWindow   time.Duration
+	overloadInFlight int
 }
+
+// selected reports whether the run includes the scenario (or section) of that name.
+func (o runOptions) selected(name string) bool { return o.only == nil || o.only.MatchString(name) }
 
 func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions, adminURL string) error {
 	duration, concurrency := rep.Duration, rep.Concurrency
@@ -239,6 +270,19 @@ func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions,
 		tr, mix := openModelTargets(base, subjectIDs, hotTutors, coldTutors, users)
 		rep.OpenModel = runOpenModel(tr, mix)
 	}
+	if opts.faults && tutors > 0 && opts.selected("under faults") {
+		rep.Faults = runFaults(bin, dbURL, opts.toxiproxy, hotTutors, coldTutors[len(coldTutors)/2:], subjectIDs, users, opts.faultReaders, opts.faultDuration)
+	}
+	if opts.overload && tutors > 0 && opts.selected("overload") {
+		knee := 0
+		if rep.OpenModel != nil {
+			knee = rep.OpenModel.Knee
+		}
+		targets := func(base string) (vegeta.Targeter, []mixEntry) {
+			return openModelTargets(base, subjectIDs, hotTutors, coldTutors, users)
+		}
+		rep.Overload = runOverload(bin, dbURL, knee, opts.overloadInFlight, opts.overloadWindow, targets, hotTutors)
+	}
 	if opts.keepAlive > 0 && tutors > 0 {
 		if err := measureMemory(rep.Memory, base, srv.Process.Pid, hotTutors, duration); err != nil {
 			return err
@@ -316,8 +360,9 @@ func freeAddr() (string, error) {
 
 // startServer serves bin as production would on the request path: JSON request logs (one
 // line per request, into /dev/null) and rate limiting on, every budget sized so no scenario
-// spends it, but each request still pays for its checks in Redis.
-func startServer(bin, dbURL string) (cmd *exec.Cmd, base, internal string, err error) {
+// spends it, but each request still pays for its checks in Redis. extra are further
+// TUTORHUB_ variables (KEY=value) that override these.
+func startServer(bin, dbURL string, extra ...string) (cmd *exec.Cmd, base, internal string, err error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, "", "", err
@@ -333,7 +378,7 @@ func startServer(bin, dbURL string) (cmd *exec.Cmd, base, internal string, err e
 		"TUTORHUB_HTTP_ADDR="+addr,
 		"TUTORHUB_HTTP_INTERNAL_ADDR="+internalAddr,
 		"TUTORHUB_DATABASE_URL="+dbURL,
-		"TUTORHUB_DATABASE_MAX_CONNS=16",
+		fmt.Sprintf("TUTORHUB_DATABASE_MAX_CONNS=%d", loadMaxConns),
 		"TUTORHUB_RATE_LIMIT_ENABLED=true",
 		"TUTORHUB_RATE_LIMIT_ANONYMOUS="+ample,
 		"TUTORHUB_RATE_LIMIT_AUTHENTICATED="+ample,
@@ -344,6 +389,8 @@ func startServer(bin, dbURL string) (cmd *exec.Cmd, base, internal string, err e
 		"TUTORHUB_LOG_LEVEL=info",
 		"TUTORHUB_LOG_FORMAT=json",
 	)
+	// os/exec keeps the last of duplicate keys.
+	cmd.Env = append(cmd.Env, extra...)
 	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return nil, "", "", err

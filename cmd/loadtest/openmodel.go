@@ -137,9 +137,11 @@ func openModelTargets(base string, subjects, hot, cold []string, users []account
 // runOpenModel steps the arrival rate up and finds the knee.
 func runOpenModel(tr vegeta.Targeter, mix []mixEntry) *openModelResult {
 	out := &openModelResult{Mix: mix, Step: openModelStep, P99: OpenModelP99Target, MaxFailure: 0.001}
-	atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second), vegeta.MaxWorkers(2000))
 	for _, rate := range openModelRates {
 		logf("open model: %d requests/s for %s", rate, openModelStep)
+		// An attacker per step: vegeta's stops itself when its attack ends, and a second
+		// Attack on it sends nothing.
+		atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second), vegeta.MaxWorkers(2000))
 		var m vegeta.Metrics
 		for res := range atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, openModelStep, fmt.Sprint(rate)) {
 			m.Add(res)
@@ -156,6 +158,7 @@ func runOpenModel(tr vegeta.Targeter, mix []mixEntry) *openModelResult {
 			s.Errors = append(s.Errors, strings.TrimSpace(e))
 		}
 		s.Within = s.P99 <= OpenModelP99Target && s.Success >= 1-out.MaxFailure
+		logf("open model: %d requests/s: success %.1f %%, p50 %s, p99 %s %v", rate, 100*s.Success, ms(s.P50), ms(s.P99), s.Errors)
 		out.Steps = append(out.Steps, s)
 		if !s.Within {
 			break // past the knee: higher rates only queue more

@@ -38,6 +38,10 @@ type report struct {
 	Memory   *memoryResult
 	// OpenModel is the constant-arrival-rate test (nil: not run).
 	OpenModel *openModelResult
+	// Faults are the mix's answers under each dependency fault, Overload the open model's
+	// mix at three times its knee (nil: not run).
+	Faults   *faultsResult
+	Overload *overloadResult
 	// Targets are the goals of the hot read path, each judged from this run's figures.
 	Targets []target
 
@@ -50,6 +54,9 @@ type report struct {
 	GoBench   string
 	AuthCalls int64
 	WebSize   string
+
+	// Bookings are issue 14's figures, from the Go benchmarks.
+	Bookings []benchFigure
 
 	// Prose holds the sentences of "Reading the numbers" whose figures come from this run
 	// (ListTutors with its leading space, as it may be empty).
@@ -89,11 +96,12 @@ func (r *report) write(path string) error {
 	r.CPUs, r.CPU, r.GoVersion = runtime.NumCPU(), cpuModel(), runtime.Version()
 	r.PGBenchScale = pgbenchScale
 	r.writeProse()
+	r.Bookings = r.bookingFigures()
 	r.Targets = r.judge()
 	for _, t := range r.Targets {
 		fmt.Fprintf(os.Stderr, "[loadtest] target: %s: %s (%s)\n", t.Name, t.Verdict(), t.Measured)
 	}
-	tmpl, err := template.New("benchmarks.md").Funcs(template.FuncMap{"ms": ms, "secs": secs, "missed": missed, "us": us, "pct": pctOf, "mib": mib}).Parse(pageTemplate)
+	tmpl, err := template.New("benchmarks.md").Funcs(template.FuncMap{"ms": ms, "secs": secs, "missed": missed, "us": us, "pct": pctOf, "mib": mib, "codes": codes}).Parse(pageTemplate)
 	if err != nil {
 		return err
 	}
@@ -326,3 +334,53 @@ func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanos
 func pctOf(f float64) string { return fmt.Sprintf("%.1f %%", 100*f) }
 
 func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
+
+// codes writes answers by code as "ok 120, unavailable 3".
+func codes(cs []codeCount) string {
+	if len(cs) == 0 {
+		return "–"
+	}
+	var b strings.Builder
+	for i, c := range cs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", c.Code, c.N)
+	}
+	return b.String()
+}
+
+// OverloadFactor is the multiple of the knee the overload scenario drives.
+func (r *report) OverloadFactor() int { return overloadFactor }
+
+// benchFigure is one figure the page names, read from a Go benchmark's metrics.
+type benchFigure struct {
+	Name, Benchmark string
+	// Measured is empty when the benchmark did not run or reported no such metric.
+	Measured string
+}
+
+// bookingFigures are the booking and payment figures issue 14 asks for.
+func (r *report) bookingFigures() []benchFigure {
+	requests := benchFigure{Name: "booking requests/s with contention on popular tutors", Benchmark: "BenchmarkRequestBooking"}
+	if rps, ok := r.bench.metric("BenchmarkRequestBooking", "requests/s"); ok {
+		requests.Measured = fmt.Sprintf("%.0f requests/s", rps)
+		if c, ok := r.bench.metric("BenchmarkRequestBooking", "conflicts/op"); ok {
+			requests.Measured += fmt.Sprintf(", %.1f %% refused as taken", 100*c)
+		}
+	}
+	latency := func(name, bench string) benchFigure {
+		f := benchFigure{Name: name, Benchmark: bench}
+		p50, ok1 := r.bench.metric(bench, "p50-ms")
+		p99, ok2 := r.bench.metric(bench, "p99-ms")
+		if ok1 && ok2 {
+			f.Measured = fmt.Sprintf("p50 %.2f ms, p99 %.2f ms over %d webhooks", p50, p99, r.bench.runs[bench])
+		}
+		return f
+	}
+	return []benchFigure{
+		requests,
+		latency("webhook to booking confirmed (through Temporal)", "BenchmarkWebhookToConfirmed"),
+		latency("webhook to charge applied (in process, no Temporal)", "BenchmarkWebhookToApplied"),
+	}
+}

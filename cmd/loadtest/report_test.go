@@ -150,3 +150,121 @@ func TestReportLagWithNothingSearchable(t *testing.T) {
 		t.Errorf("page lacks %q:\n%s", want, raw)
 	}
 }
+
+// The fault and overload tables show each condition's calls, their codes and the recovery,
+// all from the run's results.
+func TestReportShowsFaultsAndOverload(t *testing.T) {
+	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize, LoadCommand: "go run ./cmd/loadtest"}
+	rep.Faults = &faultsResult{Readers: 8, SignIns: 1, Duration: 5 * time.Second, RequestTimeout: time.Second,
+		RedisLatency: 500 * time.Millisecond, PGLatency: 2 * time.Second, Recovery: 30 * time.Second,
+		Mix: []mixEntry{{"GetTutor, cached", 3}, {"ListTutors", 1}},
+		Rows: []faultRow{
+			{Fault: "healthy (baseline)", Calls: []faultCall{
+				{Name: "GetTutor, cached", Answers: 9000, P50: 1200 * time.Microsecond, P99: 4500 * time.Microsecond, Codes: []codeCount{{"ok", 9000}}},
+				{Name: "ListTutors", Answers: 3000, P50: 3 * time.Millisecond, P99: 9 * time.Millisecond, Codes: []codeCount{{"ok", 3000}}},
+			}},
+			{Fault: "PostgreSQL +2000.00 ms latency (beyond the deadline)", Faulted: true, Recovered: 1250 * time.Millisecond, Calls: []faultCall{
+				{Name: "GetTutor, cached", Answers: 8000, P50: 1300 * time.Microsecond, P99: 5 * time.Millisecond, Codes: []codeCount{{"ok", 8000}}},
+				{Name: "ListTutors", Answers: 40, P50: time.Second, P99: 1010 * time.Millisecond, Codes: []codeCount{{"deadline_exceeded", 38}, {"ok", 2}}},
+			}},
+			{Fault: "Kratos down", Faulted: true, Recovered: 31 * time.Second, RecoveryErr: "not within 30.0 s", Calls: []faultCall{
+				{Name: "ListTutors"},
+			}},
+		}}
+	rep.Overload = &overloadResult{Knee: 400, Factor: 3, Rate: 1200, Window: 10 * time.Second, MaxInFlight: 64, MaxConns: 16,
+		P99Target: 100 * time.Millisecond, Requests: 12000, Admitted: 5000, AdmittedP50: 20 * time.Millisecond, AdmittedP99: 90 * time.Millisecond,
+		Refused: 6990, RefusedP50: 300 * time.Microsecond, RefusedP99: 2 * time.Millisecond, RetryAfter: 6990,
+		Other: []codeCount{{"504", 10}}, RestKB: 40 * 1024, PeakKB: 80 * 1024}
+	out := filepath.Join(t.TempDir(), "benchmarks.md")
+	if err := rep.write(out); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	for _, want := range []string{
+		"### Under faults\n",
+		"the instance's default (`TUTORHUB_REQUEST_TIMEOUT`, 1000.00 ms in this run)",
+		"Under each condition 8 clients read for 5.0 s",
+		"of every 4 reads 3 GetTutor, cached, 1 ListTutors;\nmeanwhile 1 more client signs in",
+		"| healthy (baseline) | GetTutor, cached | 9000 | 1.20 ms | 4.50 ms | ok 9000 | – |\n|  | ListTutors | 3000 | 3.00 ms | 9.00 ms | ok 3000 |  |",
+		"| PostgreSQL +2000.00 ms latency (beyond the deadline) | GetTutor, cached | 8000 | 1.30 ms | 5.00 ms | ok 8000 | 1250.00 ms |",
+		"|  | ListTutors | 40 | 1000.00 ms | 1010.00 ms | deadline_exceeded 38, ok 2 |  |",
+		// A call with no answer shows no latency, and a recovery not seen says so.
+		"| Kratos down | ListTutors | 0 | – | – | – | not within 30.0 s |",
+		"### Overload at 3x\n",
+		"the open model's knee (400 requests/s)",
+		"`TUTORHUB_MAX_IN_FLIGHT=64`",
+		"| 1200 | 12000 | 5000 | 20.00 ms | 90.00 ms | 6990 | 0.30 ms | 2.00 ms | 6990 | 504 10 | 40.0 MiB | 80.0 MiB |",
+		"Admitted requests within the open model's p99 target of 100.00 ms: **yes**.",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+}
+
+// A fault or overload run that could not start says why instead of showing a table.
+func TestReportFaultsNotMeasured(t *testing.T) {
+	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize}
+	rep.Faults = &faultsResult{Err: "toxiproxy-server is not at .bin/toxiproxy-server (build it with deploy/tools.sh toxiproxy-server)"}
+	out := filepath.Join(t.TempDir(), "benchmarks.md")
+	if err := rep.write(out); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	for _, want := range []string{
+		"Not measured in this run: toxiproxy-server is not at .bin/toxiproxy-server (build it with deploy/tools.sh toxiproxy-server).",
+		"### Overload at 3x\n\nNot measured in this run (`-overload=false`",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "| condition | call |") {
+		t.Errorf("page shows the fault table without a run:\n%s", page)
+	}
+}
+
+// Issue 14's booking figures come from the Go benchmarks' metrics, each named.
+func TestReportShowsBookingFigures(t *testing.T) {
+	dir := t.TempDir()
+	gobench := filepath.Join(dir, "gobench.txt")
+	sample := `pkg: github.com/tutorhub/tutorhub/bookings
+BenchmarkRequestBooking-2   	    5000	    400000 ns/op	      2500 requests/s	         0.9230 conflicts/op	   12000 B/op	     150 allocs/op
+pkg: github.com/tutorhub/tutorhub/workflows
+BenchmarkWebhookToConfirmed-2   	     100	  60000000 ns/op	        48.50 p50-ms	        95.25 p99-ms	  300000 B/op	    4000 allocs/op
+`
+	if err := os.WriteFile(gobench, []byte(sample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize}
+	if err := rep.readInputs(gobench, ""); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "benchmarks.md")
+	if err := rep.write(out); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	for _, want := range []string{
+		"## Bookings and payments\n",
+		"| booking requests/s with contention on popular tutors | `BenchmarkRequestBooking` | 2500 requests/s, 92.3 % refused as taken |",
+		"| webhook to booking confirmed (through Temporal) | `BenchmarkWebhookToConfirmed` | p50 48.50 ms, p99 95.25 ms over 100 webhooks |",
+		"| webhook to charge applied (in process, no Temporal) | `BenchmarkWebhookToApplied` | not measured in this run |",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+}
