@@ -85,7 +85,9 @@ func TestTestCardRefuses(t *testing.T) {
 		t.Fatalf("paying a canceled charge: %v, want %s", err, tutorhub.EPRECONDITION)
 	}
 	_, req = startCharge(t, svc, 3000)
-	for name, card := range map[string]*payments.TestCard{"nil": nil, "no secret": {Payments: svc}} {
+	// stripe-mock answers every confirmation requires_payment_method: a TestCard that checks
+	// the status (as against Stripe itself) refuses it.
+	for name, card := range map[string]*payments.TestCard{"nil": nil, "no secret": {Payments: svc}, "not succeeded": {Payments: svc, Webhook: keys, CheckStatus: true}} {
 		if _, err := card.Pay(ctx, req); tutorhub.ErrorCode(err) != tutorhub.EPRECONDITION {
 			t.Fatalf("%s: %v, want %s", name, err, tutorhub.EPRECONDITION)
 		}
