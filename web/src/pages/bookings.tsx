@@ -82,7 +82,11 @@ const confirmWithinMs = 60_000;
 /** What a payment made here has come to: sent and waiting for the booking to be confirmed, confirmed, or still waiting after confirmWithinMs. */
 type PayProgress = "none" | "waiting" | "confirmed" | "slow";
 
-function BookingItem({ booking: b, asTutor, changed }: { booking: Booking; asTutor: boolean; changed: () => void }) {
+function BookingItem({ booking: listed, asTutor, changed }: { booking: Booking; asTutor: boolean; changed: () => void }) {
+  // The booking as last read here (after a payment), so the confirmation stays in view; a
+  // reload of the whole list would start the item afresh.
+  const [fresh, setFresh] = useState<Booking | undefined>(undefined);
+  const b = fresh ?? listed;
   const [reason, setReason] = useState("");
   const [secret, setSecret] = useState<string | undefined>(undefined);
   const [progress, setProgress] = useState<PayProgress>("none");
@@ -107,8 +111,8 @@ function BookingItem({ booking: b, asTutor, changed }: { booking: Booking; asTut
     for (;;) {
       const now = (await bookingClient.getBooking({ bookingId: b.id })).booking;
       if (now && now.state !== BookingState.AWAITING_PAYMENT) {
+        setFresh(now);
         setProgress(now.state === BookingState.CONFIRMED ? "confirmed" : "none");
-        changed();
         return;
       }
       if (Date.now() > deadline) {
