@@ -38,8 +38,9 @@ dev: (prereqs "dev") tools web-build
     @echo "  mail inbox   http://127.0.0.1:8025"
     @echo "  Temporal UI  http://127.0.0.1:${TUTORHUB_TEMPORAL_UI_PORT:-8233}/namespaces/tutorhub/workflows"
     @echo "  worker       http://127.0.0.1:9091/metrics  (outbox relay + task queues search, notifications, uploads, bookings, payments)"
+    @echo "  payments     stripe-mock; the Pay button uses Stripe's test card (TUTORHUB_PAYMENTS_TEST_MODE, docs/payments.md)"
     @echo
-    deploy/local/env.sh .bin/tutorhub worker --queues search,notifications,uploads,bookings,payments & worker=$!; trap 'kill -TERM $worker 2>/dev/null; wait $worker' EXIT; deploy/local/env.sh .bin/tutorhub serve
+    deploy/local/env.sh .bin/tutorhub worker --queues search,notifications,uploads,bookings,payments & worker=$!; trap 'kill -TERM $worker 2>/dev/null; wait $worker' EXIT; TUTORHUB_PAYMENTS_TEST_MODE=${TUTORHUB_PAYMENTS_TEST_MODE:-true} TUTORHUB_STRIPE_WEBHOOK_SECRETS=${TUTORHUB_STRIPE_WEBHOOK_SECRETS:-whsec_tutorhub_local_development} deploy/local/env.sh .bin/tutorhub serve
 
 # Build the web client into web/dist, which the next Go build embeds and serves at /.
 web-build:

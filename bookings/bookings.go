@@ -312,6 +312,32 @@ func (s *Service) Get(ctx context.Context, a Actor, id uuid.UUID) (Booking, erro
 	return b, nil
 }
 
+// Payable returns a booking the actor may pay now: the actor's own as its student, awaiting
+// payment, its hold not over. Its tutor and admins are EFORBIDDEN (paying is the student's),
+// anyone else ENOTFOUND, a booking in another state EPRECONDITION.
+func (s *Service) Payable(ctx context.Context, a Actor, id uuid.UUID) (Booking, error) {
+	row, err := s.q.GetBooking(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Booking{}, NotFound(id)
+	}
+	if err != nil {
+		return Booking{}, fmt.Errorf("read booking %s: %w", id, err)
+	}
+	b := bookingOf(row)
+	p, ok := partyOf(a, b)
+	switch {
+	case !ok:
+		return Booking{}, NotFound(id)
+	case p != PartyStudent:
+		return Booking{}, tutorhub.Errorf(tutorhub.EFORBIDDEN, "only the student of a booking pays it")
+	case b.State != StateAwaitingPayment:
+		return Booking{}, notInState(&b, "paid")
+	case !s.o.Now().Before(b.HoldUntil):
+		return Booking{}, tutorhub.Errorf(tutorhub.EPRECONDITION, "the time to pay for this booking has passed")
+	}
+	return b, nil
+}
+
 func chargeRequest(b Booking) payments.ChargeRequest {
 	return payments.ChargeRequest{BookingID: b.ID, StudentID: b.StudentID, TutorID: b.TutorID, AmountMinor: b.PriceMinor, Currency: b.Currency}
 }

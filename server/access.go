@@ -149,14 +149,16 @@ var AccessRules = map[string]Rule{
 
 	// A booking is read and changed by its student, its tutor and admins only (the bookings
 	// package answers NOT_FOUND to anyone else); reviews are public.
-	tutorhubv1connect.BookingServiceRequestBookingProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.BookingServiceAcceptBookingProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.BookingServiceDeclineBookingProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.BookingServiceCancelBookingProcedure:    {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.BookingServiceGetBookingProcedure:       {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.BookingServiceListMyBookingsProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.BookingServiceCreateReviewProcedure:     {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
-	tutorhubv1connect.BookingServiceListTutorReviewsProcedure: {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.TutorsRead)},
+	tutorhubv1connect.BookingServiceRequestBookingProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceAcceptBookingProcedure:  {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceDeclineBookingProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceCancelBookingProcedure:  {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	// Its student only (the bookings package refuses the tutor and admins).
+	tutorhubv1connect.BookingServicePayBookingWithTestCardProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceGetBookingProcedure:             {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceListMyBookingsProcedure:         {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceCreateReviewProcedure:           {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
+	tutorhubv1connect.BookingServiceListTutorReviewsProcedure:       {Who: Public, ServiceAccounts: NeedsScope(serviceaccounts.TutorsRead)},
 
 	tutorhubv1connect.UploadServiceCreateUploadProcedure:   {Who: Authenticated, ServiceAccounts: NoServiceAccounts},
 	tutorhubv1connect.UploadServiceCompleteUploadProcedure: {Who: Authenticated, ServiceAccounts: NoServiceAccounts},

@@ -18,11 +18,52 @@ import (
 type BookingServer struct {
 	bookings *bookings.Service
 	tokens   *pagetoken.Codec
+	// testCard takes test payments (PayBookingWithTestCard); nil when test mode is off.
+	testCard *payments.TestCard
 }
 
-// NewBookingServer returns the bookings' handler.
-func NewBookingServer(b *bookings.Service, tokens *pagetoken.Codec) *BookingServer {
-	return &BookingServer{bookings: b, tokens: tokens}
+// NewBookingServer returns the bookings' handler; testCard, when not nil, takes test
+// payments (development and tests only).
+func NewBookingServer(b *bookings.Service, tokens *pagetoken.Codec, testCard *payments.TestCard) *BookingServer {
+	return &BookingServer{bookings: b, tokens: tokens, testCard: testCard}
+}
+
+// errTestPaymentsOff answers PayBookingWithTestCard on a server without test mode.
+func errTestPaymentsOff() error {
+	return tutorhub.Errorf(tutorhub.EPRECONDITION,
+		"test payments are off on this server (TUTORHUB_PAYMENTS_TEST_MODE): pay with the payment form and the booking's payment_client_secret")
+}
+
+// PayBookingWithTestCard pays a booking of the caller's, as its student, with the provider's
+// test card; the booking is confirmed once the payment's event has been applied.
+func (s *BookingServer) PayBookingWithTestCard(ctx context.Context, req *tutorhubv1.PayBookingWithTestCardRequest) (*tutorhubv1.PayBookingWithTestCardResponse, error) {
+	a, err := bookingActor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.testCard == nil {
+		return nil, errTestPaymentsOff()
+	}
+	id := parseBookingID(req.GetBookingId())
+	b, err := s.bookings.Payable(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.testCard.Pay(ctx, b.ChargeRequest()); err != nil {
+		return nil, err
+	}
+	if b, err = s.bookings.Get(ctx, a, id); err != nil {
+		return nil, err
+	}
+	return &tutorhubv1.PayBookingWithTestCardResponse{Booking: s.bookingProto(a, b)}, nil
+}
+
+// bookingProto is b as the actor sees it: the student of a booking awaiting payment learns
+// whether this server takes test payments.
+func (s *BookingServer) bookingProto(a bookings.Actor, b bookings.Booking) *tutorhubv1.Booking {
+	p := bookingProto(b)
+	p.TestPayments = s.testCard != nil && a.UserID == b.StudentID && b.State == bookings.StateAwaitingPayment
+	return p
 }
 
 // RequestBooking records the caller's request for a lesson.
@@ -96,7 +137,7 @@ func (s *BookingServer) GetBooking(ctx context.Context, req *tutorhubv1.GetBooki
 	if err != nil {
 		return nil, err
 	}
-	return &tutorhubv1.GetBookingResponse{Booking: bookingProto(b)}, nil
+	return &tutorhubv1.GetBookingResponse{Booking: s.bookingProto(a, b)}, nil
 }
 
 // ListMyBookings returns a page of the caller's bookings in one role.
@@ -126,7 +167,7 @@ func (s *BookingServer) ListMyBookings(ctx context.Context, req *tutorhubv1.List
 	}
 	res := &tutorhubv1.ListMyBookingsResponse{NextPageToken: next}
 	for _, b := range rows {
-		res.Bookings = append(res.Bookings, bookingProto(b))
+		res.Bookings = append(res.Bookings, s.bookingProto(a, b))
 	}
 	return res, nil
 }

@@ -26,9 +26,9 @@ type bookingWorld struct {
 	slot                                atomic.Int64
 }
 
-func newBookingWorld(t *testing.T) *bookingWorld {
+func newBookingWorld(t *testing.T, opts ...apiOption) *bookingWorld {
 	t.Helper()
-	api := newTestAPI(t)
+	api := newTestAPI(t, opts...)
 	w := &bookingWorld{api: api, student: api.signUp(t), otherStudent: api.signUp(t), tutor: api.signUp(t), other: api.signUp(t), admin: api.admin(t)}
 	w.tutorID = w.publishTutor(t, w.tutor)
 	w.otherTutorID = w.publishTutor(t, w.other)
@@ -71,6 +71,16 @@ func (w *bookingWorld) request(t *testing.T) *tutorhubv1.Booking {
 	return res.GetBooking()
 }
 
+// awaitingPayment is a fresh booking of the student's, accepted by the tutor.
+func (w *bookingWorld) awaitingPayment(t *testing.T) *tutorhubv1.Booking {
+	t.Helper()
+	res, err := w.client(w.tutor).AcceptBooking(context.Background(), &tutorhubv1.AcceptBookingRequest{BookingId: w.request(t).GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.GetBooking()
+}
+
 // completed is a fresh booking of the student's, moved to completed as the workflow would.
 func (w *bookingWorld) completed(t *testing.T) *tutorhubv1.Booking {
 	t.Helper()
@@ -87,7 +97,7 @@ func (w *bookingWorld) completed(t *testing.T) *tutorhubv1.Booking {
 // public.
 func TestBookingServiceAuthorizationMatrix(t *testing.T) {
 	t.Parallel()
-	w := newBookingWorld(t)
+	w := newBookingWorld(t, withTestCard(t))
 	ctx := context.Background()
 	callers := []struct {
 		name string
@@ -118,6 +128,11 @@ func TestBookingServiceAuthorizationMatrix(t *testing.T) {
 		}},
 		{"CancelBooking", codes(unauth, ok, notFound, ok, notFound, ok), func(t *testing.T, c tutorhubv1connect.BookingServiceClient) error {
 			_, err := c.CancelBooking(ctx, &tutorhubv1.CancelBookingRequest{BookingId: w.request(t).GetId()})
+			return err
+		}},
+		// Paying is the student's alone; the tutor and admins see the booking but may not pay it.
+		{"PayBookingWithTestCard", codes(unauth, ok, notFound, denied, notFound, denied), func(t *testing.T, c tutorhubv1connect.BookingServiceClient) error {
+			_, err := c.PayBookingWithTestCard(ctx, &tutorhubv1.PayBookingWithTestCardRequest{BookingId: w.awaitingPayment(t).GetId()})
 			return err
 		}},
 		{"GetBooking", codes(unauth, ok, notFound, ok, notFound, ok), func(t *testing.T, c tutorhubv1connect.BookingServiceClient) error {

@@ -113,6 +113,9 @@ type BookingOptions struct {
 	// Charger gives the student of a booking awaiting payment the charge's client secret;
 	// nil shows none.
 	Charger payments.Charger
+	// TestCard takes test payments (PayBookingWithTestCard, development and tests only);
+	// nil answers that RPC FAILED_PRECONDITION.
+	TestCard *payments.TestCard
 }
 
 // TutorOptions are the policies of tutor profiles.
@@ -226,7 +229,7 @@ func NewHandlers(o Options) (Handlers, error) {
 	notePath, noteHandler := tutorhubv1connect.NewNotificationServiceHandler(NewNotificationServer(notes, o.PageTokens, o.Notifications), handlerOpts...)
 	mount(notePath, longLived(noteHandler, tutorhubv1connect.NotificationServiceWatchNotificationsProcedure))
 	mux.Handle(notifications.UnsubscribePath, unsubscribeHandler(notes, o.Logger))
-	mount(tutorhubv1connect.NewBookingServiceHandler(NewBookingServer(bookingSvc, o.PageTokens), handlerOpts...))
+	mount(tutorhubv1connect.NewBookingServiceHandler(NewBookingServer(bookingSvc, o.PageTokens, o.Bookings.TestCard), handlerOpts...))
 
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, connect.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)

@@ -56,12 +56,13 @@ func stripeWebhookHandler(o StripeWebhook, log *slog.Logger) http.Handler {
 			writeJSONError(w, connect.CodeInvalidArgument, "the body could not be read")
 			return
 		}
-		if err := payments.VerifySignature(body, r.Header.Get("Stripe-Signature"), o.Secrets, o.Tolerance, o.Now()); err != nil {
+		res, err := o.Payments.ReceiveWebhook(r.Context(), body, r.Header.Get("Stripe-Signature"),
+			payments.WebhookKeys{Secrets: o.Secrets, Tolerance: o.Tolerance}, o.Now())
+		if payments.SignatureRefused(err) {
 			log.WarnContext(r.Context(), "stripe webhook refused", "reason", err.Error())
 			writeJSONError(w, connect.CodeInvalidArgument, err.Error())
 			return
 		}
-		res, err := o.Payments.StoreEvent(r.Context(), body)
 		if err != nil {
 			if tutorhub.ErrorCode(err) == tutorhub.EINVALID {
 				writeJSONError(w, connect.CodeInvalidArgument, "the body is not a Stripe event")

@@ -29,6 +29,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
 	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/notifications"
+	"github.com/tutorhub/tutorhub/payments"
 	"github.com/tutorhub/tutorhub/search"
 	"github.com/tutorhub/tutorhub/server"
 	"github.com/tutorhub/tutorhub/serviceaccounts"
@@ -137,6 +138,18 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	defer func() { stopHub(); <-hubDone }()
 	// One payments service both charges bookings and applies Stripe's webhooks.
 	charger := newCharger(pool, cfg, log)
+	var testCard *payments.TestCard
+	if cfg.Payments.TestMode {
+		// Configuration refuses test mode with a live key and in production.
+		log.Warn("payments test mode is on: PayBookingWithTestCard confirms bookings with Stripe's test card (development and tests only)")
+		testCard = &payments.TestCard{
+			Payments:  charger,
+			Webhook:   payments.WebhookKeys{Secrets: cfg.Payments.WebhookSecrets, Tolerance: cfg.Payments.WebhookTolerance},
+			ReturnURL: strings.TrimSuffix(cfg.HTTP.PublicURL, "/") + "/bookings",
+			// Stripe answers the PaymentIntent's real status; stripe-mock a canned one.
+			CheckStatus: strings.HasPrefix(cfg.Payments.StripeAPIURL, "https://api.stripe.com"),
+		}
+	}
 	handlers, err := server.NewHandlers(server.Options{
 		ServiceAccounts:      keys,
 		Uploads:              uploadOptions(cfg, log, breakers.Breaker(breakerS3)),
@@ -159,7 +172,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		PageTokens:     tokens,
 		Search:         engine,
 		Reads:          reads,
-		Bookings:       server.BookingOptions{Charger: charger},
+		Bookings:       server.BookingOptions{Charger: charger, TestCard: testCard},
 		Cache:          cache.New(rdb, cache.Options{Prefix: cfg.Redis.KeyPrefix + "cache:", Logger: log}),
 		Tutors:         server.TutorOptions{AllowUnverifiedEmail: !cfg.Tutors.RequireVerifiedEmail},
 		Notifications:  server.NotificationOptions{Hub: hub, Heartbeat: cfg.Notifications.Heartbeat, Unsubscribe: unsubscribe},

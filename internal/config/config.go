@@ -386,6 +386,9 @@ type Payments struct {
 	PlatformFeeBPS int
 	// ReconcileEvery is how often Reconcile runs; ReconcileWindow how far back it looks.
 	ReconcileEvery, ReconcileWindow time.Duration
+	// TestMode turns on BookingService.PayBookingWithTestCard (development and tests only):
+	// never with a live key, never in production, and only with WebhookSecrets set.
+	TestMode bool
 }
 
 // Error reports every problem found by Load.

@@ -301,6 +301,10 @@ func badValues(t *testing.T) []struct {
 		{"TUTORHUB_PAYMENTS_PLATFORM_FEE_BPS", "10001", nil},
 		{"TUTORHUB_PAYMENTS_RECONCILE_EVERY", "1s", nil},
 		{"TUTORHUB_PAYMENTS_RECONCILE_WINDOW", "1m", nil},
+		{"TUTORHUB_PAYMENTS_TEST_MODE", "maybe", nil},
+		{"TUTORHUB_PAYMENTS_TEST_MODE", "true", nil}, // no webhook secret to sign with
+		{"TUTORHUB_PAYMENTS_TEST_MODE", "true", []string{"TUTORHUB_STRIPE_SECRET_KEY=sk_live_0123456789", "TUTORHUB_STRIPE_WEBHOOK_SECRETS=whsec_0123456789abcdef"}},
+		{"TUTORHUB_PAYMENTS_TEST_MODE", "true", []string{"TUTORHUB_STRIPE_SECRET_KEY=rk_live_0123456789", "TUTORHUB_STRIPE_WEBHOOK_SECRETS=whsec_0123456789abcdef"}},
 		{"TUTORHUB_WORKER_METRICS_ADDR", "9091", nil},
 		{"TUTORHUB_WORKER_METRICS_ADDR", "127.0.0.1:8080", nil}, // the API's default address
 		{"TUTORHUB_WORKER_METRICS_ADDR", "0.0.0.0:9090", []string{"TUTORHUB_HTTP_INTERNAL_ADDR=127.0.0.1:9090"}},
@@ -449,6 +453,8 @@ func TestLoadAcceptsValidValues(t *testing.T) {
 			}, []any{pem, pem, pem, true}},
 		{"a Temporal Cloud API key turns TLS on", []string{"TUTORHUB_TEMPORAL_ADDRESS=tutorhub.a1b2c.tmprl.cloud:7233", "TUTORHUB_TEMPORAL_NAMESPACE=tutorhub.a1b2c", "TUTORHUB_TEMPORAL_API_KEY=eyJhbGciOi.x-y_z"},
 			func(c *config.Config) any { return []any{c.Temporal.Address, c.Temporal.Namespace, c.Temporal.TLS()} }, []any{"tutorhub.a1b2c.tmprl.cloud:7233", "tutorhub.a1b2c", true}},
+		{"test payments with a test key and a webhook secret", []string{"TUTORHUB_PAYMENTS_TEST_MODE=true", "TUTORHUB_STRIPE_SECRET_KEY=sk_test_0123456789", "TUTORHUB_STRIPE_WEBHOOK_SECRETS=whsec_0123456789abcdef"},
+			func(c *config.Config) any { return c.Payments.TestMode }, true},
 		{"booleans accept strconv forms", []string{"TUTORHUB_MIGRATE_ON_START=1"},
 			func(c *config.Config) any { return c.MigrateOnStart }, true},
 		{"variables outside TUTORHUB_ are ignored", []string{"PATH=/bin", "TUTORHUB=x", "tutorhub_http_addr=x", "MALFORMED"},
@@ -643,6 +649,15 @@ func TestProductionRules(t *testing.T) {
 	})
 	t.Run("test captcha and star CORS are fine in test", func(t *testing.T) {
 		mustLoad(t, "TUTORHUB_ENV=test", "TUTORHUB_AUTH_CAPTCHA_PROVIDER=test", "TUTORHUB_CORS_ALLOWED_ORIGINS=*")
+	})
+	t.Run("test payments are refused", func(t *testing.T) {
+		e := mustFail(t, append(prod, "TUTORHUB_PAYMENTS_TEST_MODE=true", "TUTORHUB_STRIPE_WEBHOOK_SECRETS=whsec_0123456789abcdef")...)
+		wantProblem(t, e, "TUTORHUB_PAYMENTS_TEST_MODE", "production")
+	})
+	t.Run("test payments are off by default", func(t *testing.T) {
+		if c := mustLoad(t, prod...); c.Payments.TestMode {
+			t.Error("Payments.TestMode = true, want false by default")
+		}
 	})
 	t.Run("secure cookies by default", func(t *testing.T) {
 		if c := mustLoad(t, prod...); !c.Auth.CookieSecure {

@@ -53,6 +53,8 @@ const (
 	keyUploadsPutURLTTL    = prefix + "UPLOADS_PUT_URL_TTL"
 	keyUploadsAbandonAfter = prefix + "UPLOADS_ABANDON_AFTER"
 	keyStripeSecretKey     = prefix + "STRIPE_SECRET_KEY"
+	keyStripeWebhookSecret = prefix + "STRIPE_WEBHOOK_SECRETS"
+	keyPaymentsTestMode    = prefix + "PAYMENTS_TEST_MODE"
 )
 
 // developmentStripeKey authenticates to stripe-mock, which accepts any test key; Stripe
@@ -351,12 +353,14 @@ func keys() []keyDef {
 			parseHTTPURL, str, "Base URL of the Stripe API: the local stack's stripe-mock by default; `https://api.stripe.com` for Stripe itself."),
 		key(keyStripeSecretKey, developmentStripeKey, func(c *Config) *string { return &c.Payments.StripeSecretKey },
 			parseStripeKey, str, "Stripe secret key (`sk_...`) or restricted key (`rk_...`); the default is a test key that only stripe-mock accepts.").asSecret(),
-		key(prefix+"STRIPE_WEBHOOK_SECRETS", "", func(c *Config) *[]string { return &c.Payments.WebhookSecrets },
+		key(keyStripeWebhookSecret, "", func(c *Config) *[]string { return &c.Payments.WebhookSecrets },
 			parseWebhookSecrets, formatList, "Comma-separated signing secrets (`whsec_...`) of the Stripe webhook endpoint `POST /webhooks/stripe`; a signature by any of them is accepted, so a secret can be rolled. Empty turns the endpoint off (404).").asSecret().asList(),
 		key(prefix+"STRIPE_WEBHOOK_TOLERANCE", "5m", func(c *Config) *time.Duration { return &c.Payments.WebhookTolerance },
 			durationBetween(10*time.Second, time.Hour), dur, "Oldest (and furthest in the future) a signed Stripe webhook's timestamp may be (10s to 1h)."),
 		key(prefix+"PAYMENTS_PLATFORM_FEE_BPS", "1500", func(c *Config) *int { return &c.Payments.PlatformFeeBPS },
 			integer(0, 10000), formatInt[int], "The platform's fee on each charge in basis points (1500 = 15%); the rest is payable to the tutor."),
+		key(keyPaymentsTestMode, "false", func(c *Config) *bool { return &c.Payments.TestMode },
+			parseBool, boolean, "Development and tests only: `BookingService.PayBookingWithTestCard` pays a booking with Stripe's test card and hands the payment's event to the webhook path, signed with the first of "+keyStripeWebhookSecret+" (which must be set). Refused with a live key (`sk_live_`, `rk_live_`) and in production."),
 		key(prefix+"PAYMENTS_RECONCILE_EVERY", "1h", func(c *Config) *time.Duration { return &c.Payments.ReconcileEvery },
 			durationBetween(time.Minute, 24*time.Hour), dur, "How often the Reconcile schedule compares the provider's records with the charges and the ledger (1m to 24h)."),
 		key(prefix+"PAYMENTS_RECONCILE_WINDOW", "48h", func(c *Config) *time.Duration { return &c.Payments.ReconcileWindow },

@@ -456,6 +456,12 @@ func (l *loader) checkRelations() {
 		l.problem(keyUploadsAbandonAfter, fmt.Sprintf("must be at least %s (%s) (got %s)",
 			keyUploadsPutURLTTL, formatDuration(c.Uploads.PutURLTTL), quote(formatDuration(c.Uploads.AbandonAfter))))
 	}
+	if ok(keyPaymentsTestMode, keyStripeSecretKey) && c.Payments.TestMode && isLiveStripeKey(c.Payments.StripeSecretKey) {
+		l.problem(keyPaymentsTestMode, "must not be true with a live "+keyStripeSecretKey+": test payments would confirm bookings that nobody paid")
+	}
+	if ok(keyPaymentsTestMode, keyStripeWebhookSecret) && c.Payments.TestMode && len(c.Payments.WebhookSecrets) == 0 {
+		l.problem(keyPaymentsTestMode, "needs "+keyStripeWebhookSecret+": test payments sign their event with the first secret")
+	}
 	if !prod {
 		return
 	}
@@ -476,6 +482,9 @@ func (l *loader) checkRelations() {
 	}
 	if ok(keyCORSAllowedOrigins) && slices.Contains(c.CORS.AllowedOrigins, "*") {
 		l.problem(keyCORSAllowedOrigins, `must not be "*"`+inProd+"; list the allowed origins")
+	}
+	if ok(keyPaymentsTestMode) && c.Payments.TestMode {
+		l.problem(keyPaymentsTestMode, "must not be true"+inProd+": test payments confirm bookings that nobody paid")
 	}
 	if ok(keyAuthCookieSecure) && !c.Auth.CookieSecure {
 		l.problem(keyAuthCookieSecure, "must be true"+inProd+": session cookies must never travel over plain HTTP")
@@ -585,4 +594,9 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// isLiveStripeKey reports whether key is a live-mode Stripe secret or restricted key.
+func isLiveStripeKey(key string) bool {
+	return strings.HasPrefix(key, "sk_live_") || strings.HasPrefix(key, "rk_live_")
 }

@@ -605,6 +605,71 @@ step("a second user finds the tutor with filters and opens the public page", asy
   await waitForImage(visitor.getByRole("img", { name: `Photo of ${tutorName}` }));
 });
 
+/**
+ * The next Tuesday at least two days ahead at 17:00 in Europe/Berlin, inside the tutor's
+ * availability (Tuesday 17:00–19:30 there), as an instant.
+ */
+function nextTuesdayFiveInBerlin() {
+  const berlin = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const wallClock = (at) => {
+    const parts = Object.fromEntries(berlin.formatToParts(at).map((p) => [p.type, p.value]));
+    return `${parts.weekday} ${parts.hour}:${parts.minute}`;
+  };
+  const day = new Date(Date.now() + 2 * 86_400_000);
+  for (let i = 0; i < 14; i++, day.setUTCDate(day.getUTCDate() + 1)) {
+    for (const offset of [1, 2]) {
+      const at = new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate(), 17 - offset, 0));
+      if (wallClock(at) === "Tue 17:00") return at;
+    }
+  }
+  throw new Error("no Tuesday 17:00 in Europe/Berlin within two weeks");
+}
+
+step("the second user books a lesson, the tutor accepts, the test card pays, both see it confirmed", async () => {
+  // The form takes the start in the visitor's own time: the browser's zone says what that is.
+  const start = nextTuesdayFiveInBerlin();
+  const [date, time] = await visitor.evaluate((ms) => {
+    const d = new Date(ms);
+    const two = (n) => String(n).padStart(2, "0");
+    return [`${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`, `${two(d.getHours())}:${two(d.getMinutes())}`];
+  }, start.getTime());
+  const book = visitor.getByRole("region", { name: "Book a lesson" });
+  await book.getByLabel("Date (YYYY-MM-DD)").fill(date);
+  await book.getByLabel("Start time").fill(time);
+  await book.getByLabel("Length in minutes").fill("60");
+  await book.getByRole("button", { name: "Request lesson" }).click();
+  await book.getByText(/^Requested: /).waitFor();
+
+  // The tutor accepts in a second tab (the first stays on the profile editor).
+  const tutorBookings = await openPage("tutor-bookings", tutor.context());
+  await tutorBookings.goto(`${base}/bookings`);
+  await tutorBookings.getByRole("heading", { name: "My bookings" }).waitFor();
+  await tutorBookings.getByRole("tab", { name: "As tutor" }).click();
+  const asTutor = tutorBookings.locator("li.booking").filter({ hasText: "Requested: waiting for the tutor" });
+  await asTutor.getByText(/35[.,]50/).waitFor();
+  await asTutor.getByRole("button", { name: "Accept" }).click();
+  await tutorBookings.locator("li.booking").getByText(/^Accepted: waiting for payment/).waitFor();
+
+  // The student pays with the test card; the worker applies the payment's event and the
+  // booking's workflow confirms it.
+  const studentBookings = await openPage("visitor-bookings", visitor.context());
+  await studentBookings.goto(`${base}/bookings`);
+  await studentBookings.getByRole("heading", { name: "My bookings" }).waitFor();
+  const mine = studentBookings.locator("li.booking");
+  await mine.getByText(/^Accepted: waiting for payment/).waitFor();
+  await mine.getByRole("button", { name: "Pay with the test card" }).click();
+  await mine.getByText("Payment received: your lesson is confirmed.").waitFor({ timeout: 90_000 });
+  await mine.getByText(/^Confirmed · .* · Paid$/).waitFor();
+
+  await tutorBookings.reload();
+  await tutorBookings.getByRole("tab", { name: "As tutor" }).click();
+  await tutorBookings.locator("li.booking").getByText(/^Confirmed · .* · Paid$/).waitFor();
+  for (const [name, page] of [["tutor-bookings", tutorBookings], ["visitor-bookings", studentBookings]]) {
+    await page.close();
+    pages.delete(name);
+  }
+});
+
 step("after the tutor unpublishes, the second user no longer sees it", async () => {
   await tutor.getByRole("button", { name: "Unpublish" }).click();
   await tutor.getByTestId("publication-status").getByText("not published").waitFor();
@@ -716,8 +781,9 @@ step("the bell counts the tutor's notices live; the inbox marks them read; mail 
   await tutor.getByLabel("Password").fill(secondPassword);
   await tutor.getByRole("button", { name: "Log in" }).click();
   await tutor.getByRole("heading", { name: "My profile" }).waitFor();
-  // The profile went live and the account was recovered: two notices, delivered by the worker.
-  await tutor.getByRole("link", { name: /^Notifications, [2-9]\d* unread$/ }).waitFor({ timeout: 60_000 });
+  // The profile went live and the account was recovered (and the lesson was requested and paid):
+  // at least two notices, delivered by the worker.
+  await tutor.getByRole("link", { name: /^Notifications, ([2-9]|[1-9]\d+) unread$/ }).waitFor({ timeout: 60_000 });
   await tutor.getByRole("link", { name: /^Notifications/ }).click();
   await tutor.getByRole("heading", { name: "Your account was recovered" }).waitFor();
   await tutor.getByRole("heading", { name: "Your tutor profile is live" }).waitFor();

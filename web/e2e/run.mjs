@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// Runs the browser journey against a real API: starts the local stack (Temporal, storage and
-// clamd included),
+// Runs the browser journey against a real API: starts the local stack (Temporal, storage,
+// clamd and stripe-mock included), with test payments on,
 // builds the web bundle and the binary, serves it on a free port against a fresh database,
 // waits for /ready, starts `tutorhub worker` beside it (the outbox relay and the search,
-// notifications and uploads task queues, under a task queue prefix of this run's own, so it
+// notifications, uploads, bookings and payments task queues, under a task queue prefix of this run's own, so it
 // shares the dev server with other stacks, and with storage buckets of the run's own), seeds some tutors (most of them published) and rebuilds the search index over them
 // (`tutorhub search reindex`), runs e2e/journey.test.mjs with Node's test runner, and tears
 // everything down again.
@@ -121,7 +121,7 @@ async function main() {
   mkdirSync(artifacts, { recursive: true });
 
   log("starting the local stack");
-  run(join(root, "deploy/local/up.sh"), ["postgres", "redis", "mailpit", "kratos", "temporal", "versitygw", "clamd"]);
+  run(join(root, "deploy/local/up.sh"), ["postgres", "redis", "mailpit", "kratos", "temporal", "versitygw", "clamd", "stripemock"]);
 
   if (build) {
     log("building the web bundle");
@@ -161,6 +161,10 @@ async function main() {
       // Buckets of this run's own (the worker creates them), so its CORS rule is nobody else's.
       TUTORHUB_S3_QUARANTINE_BUCKET: `e2e-${runId}-quarantine`,
       TUTORHUB_S3_CLEAN_BUCKET: `e2e-${runId}-clean`,
+      // The Pay button pays with Stripe's test card at stripe-mock, whose payment event takes
+      // the signed webhook's path (docs/payments.md, "Test payments").
+      TUTORHUB_PAYMENTS_TEST_MODE: "true",
+      TUTORHUB_STRIPE_WEBHOOK_SECRETS: `whsec_e2e_${runId}`,
     };
     server = startBinary(bin, ["serve", "--migrate"], env, serverLog);
     log(`serving on ${url} (log: ${serverLog})`);
@@ -168,7 +172,7 @@ async function main() {
     // The worker refuses a schema behind its code, so it starts once serve has migrated. Its
     // task queues carry this run's prefix: the dev server's namespace is shared.
     const queuePrefix = `e2e-${runId}/`;
-    worker = startBinary(bin, ["worker", "--queues", "search,notifications,uploads", "--queue-prefix", queuePrefix], env, workerLog);
+    worker = startBinary(bin, ["worker", "--queues", "search,notifications,uploads,bookings,payments", "--queue-prefix", queuePrefix], env, workerLog);
     log(`worker running (metrics http://127.0.0.1:${metricsPort}/metrics, log: ${workerLog})`);
     await waitReady(`http://127.0.0.1:${metricsPort}/health`, worker, "tutorhub worker", 60_000);
     // Published tutors beyond one page, so the list's cursor has somewhere to go.

@@ -252,9 +252,12 @@ type Booking struct {
 	// The slot is held until this time for the payment (accepted bookings).
 	HoldUntil *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=hold_until,json=holdUntil,proto3" json:"hold_until,omitempty"`
 	// Increases with every change.
-	Version       int64                  `protobuf:"varint,18,opt,name=version,proto3" json:"version,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Version    int64                  `protobuf:"varint,18,opt,name=version,proto3" json:"version,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// For the student of a booking awaiting payment only: the server takes test payments
+	// (PayBookingWithTestCard). Never true with a live Stripe key or in production.
+	TestPayments  bool `protobuf:"varint,21,opt,name=test_payments,json=testPayments,proto3" json:"test_payments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -427,6 +430,13 @@ func (x *Booking) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Booking) GetTestPayments() bool {
+	if x != nil {
+		return x.TestPayments
+	}
+	return false
 }
 
 // RequestBookingRequest picks a slot.
@@ -833,6 +843,98 @@ func (x *CancelBookingResponse) GetBooking() *Booking {
 	return nil
 }
 
+// PayBookingWithTestCardRequest names the booking.
+type PayBookingWithTestCardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The booking to pay, awaiting payment.
+	BookingId     string `protobuf:"bytes,1,opt,name=booking_id,json=bookingId,proto3" json:"booking_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayBookingWithTestCardRequest) Reset() {
+	*x = PayBookingWithTestCardRequest{}
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayBookingWithTestCardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayBookingWithTestCardRequest) ProtoMessage() {}
+
+func (x *PayBookingWithTestCardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayBookingWithTestCardRequest.ProtoReflect.Descriptor instead.
+func (*PayBookingWithTestCardRequest) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PayBookingWithTestCardRequest) GetBookingId() string {
+	if x != nil {
+		return x.BookingId
+	}
+	return ""
+}
+
+// PayBookingWithTestCardResponse carries the booking.
+type PayBookingWithTestCardResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The booking as it stands: still awaiting payment until the payment's event is applied.
+	Booking       *Booking `protobuf:"bytes,1,opt,name=booking,proto3" json:"booking,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayBookingWithTestCardResponse) Reset() {
+	*x = PayBookingWithTestCardResponse{}
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayBookingWithTestCardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayBookingWithTestCardResponse) ProtoMessage() {}
+
+func (x *PayBookingWithTestCardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayBookingWithTestCardResponse.ProtoReflect.Descriptor instead.
+func (*PayBookingWithTestCardResponse) Descriptor() ([]byte, []int) {
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PayBookingWithTestCardResponse) GetBooking() *Booking {
+	if x != nil {
+		return x.Booking
+	}
+	return nil
+}
+
 // GetBookingRequest names the booking.
 type GetBookingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -844,7 +946,7 @@ type GetBookingRequest struct {
 
 func (x *GetBookingRequest) Reset() {
 	*x = GetBookingRequest{}
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[9]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +958,7 @@ func (x *GetBookingRequest) String() string {
 func (*GetBookingRequest) ProtoMessage() {}
 
 func (x *GetBookingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[9]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +971,7 @@ func (x *GetBookingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBookingRequest.ProtoReflect.Descriptor instead.
 func (*GetBookingRequest) Descriptor() ([]byte, []int) {
-	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{9}
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetBookingRequest) GetBookingId() string {
@@ -890,7 +992,7 @@ type GetBookingResponse struct {
 
 func (x *GetBookingResponse) Reset() {
 	*x = GetBookingResponse{}
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[10]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1004,7 @@ func (x *GetBookingResponse) String() string {
 func (*GetBookingResponse) ProtoMessage() {}
 
 func (x *GetBookingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[10]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1017,7 @@ func (x *GetBookingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBookingResponse.ProtoReflect.Descriptor instead.
 func (*GetBookingResponse) Descriptor() ([]byte, []int) {
-	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{10}
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetBookingResponse) GetBooking() *Booking {
@@ -940,7 +1042,7 @@ type ListMyBookingsRequest struct {
 
 func (x *ListMyBookingsRequest) Reset() {
 	*x = ListMyBookingsRequest{}
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[11]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1054,7 @@ func (x *ListMyBookingsRequest) String() string {
 func (*ListMyBookingsRequest) ProtoMessage() {}
 
 func (x *ListMyBookingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[11]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1067,7 @@ func (x *ListMyBookingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyBookingsRequest.ProtoReflect.Descriptor instead.
 func (*ListMyBookingsRequest) Descriptor() ([]byte, []int) {
-	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{11}
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListMyBookingsRequest) GetRole() BookingRole {
@@ -1002,7 +1104,7 @@ type ListMyBookingsResponse struct {
 
 func (x *ListMyBookingsResponse) Reset() {
 	*x = ListMyBookingsResponse{}
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[12]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1116,7 @@ func (x *ListMyBookingsResponse) String() string {
 func (*ListMyBookingsResponse) ProtoMessage() {}
 
 func (x *ListMyBookingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[12]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1129,7 @@ func (x *ListMyBookingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyBookingsResponse.ProtoReflect.Descriptor instead.
 func (*ListMyBookingsResponse) Descriptor() ([]byte, []int) {
-	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{12}
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListMyBookingsResponse) GetBookings() []*Booking {
@@ -1064,7 +1166,7 @@ type Review struct {
 
 func (x *Review) Reset() {
 	*x = Review{}
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[13]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1178,7 @@ func (x *Review) String() string {
 func (*Review) ProtoMessage() {}
 
 func (x *Review) ProtoReflect() protoreflect.Message {
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[13]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1191,7 @@ func (x *Review) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Review.ProtoReflect.Descriptor instead.
 func (*Review) Descriptor() ([]byte, []int) {
-	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{13}
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Review) GetBookingId() string {
@@ -1149,7 +1251,7 @@ type CreateReviewRequest struct {
 
 func (x *CreateReviewRequest) Reset() {
 	*x = CreateReviewRequest{}
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[14]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1161,7 +1263,7 @@ func (x *CreateReviewRequest) String() string {
 func (*CreateReviewRequest) ProtoMessage() {}
 
 func (x *CreateReviewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[14]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1174,7 +1276,7 @@ func (x *CreateReviewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReviewRequest.ProtoReflect.Descriptor instead.
 func (*CreateReviewRequest) Descriptor() ([]byte, []int) {
-	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{14}
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateReviewRequest) GetBookingId() string {
@@ -1209,7 +1311,7 @@ type CreateReviewResponse struct {
 
 func (x *CreateReviewResponse) Reset() {
 	*x = CreateReviewResponse{}
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[15]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1323,7 @@ func (x *CreateReviewResponse) String() string {
 func (*CreateReviewResponse) ProtoMessage() {}
 
 func (x *CreateReviewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[15]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1336,7 @@ func (x *CreateReviewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReviewResponse.ProtoReflect.Descriptor instead.
 func (*CreateReviewResponse) Descriptor() ([]byte, []int) {
-	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{15}
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateReviewResponse) GetReview() *Review {
@@ -1259,7 +1361,7 @@ type ListTutorReviewsRequest struct {
 
 func (x *ListTutorReviewsRequest) Reset() {
 	*x = ListTutorReviewsRequest{}
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[16]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1373,7 @@ func (x *ListTutorReviewsRequest) String() string {
 func (*ListTutorReviewsRequest) ProtoMessage() {}
 
 func (x *ListTutorReviewsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[16]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1386,7 @@ func (x *ListTutorReviewsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTutorReviewsRequest.ProtoReflect.Descriptor instead.
 func (*ListTutorReviewsRequest) Descriptor() ([]byte, []int) {
-	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{16}
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListTutorReviewsRequest) GetTutorId() string {
@@ -1324,7 +1426,7 @@ type ListTutorReviewsResponse struct {
 
 func (x *ListTutorReviewsResponse) Reset() {
 	*x = ListTutorReviewsResponse{}
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[17]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1438,7 @@ func (x *ListTutorReviewsResponse) String() string {
 func (*ListTutorReviewsResponse) ProtoMessage() {}
 
 func (x *ListTutorReviewsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tutorhub_v1_booking_proto_msgTypes[17]
+	mi := &file_tutorhub_v1_booking_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1451,7 @@ func (x *ListTutorReviewsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTutorReviewsResponse.ProtoReflect.Descriptor instead.
 func (*ListTutorReviewsResponse) Descriptor() ([]byte, []int) {
-	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{17}
+	return file_tutorhub_v1_booking_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListTutorReviewsResponse) GetReviews() []*Review {
@@ -1384,7 +1486,7 @@ var File_tutorhub_v1_booking_proto protoreflect.FileDescriptor
 
 const file_tutorhub_v1_booking_proto_rawDesc = "" +
 	"\n" +
-	"\x19tutorhub/v1/booking.proto\x12\vtutorhub.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x06\n" +
+	"\x19tutorhub/v1/booking.proto\x12\vtutorhub.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x06\n" +
 	"\aBooking\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\btutor_id\x18\x02 \x01(\tR\atutorId\x12\"\n" +
@@ -1412,7 +1514,8 @@ const file_tutorhub_v1_booking_proto_rawDesc = "" +
 	"\vcreate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xb6\x01\n" +
+	"updateTime\x12#\n" +
+	"\rtest_payments\x18\x15 \x01(\bR\ftestPayments\"\xb6\x01\n" +
 	"\x15RequestBookingRequest\x12#\n" +
 	"\btutor_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\atutorId\x12A\n" +
 	"\n" +
@@ -1437,6 +1540,11 @@ const file_tutorhub_v1_booking_proto_rawDesc = "" +
 	"booking_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tbookingId\x12 \n" +
 	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x06reason\"G\n" +
 	"\x15CancelBookingResponse\x12.\n" +
+	"\abooking\x18\x01 \x01(\v2\x14.tutorhub.v1.BookingR\abooking\"H\n" +
+	"\x1dPayBookingWithTestCardRequest\x12'\n" +
+	"\n" +
+	"booking_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\tbookingId\"P\n" +
+	"\x1ePayBookingWithTestCardResponse\x12.\n" +
 	"\abooking\x18\x01 \x01(\v2\x14.tutorhub.v1.BookingR\abooking\"<\n" +
 	"\x11GetBookingRequest\x12'\n" +
 	"\n" +
@@ -1497,12 +1605,13 @@ const file_tutorhub_v1_booking_proto_rawDesc = "" +
 	"\vBookingRole\x12\x1c\n" +
 	"\x18BOOKING_ROLE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14BOOKING_ROLE_STUDENT\x10\x01\x12\x16\n" +
-	"\x12BOOKING_ROLE_TUTOR\x10\x022\xb2\b\n" +
+	"\x12BOOKING_ROLE_TUTOR\x10\x022\xe3\t\n" +
 	"\x0eBookingService\x12v\n" +
 	"\x0eRequestBooking\x12\".tutorhub.v1.RequestBookingRequest\x1a#.tutorhub.v1.RequestBookingResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/api/v1/bookings\x12\x87\x01\n" +
 	"\rAcceptBooking\x12!.tutorhub.v1.AcceptBookingRequest\x1a\".tutorhub.v1.AcceptBookingResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/api/v1/bookings/{booking_id}:accept\x12\x8b\x01\n" +
 	"\x0eDeclineBooking\x12\".tutorhub.v1.DeclineBookingRequest\x1a#.tutorhub.v1.DeclineBookingResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/api/v1/bookings/{booking_id}:decline\x12\x87\x01\n" +
-	"\rCancelBooking\x12!.tutorhub.v1.CancelBookingRequest\x1a\".tutorhub.v1.CancelBookingResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/api/v1/bookings/{booking_id}:cancel\x12w\n" +
+	"\rCancelBooking\x12!.tutorhub.v1.CancelBookingRequest\x1a\".tutorhub.v1.CancelBookingResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/api/v1/bookings/{booking_id}:cancel\x12\xae\x01\n" +
+	"\x16PayBookingWithTestCard\x12*.tutorhub.v1.PayBookingWithTestCardRequest\x1a+.tutorhub.v1.PayBookingWithTestCardResponse\";\x82\xd3\xe4\x93\x025:\x01*\"0/api/v1/bookings/{booking_id}:pay-with-test-card\x12w\n" +
 	"\n" +
 	"GetBooking\x12\x1e.tutorhub.v1.GetBookingRequest\x1a\x1f.tutorhub.v1.GetBookingResponse\"(\x82\xd3\xe4\x93\x02\x1f\x12\x1d/api/v1/bookings/{booking_id}\x90\x02\x01\x12v\n" +
 	"\x0eListMyBookings\x12\".tutorhub.v1.ListMyBookingsRequest\x1a#.tutorhub.v1.ListMyBookingsResponse\"\x1b\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/bookings\x90\x02\x01\x12\x84\x01\n" +
@@ -1523,72 +1632,77 @@ func file_tutorhub_v1_booking_proto_rawDescGZIP() []byte {
 }
 
 var file_tutorhub_v1_booking_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tutorhub_v1_booking_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_tutorhub_v1_booking_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_tutorhub_v1_booking_proto_goTypes = []any{
-	(BookingState)(0),                // 0: tutorhub.v1.BookingState
-	(ChargeStatus)(0),                // 1: tutorhub.v1.ChargeStatus
-	(BookingRole)(0),                 // 2: tutorhub.v1.BookingRole
-	(*Booking)(nil),                  // 3: tutorhub.v1.Booking
-	(*RequestBookingRequest)(nil),    // 4: tutorhub.v1.RequestBookingRequest
-	(*RequestBookingResponse)(nil),   // 5: tutorhub.v1.RequestBookingResponse
-	(*AcceptBookingRequest)(nil),     // 6: tutorhub.v1.AcceptBookingRequest
-	(*AcceptBookingResponse)(nil),    // 7: tutorhub.v1.AcceptBookingResponse
-	(*DeclineBookingRequest)(nil),    // 8: tutorhub.v1.DeclineBookingRequest
-	(*DeclineBookingResponse)(nil),   // 9: tutorhub.v1.DeclineBookingResponse
-	(*CancelBookingRequest)(nil),     // 10: tutorhub.v1.CancelBookingRequest
-	(*CancelBookingResponse)(nil),    // 11: tutorhub.v1.CancelBookingResponse
-	(*GetBookingRequest)(nil),        // 12: tutorhub.v1.GetBookingRequest
-	(*GetBookingResponse)(nil),       // 13: tutorhub.v1.GetBookingResponse
-	(*ListMyBookingsRequest)(nil),    // 14: tutorhub.v1.ListMyBookingsRequest
-	(*ListMyBookingsResponse)(nil),   // 15: tutorhub.v1.ListMyBookingsResponse
-	(*Review)(nil),                   // 16: tutorhub.v1.Review
-	(*CreateReviewRequest)(nil),      // 17: tutorhub.v1.CreateReviewRequest
-	(*CreateReviewResponse)(nil),     // 18: tutorhub.v1.CreateReviewResponse
-	(*ListTutorReviewsRequest)(nil),  // 19: tutorhub.v1.ListTutorReviewsRequest
-	(*ListTutorReviewsResponse)(nil), // 20: tutorhub.v1.ListTutorReviewsResponse
-	(*timestamppb.Timestamp)(nil),    // 21: google.protobuf.Timestamp
+	(BookingState)(0),                      // 0: tutorhub.v1.BookingState
+	(ChargeStatus)(0),                      // 1: tutorhub.v1.ChargeStatus
+	(BookingRole)(0),                       // 2: tutorhub.v1.BookingRole
+	(*Booking)(nil),                        // 3: tutorhub.v1.Booking
+	(*RequestBookingRequest)(nil),          // 4: tutorhub.v1.RequestBookingRequest
+	(*RequestBookingResponse)(nil),         // 5: tutorhub.v1.RequestBookingResponse
+	(*AcceptBookingRequest)(nil),           // 6: tutorhub.v1.AcceptBookingRequest
+	(*AcceptBookingResponse)(nil),          // 7: tutorhub.v1.AcceptBookingResponse
+	(*DeclineBookingRequest)(nil),          // 8: tutorhub.v1.DeclineBookingRequest
+	(*DeclineBookingResponse)(nil),         // 9: tutorhub.v1.DeclineBookingResponse
+	(*CancelBookingRequest)(nil),           // 10: tutorhub.v1.CancelBookingRequest
+	(*CancelBookingResponse)(nil),          // 11: tutorhub.v1.CancelBookingResponse
+	(*PayBookingWithTestCardRequest)(nil),  // 12: tutorhub.v1.PayBookingWithTestCardRequest
+	(*PayBookingWithTestCardResponse)(nil), // 13: tutorhub.v1.PayBookingWithTestCardResponse
+	(*GetBookingRequest)(nil),              // 14: tutorhub.v1.GetBookingRequest
+	(*GetBookingResponse)(nil),             // 15: tutorhub.v1.GetBookingResponse
+	(*ListMyBookingsRequest)(nil),          // 16: tutorhub.v1.ListMyBookingsRequest
+	(*ListMyBookingsResponse)(nil),         // 17: tutorhub.v1.ListMyBookingsResponse
+	(*Review)(nil),                         // 18: tutorhub.v1.Review
+	(*CreateReviewRequest)(nil),            // 19: tutorhub.v1.CreateReviewRequest
+	(*CreateReviewResponse)(nil),           // 20: tutorhub.v1.CreateReviewResponse
+	(*ListTutorReviewsRequest)(nil),        // 21: tutorhub.v1.ListTutorReviewsRequest
+	(*ListTutorReviewsResponse)(nil),       // 22: tutorhub.v1.ListTutorReviewsResponse
+	(*timestamppb.Timestamp)(nil),          // 23: google.protobuf.Timestamp
 }
 var file_tutorhub_v1_booking_proto_depIdxs = []int32{
 	0,  // 0: tutorhub.v1.Booking.state:type_name -> tutorhub.v1.BookingState
-	21, // 1: tutorhub.v1.Booking.start_time:type_name -> google.protobuf.Timestamp
-	21, // 2: tutorhub.v1.Booking.end_time:type_name -> google.protobuf.Timestamp
+	23, // 1: tutorhub.v1.Booking.start_time:type_name -> google.protobuf.Timestamp
+	23, // 2: tutorhub.v1.Booking.end_time:type_name -> google.protobuf.Timestamp
 	1,  // 3: tutorhub.v1.Booking.charge_status:type_name -> tutorhub.v1.ChargeStatus
-	21, // 4: tutorhub.v1.Booking.decide_by:type_name -> google.protobuf.Timestamp
-	21, // 5: tutorhub.v1.Booking.hold_until:type_name -> google.protobuf.Timestamp
-	21, // 6: tutorhub.v1.Booking.create_time:type_name -> google.protobuf.Timestamp
-	21, // 7: tutorhub.v1.Booking.update_time:type_name -> google.protobuf.Timestamp
-	21, // 8: tutorhub.v1.RequestBookingRequest.start_time:type_name -> google.protobuf.Timestamp
+	23, // 4: tutorhub.v1.Booking.decide_by:type_name -> google.protobuf.Timestamp
+	23, // 5: tutorhub.v1.Booking.hold_until:type_name -> google.protobuf.Timestamp
+	23, // 6: tutorhub.v1.Booking.create_time:type_name -> google.protobuf.Timestamp
+	23, // 7: tutorhub.v1.Booking.update_time:type_name -> google.protobuf.Timestamp
+	23, // 8: tutorhub.v1.RequestBookingRequest.start_time:type_name -> google.protobuf.Timestamp
 	3,  // 9: tutorhub.v1.RequestBookingResponse.booking:type_name -> tutorhub.v1.Booking
 	3,  // 10: tutorhub.v1.AcceptBookingResponse.booking:type_name -> tutorhub.v1.Booking
 	3,  // 11: tutorhub.v1.DeclineBookingResponse.booking:type_name -> tutorhub.v1.Booking
 	3,  // 12: tutorhub.v1.CancelBookingResponse.booking:type_name -> tutorhub.v1.Booking
-	3,  // 13: tutorhub.v1.GetBookingResponse.booking:type_name -> tutorhub.v1.Booking
-	2,  // 14: tutorhub.v1.ListMyBookingsRequest.role:type_name -> tutorhub.v1.BookingRole
-	3,  // 15: tutorhub.v1.ListMyBookingsResponse.bookings:type_name -> tutorhub.v1.Booking
-	21, // 16: tutorhub.v1.Review.create_time:type_name -> google.protobuf.Timestamp
-	16, // 17: tutorhub.v1.CreateReviewResponse.review:type_name -> tutorhub.v1.Review
-	16, // 18: tutorhub.v1.ListTutorReviewsResponse.reviews:type_name -> tutorhub.v1.Review
-	4,  // 19: tutorhub.v1.BookingService.RequestBooking:input_type -> tutorhub.v1.RequestBookingRequest
-	6,  // 20: tutorhub.v1.BookingService.AcceptBooking:input_type -> tutorhub.v1.AcceptBookingRequest
-	8,  // 21: tutorhub.v1.BookingService.DeclineBooking:input_type -> tutorhub.v1.DeclineBookingRequest
-	10, // 22: tutorhub.v1.BookingService.CancelBooking:input_type -> tutorhub.v1.CancelBookingRequest
-	12, // 23: tutorhub.v1.BookingService.GetBooking:input_type -> tutorhub.v1.GetBookingRequest
-	14, // 24: tutorhub.v1.BookingService.ListMyBookings:input_type -> tutorhub.v1.ListMyBookingsRequest
-	17, // 25: tutorhub.v1.BookingService.CreateReview:input_type -> tutorhub.v1.CreateReviewRequest
-	19, // 26: tutorhub.v1.BookingService.ListTutorReviews:input_type -> tutorhub.v1.ListTutorReviewsRequest
-	5,  // 27: tutorhub.v1.BookingService.RequestBooking:output_type -> tutorhub.v1.RequestBookingResponse
-	7,  // 28: tutorhub.v1.BookingService.AcceptBooking:output_type -> tutorhub.v1.AcceptBookingResponse
-	9,  // 29: tutorhub.v1.BookingService.DeclineBooking:output_type -> tutorhub.v1.DeclineBookingResponse
-	11, // 30: tutorhub.v1.BookingService.CancelBooking:output_type -> tutorhub.v1.CancelBookingResponse
-	13, // 31: tutorhub.v1.BookingService.GetBooking:output_type -> tutorhub.v1.GetBookingResponse
-	15, // 32: tutorhub.v1.BookingService.ListMyBookings:output_type -> tutorhub.v1.ListMyBookingsResponse
-	18, // 33: tutorhub.v1.BookingService.CreateReview:output_type -> tutorhub.v1.CreateReviewResponse
-	20, // 34: tutorhub.v1.BookingService.ListTutorReviews:output_type -> tutorhub.v1.ListTutorReviewsResponse
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	3,  // 13: tutorhub.v1.PayBookingWithTestCardResponse.booking:type_name -> tutorhub.v1.Booking
+	3,  // 14: tutorhub.v1.GetBookingResponse.booking:type_name -> tutorhub.v1.Booking
+	2,  // 15: tutorhub.v1.ListMyBookingsRequest.role:type_name -> tutorhub.v1.BookingRole
+	3,  // 16: tutorhub.v1.ListMyBookingsResponse.bookings:type_name -> tutorhub.v1.Booking
+	23, // 17: tutorhub.v1.Review.create_time:type_name -> google.protobuf.Timestamp
+	18, // 18: tutorhub.v1.CreateReviewResponse.review:type_name -> tutorhub.v1.Review
+	18, // 19: tutorhub.v1.ListTutorReviewsResponse.reviews:type_name -> tutorhub.v1.Review
+	4,  // 20: tutorhub.v1.BookingService.RequestBooking:input_type -> tutorhub.v1.RequestBookingRequest
+	6,  // 21: tutorhub.v1.BookingService.AcceptBooking:input_type -> tutorhub.v1.AcceptBookingRequest
+	8,  // 22: tutorhub.v1.BookingService.DeclineBooking:input_type -> tutorhub.v1.DeclineBookingRequest
+	10, // 23: tutorhub.v1.BookingService.CancelBooking:input_type -> tutorhub.v1.CancelBookingRequest
+	12, // 24: tutorhub.v1.BookingService.PayBookingWithTestCard:input_type -> tutorhub.v1.PayBookingWithTestCardRequest
+	14, // 25: tutorhub.v1.BookingService.GetBooking:input_type -> tutorhub.v1.GetBookingRequest
+	16, // 26: tutorhub.v1.BookingService.ListMyBookings:input_type -> tutorhub.v1.ListMyBookingsRequest
+	19, // 27: tutorhub.v1.BookingService.CreateReview:input_type -> tutorhub.v1.CreateReviewRequest
+	21, // 28: tutorhub.v1.BookingService.ListTutorReviews:input_type -> tutorhub.v1.ListTutorReviewsRequest
+	5,  // 29: tutorhub.v1.BookingService.RequestBooking:output_type -> tutorhub.v1.RequestBookingResponse
+	7,  // 30: tutorhub.v1.BookingService.AcceptBooking:output_type -> tutorhub.v1.AcceptBookingResponse
+	9,  // 31: tutorhub.v1.BookingService.DeclineBooking:output_type -> tutorhub.v1.DeclineBookingResponse
+	11, // 32: tutorhub.v1.BookingService.CancelBooking:output_type -> tutorhub.v1.CancelBookingResponse
+	13, // 33: tutorhub.v1.BookingService.PayBookingWithTestCard:output_type -> tutorhub.v1.PayBookingWithTestCardResponse
+	15, // 34: tutorhub.v1.BookingService.GetBooking:output_type -> tutorhub.v1.GetBookingResponse
+	17, // 35: tutorhub.v1.BookingService.ListMyBookings:output_type -> tutorhub.v1.ListMyBookingsResponse
+	20, // 36: tutorhub.v1.BookingService.CreateReview:output_type -> tutorhub.v1.CreateReviewResponse
+	22, // 37: tutorhub.v1.BookingService.ListTutorReviews:output_type -> tutorhub.v1.ListTutorReviewsResponse
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_tutorhub_v1_booking_proto_init() }
@@ -1602,7 +1716,7 @@ func file_tutorhub_v1_booking_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tutorhub_v1_booking_proto_rawDesc), len(file_tutorhub_v1_booking_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -76,9 +76,20 @@ export function BookingsPage() {
   );
 }
 
-function BookingItem({ booking: b, asTutor, changed }: { booking: Booking; asTutor: boolean; changed: () => void }) {
+/** How long the page waits for a test payment to confirm the booking before it says so. */
+const confirmWithinMs = 60_000;
+
+/** What a payment made here has come to: sent and waiting for the booking to be confirmed, confirmed, or still waiting after confirmWithinMs. */
+type PayProgress = "none" | "waiting" | "confirmed" | "slow";
+
+function BookingItem({ booking: listed, asTutor, changed }: { booking: Booking; asTutor: boolean; changed: () => void }) {
+  // The booking as last read here (after a payment), so the confirmation stays in view; a
+  // reload of the whole list would start the item afresh.
+  const [fresh, setFresh] = useState<Booking | undefined>(undefined);
+  const b = fresh ?? listed;
   const [reason, setReason] = useState("");
   const [secret, setSecret] = useState<string | undefined>(undefined);
+  const [progress, setProgress] = useState<PayProgress>("none");
   const act = (fn: () => Promise<unknown>) => async () => {
     await fn();
     changed();
@@ -87,8 +98,29 @@ function BookingItem({ booking: b, asTutor, changed }: { booking: Booking; asTut
   const decline = useSubmit(act(() => bookingClient.declineBooking({ bookingId: b.id, reason })));
   const cancel = useSubmit(act(() => bookingClient.cancelBooking({ bookingId: b.id, reason })));
   const pay = useSubmit(async () => {
-    const res = await bookingClient.getBooking({ bookingId: b.id });
-    setSecret(res.booking?.paymentClientSecret ?? "");
+    if (!b.testPayments) {
+      const res = await bookingClient.getBooking({ bookingId: b.id });
+      setSecret(res.booking?.paymentClientSecret ?? "");
+      return;
+    }
+    // A development server pays with Stripe's test card; the booking is confirmed once the
+    // payment's event has been applied (as Stripe's webhook would be), so read it until then.
+    await bookingClient.payBookingWithTestCard({ bookingId: b.id });
+    setProgress("waiting");
+    const deadline = Date.now() + confirmWithinMs;
+    for (;;) {
+      const now = (await bookingClient.getBooking({ bookingId: b.id })).booking;
+      if (now && now.state !== BookingState.AWAITING_PAYMENT) {
+        setFresh(now);
+        setProgress(now.state === BookingState.CONFIRMED ? "confirmed" : "none");
+        return;
+      }
+      if (Date.now() > deadline) {
+        setProgress("slow");
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   });
   const live = b.state === BookingState.REQUESTED || b.state === BookingState.AWAITING_PAYMENT || b.state === BookingState.CONFIRMED;
   return (
@@ -101,6 +133,11 @@ function BookingItem({ booking: b, asTutor, changed }: { booking: Booking; asTut
         {b.refundMinor > 0n && <> · refund {formatMoney(b.refundMinor, b.currency)}</>}
       </p>
       {b.reason && <p class="muted">Reason: {b.reason}</p>}
+      {progress === "confirmed" && (
+        <Notice kind="success">
+          <p>Payment received: your lesson is confirmed.</p>
+        </Notice>
+      )}
       {asTutor && b.state === BookingState.REQUESTED && (
         <form onSubmit={accept.onSubmit}>
           <button type="submit" disabled={accept.busy}>Accept</button>
@@ -109,7 +146,16 @@ function BookingItem({ booking: b, asTutor, changed }: { booking: Booking; asTut
       )}
       {!asTutor && b.state === BookingState.AWAITING_PAYMENT && (
         <form onSubmit={pay.onSubmit}>
-          <button type="submit" disabled={pay.busy}>Pay</button>
+          <button type="submit" disabled={pay.busy}>{b.testPayments ? "Pay with the test card" : "Pay"}</button>
+          {b.testPayments && progress === "none" && (
+            <p class="hint">Development server: Stripe's test card pays, no real money moves.</p>
+          )}
+          {progress === "waiting" && <p role="status">Payment sent; waiting for the confirmation…</p>}
+          {progress === "slow" && (
+            <Notice kind="info">
+              <p>The payment was sent, but the booking is not confirmed yet. Reload this page in a minute.</p>
+            </Notice>
+          )}
           {secret !== undefined &&
             (secret ? (
               <Notice kind="info">

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tutorhub/v1/booking.proto.
  */
 export const file_tutorhub_v1_booking: GenFile = /*@__PURE__*/
-  fileDesc("Chl0dXRvcmh1Yi92MS9ib29raW5nLnByb3RvEgt0dXRvcmh1Yi52MSLzBAoHQm9va2luZxIKCgJpZBgBIAEoCRIQCgh0dXRvcl9pZBgCIAEoCRIVCg10dXRvcl91c2VyX2lkGAMgASgJEhIKCnN0dWRlbnRfaWQYBCABKAkSKAoFc3RhdGUYBSABKA4yGS50dXRvcmh1Yi52MS5Cb29raW5nU3RhdGUSLgoKc3RhcnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXRpbWVfem9uZRgIIAEoCRITCgtwcmljZV9taW5vchgJIAEoAxIQCghjdXJyZW5jeRgKIAEoCRIwCg1jaGFyZ2Vfc3RhdHVzGAsgASgOMhkudHV0b3JodWIudjEuQ2hhcmdlU3RhdHVzEh0KFXBheW1lbnRfY2xpZW50X3NlY3JldBgMIAEoCRIUCgxyZWZ1bmRfbWlub3IYDSABKAMSFAoMY2FuY2VsbGVkX2J5GA4gASgJEg4KBnJlYXNvbhgPIAEoCRItCglkZWNpZGVfYnkYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmhvbGRfdW50aWwYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YEiABKAMSLwoLY3JlYXRlX3RpbWUYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKRAQoVUmVxdWVzdEJvb2tpbmdSZXF1ZXN0EhoKCHR1dG9yX2lkGAEgASgJQgi6SAVyA7ABARI2CgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEiQKEGR1cmF0aW9uX21pbnV0ZXMYAyABKAVCCrpIBxoFGLQBKB4iPwoWUmVxdWVzdEJvb2tpbmdSZXNwb25zZRIlCgdib29raW5nGAEgASgLMhQudHV0b3JodWIudjEuQm9va2luZyI0ChRBY2NlcHRCb29raW5nUmVxdWVzdBIcCgpib29raW5nX2lkGAEgASgJQgi6SAVyA7ABASI+ChVBY2NlcHRCb29raW5nUmVzcG9uc2USJQoHYm9va2luZxgBIAEoCzIULnR1dG9yaHViLnYxLkJvb2tpbmciTwoVRGVjbGluZUJvb2tpbmdSZXF1ZXN0EhwKCmJvb2tpbmdfaWQYASABKAlCCLpIBXIDsAEBEhgKBnJlYXNvbhgCIAEoCUIIukgFcgMY9AMiPwoWRGVjbGluZUJvb2tpbmdSZXNwb25zZRIlCgdib29raW5nGAEgASgLMhQudHV0b3JodWIudjEuQm9va2luZyJOChRDYW5jZWxCb29raW5nUmVxdWVzdBIcCgpib29raW5nX2lkGAEgASgJQgi6SAVyA7ABARIYCgZyZWFzb24YAiABKAlCCLpIBXIDGPQDIj4KFUNhbmNlbEJvb2tpbmdSZXNwb25zZRIlCgdib29raW5nGAEgASgLMhQudHV0b3JodWIudjEuQm9va2luZyIxChFHZXRCb29raW5nUmVxdWVzdBIcCgpib29raW5nX2lkGAEgASgJQgi6SAVyA7ABASI7ChJHZXRCb29raW5nUmVzcG9uc2USJQoHYm9va2luZxgBIAEoCzIULnR1dG9yaHViLnYxLkJvb2tpbmcihwEKFUxpc3RNeUJvb2tpbmdzUmVxdWVzdBIyCgRyb2xlGAEgASgOMhgudHV0b3JodWIudjEuQm9va2luZ1JvbGVCCrpIB4IBBBABIAASHAoJcGFnZV9zaXplGAIgASgFQgm6SAYaBBhkKAASHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAQiWQoWTGlzdE15Qm9va2luZ3NSZXNwb25zZRImCghib29raW5ncxgBIAMoCzIULnR1dG9yaHViLnYxLkJvb2tpbmcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIpMBCgZSZXZpZXcSEgoKYm9va2luZ19pZBgBIAEoCRIQCgh0dXRvcl9pZBgCIAEoCRIUCgxzdHVkZW50X25hbWUYAyABKAkSDgoGcmF0aW5nGAQgASgFEgwKBHRleHQYBSABKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImYKE0NyZWF0ZVJldmlld1JlcXVlc3QSHAoKYm9va2luZ19pZBgBIAEoCUIIukgFcgOwAQESGQoGcmF0aW5nGAIgASgFQgm6SAYaBBgFKAESFgoEdGV4dBgDIAEoCUIIukgFcgMYwD4iOwoUQ3JlYXRlUmV2aWV3UmVzcG9uc2USIwoGcmV2aWV3GAEgASgLMhMudHV0b3JodWIudjEuUmV2aWV3InEKF0xpc3RUdXRvclJldmlld3NSZXF1ZXN0EhoKCHR1dG9yX2lkGAEgASgJQgi6SAVyA7ABARIcCglwYWdlX3NpemUYAiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCKHAQoYTGlzdFR1dG9yUmV2aWV3c1Jlc3BvbnNlEiQKB3Jldmlld3MYASADKAsyEy50dXRvcmh1Yi52MS5SZXZpZXcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDHJldmlld19jb3VudBgDIAEoAxIWCg5hdmVyYWdlX3JhdGluZxgEIAEoASr8AQoMQm9va2luZ1N0YXRlEh0KGUJPT0tJTkdfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdCT09LSU5HX1NUQVRFX1JFUVVFU1RFRBABEiIKHkJPT0tJTkdfU1RBVEVfQVdBSVRJTkdfUEFZTUVOVBACEhsKF0JPT0tJTkdfU1RBVEVfQ09ORklSTUVEEAMSGwoXQk9PS0lOR19TVEFURV9DT01QTEVURUQQBBIaChZCT09LSU5HX1NUQVRFX0RFQ0xJTkVEEAUSGwoXQk9PS0lOR19TVEFURV9DQU5DRUxMRUQQBhIZChVCT09LSU5HX1NUQVRFX0VYUElSRUQQByq3AQoMQ2hhcmdlU3RhdHVzEh0KGUNIQVJHRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVDSEFSR0VfU1RBVFVTX1BFTkRJTkcQARIbChdDSEFSR0VfU1RBVFVTX1NVQ0NFRURFRBACEhgKFENIQVJHRV9TVEFUVVNfRkFJTEVEEAMSGgoWQ0hBUkdFX1NUQVRVU19DQU5DRUxFRBAEEhoKFkNIQVJHRV9TVEFUVVNfUkVGVU5ERUQQBSpdCgtCb29raW5nUm9sZRIcChhCT09LSU5HX1JPTEVfVU5TUEVDSUZJRUQQABIYChRCT09LSU5HX1JPTEVfU1RVREVOVBABEhYKEkJPT0tJTkdfUk9MRV9UVVRPUhACMrIICg5Cb29raW5nU2VydmljZRJ2Cg5SZXF1ZXN0Qm9va2luZxIiLnR1dG9yaHViLnYxLlJlcXVlc3RCb29raW5nUmVxdWVzdBojLnR1dG9yaHViLnYxLlJlcXVlc3RCb29raW5nUmVzcG9uc2UiG4LT5JMCFToBKiIQL2FwaS92MS9ib29raW5ncxKHAQoNQWNjZXB0Qm9va2luZxIhLnR1dG9yaHViLnYxLkFjY2VwdEJvb2tpbmdSZXF1ZXN0GiIudHV0b3JodWIudjEuQWNjZXB0Qm9va2luZ1Jlc3BvbnNlIi+C0+STAik6ASoiJC9hcGkvdjEvYm9va2luZ3Mve2Jvb2tpbmdfaWR9OmFjY2VwdBKLAQoORGVjbGluZUJvb2tpbmcSIi50dXRvcmh1Yi52MS5EZWNsaW5lQm9va2luZ1JlcXVlc3QaIy50dXRvcmh1Yi52MS5EZWNsaW5lQm9va2luZ1Jlc3BvbnNlIjCC0+STAio6ASoiJS9hcGkvdjEvYm9va2luZ3Mve2Jvb2tpbmdfaWR9OmRlY2xpbmUShwEKDUNhbmNlbEJvb2tpbmcSIS50dXRvcmh1Yi52MS5DYW5jZWxCb29raW5nUmVxdWVzdBoiLnR1dG9yaHViLnYxLkNhbmNlbEJvb2tpbmdSZXNwb25zZSIvgtPkkwIpOgEqIiQvYXBpL3YxL2Jvb2tpbmdzL3tib29raW5nX2lkfTpjYW5jZWwSdwoKR2V0Qm9va2luZxIeLnR1dG9yaHViLnYxLkdldEJvb2tpbmdSZXF1ZXN0Gh8udHV0b3JodWIudjEuR2V0Qm9va2luZ1Jlc3BvbnNlIiiQAgGC0+STAh8SHS9hcGkvdjEvYm9va2luZ3Mve2Jvb2tpbmdfaWR9EnYKDkxpc3RNeUJvb2tpbmdzEiIudHV0b3JodWIudjEuTGlzdE15Qm9va2luZ3NSZXF1ZXN0GiMudHV0b3JodWIudjEuTGlzdE15Qm9va2luZ3NSZXNwb25zZSIbkAIBgtPkkwISEhAvYXBpL3YxL2Jvb2tpbmdzEoQBCgxDcmVhdGVSZXZpZXcSIC50dXRvcmh1Yi52MS5DcmVhdGVSZXZpZXdSZXF1ZXN0GiEudHV0b3JodWIudjEuQ3JlYXRlUmV2aWV3UmVzcG9uc2UiL4LT5JMCKToBKiIkL2FwaS92MS9ib29raW5ncy97Ym9va2luZ19pZH0vcmV2aWV3Eo0BChBMaXN0VHV0b3JSZXZpZXdzEiQudHV0b3JodWIudjEuTGlzdFR1dG9yUmV2aWV3c1JlcXVlc3QaJS50dXRvcmh1Yi52MS5MaXN0VHV0b3JSZXZpZXdzUmVzcG9uc2UiLJACAYLT5JMCIxIhL2FwaS92MS90dXRvcnMve3R1dG9yX2lkfS9yZXZpZXdzQqUBCg9jb20udHV0b3JodWIudjFCDEJvb2tpbmdQcm90b1ABWjdnaXRodWIuY29tL3R1dG9yaHViL3R1dG9yaHViL2dlbi90dXRvcmh1Yi92MTt0dXRvcmh1YnYxogIDVFhYqgILVHV0b3JodWIuVjHKAgtUdXRvcmh1YlxWMeICF1R1dG9yaHViXFYxXEdQQk1ldGFkYXRh6gIMVHV0b3JodWI6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("Chl0dXRvcmh1Yi92MS9ib29raW5nLnByb3RvEgt0dXRvcmh1Yi52MSKKBQoHQm9va2luZxIKCgJpZBgBIAEoCRIQCgh0dXRvcl9pZBgCIAEoCRIVCg10dXRvcl91c2VyX2lkGAMgASgJEhIKCnN0dWRlbnRfaWQYBCABKAkSKAoFc3RhdGUYBSABKA4yGS50dXRvcmh1Yi52MS5Cb29raW5nU3RhdGUSLgoKc3RhcnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXRpbWVfem9uZRgIIAEoCRITCgtwcmljZV9taW5vchgJIAEoAxIQCghjdXJyZW5jeRgKIAEoCRIwCg1jaGFyZ2Vfc3RhdHVzGAsgASgOMhkudHV0b3JodWIudjEuQ2hhcmdlU3RhdHVzEh0KFXBheW1lbnRfY2xpZW50X3NlY3JldBgMIAEoCRIUCgxyZWZ1bmRfbWlub3IYDSABKAMSFAoMY2FuY2VsbGVkX2J5GA4gASgJEg4KBnJlYXNvbhgPIAEoCRItCglkZWNpZGVfYnkYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmhvbGRfdW50aWwYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YEiABKAMSLwoLY3JlYXRlX3RpbWUYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg10ZXN0X3BheW1lbnRzGBUgASgIIpEBChVSZXF1ZXN0Qm9va2luZ1JlcXVlc3QSGgoIdHV0b3JfaWQYASABKAlCCLpIBXIDsAEBEjYKCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESJAoQZHVyYXRpb25fbWludXRlcxgDIAEoBUIKukgHGgUYtAEoHiI/ChZSZXF1ZXN0Qm9va2luZ1Jlc3BvbnNlEiUKB2Jvb2tpbmcYASABKAsyFC50dXRvcmh1Yi52MS5Cb29raW5nIjQKFEFjY2VwdEJvb2tpbmdSZXF1ZXN0EhwKCmJvb2tpbmdfaWQYASABKAlCCLpIBXIDsAEBIj4KFUFjY2VwdEJvb2tpbmdSZXNwb25zZRIlCgdib29raW5nGAEgASgLMhQudHV0b3JodWIudjEuQm9va2luZyJPChVEZWNsaW5lQm9va2luZ1JlcXVlc3QSHAoKYm9va2luZ19pZBgBIAEoCUIIukgFcgOwAQESGAoGcmVhc29uGAIgASgJQgi6SAVyAxj0AyI/ChZEZWNsaW5lQm9va2luZ1Jlc3BvbnNlEiUKB2Jvb2tpbmcYASABKAsyFC50dXRvcmh1Yi52MS5Cb29raW5nIk4KFENhbmNlbEJvb2tpbmdSZXF1ZXN0EhwKCmJvb2tpbmdfaWQYASABKAlCCLpIBXIDsAEBEhgKBnJlYXNvbhgCIAEoCUIIukgFcgMY9AMiPgoVQ2FuY2VsQm9va2luZ1Jlc3BvbnNlEiUKB2Jvb2tpbmcYASABKAsyFC50dXRvcmh1Yi52MS5Cb29raW5nIj0KHVBheUJvb2tpbmdXaXRoVGVzdENhcmRSZXF1ZXN0EhwKCmJvb2tpbmdfaWQYASABKAlCCLpIBXIDsAEBIkcKHlBheUJvb2tpbmdXaXRoVGVzdENhcmRSZXNwb25zZRIlCgdib29raW5nGAEgASgLMhQudHV0b3JodWIudjEuQm9va2luZyIxChFHZXRCb29raW5nUmVxdWVzdBIcCgpib29raW5nX2lkGAEgASgJQgi6SAVyA7ABASI7ChJHZXRCb29raW5nUmVzcG9uc2USJQoHYm9va2luZxgBIAEoCzIULnR1dG9yaHViLnYxLkJvb2tpbmcihwEKFUxpc3RNeUJvb2tpbmdzUmVxdWVzdBIyCgRyb2xlGAEgASgOMhgudHV0b3JodWIudjEuQm9va2luZ1JvbGVCCrpIB4IBBBABIAASHAoJcGFnZV9zaXplGAIgASgFQgm6SAYaBBhkKAASHAoKcGFnZV90b2tlbhgDIAEoCUIIukgFcgMYgAQiWQoWTGlzdE15Qm9va2luZ3NSZXNwb25zZRImCghib29raW5ncxgBIAMoCzIULnR1dG9yaHViLnYxLkJvb2tpbmcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIpMBCgZSZXZpZXcSEgoKYm9va2luZ19pZBgBIAEoCRIQCgh0dXRvcl9pZBgCIAEoCRIUCgxzdHVkZW50X25hbWUYAyABKAkSDgoGcmF0aW5nGAQgASgFEgwKBHRleHQYBSABKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImYKE0NyZWF0ZVJldmlld1JlcXVlc3QSHAoKYm9va2luZ19pZBgBIAEoCUIIukgFcgOwAQESGQoGcmF0aW5nGAIgASgFQgm6SAYaBBgFKAESFgoEdGV4dBgDIAEoCUIIukgFcgMYwD4iOwoUQ3JlYXRlUmV2aWV3UmVzcG9uc2USIwoGcmV2aWV3GAEgASgLMhMudHV0b3JodWIudjEuUmV2aWV3InEKF0xpc3RUdXRvclJldmlld3NSZXF1ZXN0EhoKCHR1dG9yX2lkGAEgASgJQgi6SAVyA7ABARIcCglwYWdlX3NpemUYAiABKAVCCbpIBhoEGGQoABIcCgpwYWdlX3Rva2VuGAMgASgJQgi6SAVyAxiABCKHAQoYTGlzdFR1dG9yUmV2aWV3c1Jlc3BvbnNlEiQKB3Jldmlld3MYASADKAsyEy50dXRvcmh1Yi52MS5SZXZpZXcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhQKDHJldmlld19jb3VudBgDIAEoAxIWCg5hdmVyYWdlX3JhdGluZxgEIAEoASr8AQoMQm9va2luZ1N0YXRlEh0KGUJPT0tJTkdfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdCT09LSU5HX1NUQVRFX1JFUVVFU1RFRBABEiIKHkJPT0tJTkdfU1RBVEVfQVdBSVRJTkdfUEFZTUVOVBACEhsKF0JPT0tJTkdfU1RBVEVfQ09ORklSTUVEEAMSGwoXQk9PS0lOR19TVEFURV9DT01QTEVURUQQBBIaChZCT09LSU5HX1NUQVRFX0RFQ0xJTkVEEAUSGwoXQk9PS0lOR19TVEFURV9DQU5DRUxMRUQQBhIZChVCT09LSU5HX1NUQVRFX0VYUElSRUQQByq3AQoMQ2hhcmdlU3RhdHVzEh0KGUNIQVJHRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVDSEFSR0VfU1RBVFVTX1BFTkRJTkcQARIbChdDSEFSR0VfU1RBVFVTX1NVQ0NFRURFRBACEhgKFENIQVJHRV9TVEFUVVNfRkFJTEVEEAMSGgoWQ0hBUkdFX1NUQVRVU19DQU5DRUxFRBAEEhoKFkNIQVJHRV9TVEFUVVNfUkVGVU5ERUQQBSpdCgtCb29raW5nUm9sZRIcChhCT09LSU5HX1JPTEVfVU5TUEVDSUZJRUQQABIYChRCT09LSU5HX1JPTEVfU1RVREVOVBABEhYKEkJPT0tJTkdfUk9MRV9UVVRPUhACMuMJCg5Cb29raW5nU2VydmljZRJ2Cg5SZXF1ZXN0Qm9va2luZxIiLnR1dG9yaHViLnYxLlJlcXVlc3RCb29raW5nUmVxdWVzdBojLnR1dG9yaHViLnYxLlJlcXVlc3RCb29raW5nUmVzcG9uc2UiG4LT5JMCFToBKiIQL2FwaS92MS9ib29raW5ncxKHAQoNQWNjZXB0Qm9va2luZxIhLnR1dG9yaHViLnYxLkFjY2VwdEJvb2tpbmdSZXF1ZXN0GiIudHV0b3JodWIudjEuQWNjZXB0Qm9va2luZ1Jlc3BvbnNlIi+C0+STAik6ASoiJC9hcGkvdjEvYm9va2luZ3Mve2Jvb2tpbmdfaWR9OmFjY2VwdBKLAQoORGVjbGluZUJvb2tpbmcSIi50dXRvcmh1Yi52MS5EZWNsaW5lQm9va2luZ1JlcXVlc3QaIy50dXRvcmh1Yi52MS5EZWNsaW5lQm9va2luZ1Jlc3BvbnNlIjCC0+STAio6ASoiJS9hcGkvdjEvYm9va2luZ3Mve2Jvb2tpbmdfaWR9OmRlY2xpbmUShwEKDUNhbmNlbEJvb2tpbmcSIS50dXRvcmh1Yi52MS5DYW5jZWxCb29raW5nUmVxdWVzdBoiLnR1dG9yaHViLnYxLkNhbmNlbEJvb2tpbmdSZXNwb25zZSIvgtPkkwIpOgEqIiQvYXBpL3YxL2Jvb2tpbmdzL3tib29raW5nX2lkfTpjYW5jZWwSrgEKFlBheUJvb2tpbmdXaXRoVGVzdENhcmQSKi50dXRvcmh1Yi52MS5QYXlCb29raW5nV2l0aFRlc3RDYXJkUmVxdWVzdBorLnR1dG9yaHViLnYxLlBheUJvb2tpbmdXaXRoVGVzdENhcmRSZXNwb25zZSI7gtPkkwI1OgEqIjAvYXBpL3YxL2Jvb2tpbmdzL3tib29raW5nX2lkfTpwYXktd2l0aC10ZXN0LWNhcmQSdwoKR2V0Qm9va2luZxIeLnR1dG9yaHViLnYxLkdldEJvb2tpbmdSZXF1ZXN0Gh8udHV0b3JodWIudjEuR2V0Qm9va2luZ1Jlc3BvbnNlIiiQAgGC0+STAh8SHS9hcGkvdjEvYm9va2luZ3Mve2Jvb2tpbmdfaWR9EnYKDkxpc3RNeUJvb2tpbmdzEiIudHV0b3JodWIudjEuTGlzdE15Qm9va2luZ3NSZXF1ZXN0GiMudHV0b3JodWIudjEuTGlzdE15Qm9va2luZ3NSZXNwb25zZSIbkAIBgtPkkwISEhAvYXBpL3YxL2Jvb2tpbmdzEoQBCgxDcmVhdGVSZXZpZXcSIC50dXRvcmh1Yi52MS5DcmVhdGVSZXZpZXdSZXF1ZXN0GiEudHV0b3JodWIudjEuQ3JlYXRlUmV2aWV3UmVzcG9uc2UiL4LT5JMCKToBKiIkL2FwaS92MS9ib29raW5ncy97Ym9va2luZ19pZH0vcmV2aWV3Eo0BChBMaXN0VHV0b3JSZXZpZXdzEiQudHV0b3JodWIudjEuTGlzdFR1dG9yUmV2aWV3c1JlcXVlc3QaJS50dXRvcmh1Yi52MS5MaXN0VHV0b3JSZXZpZXdzUmVzcG9uc2UiLJACAYLT5JMCIxIhL2FwaS92MS90dXRvcnMve3R1dG9yX2lkfS9yZXZpZXdzQqUBCg9jb20udHV0b3JodWIudjFCDEJvb2tpbmdQcm90b1ABWjdnaXRodWIuY29tL3R1dG9yaHViL3R1dG9yaHViL2dlbi90dXRvcmh1Yi92MTt0dXRvcmh1YnYxogIDVFhYqgILVHV0b3JodWIuVjHKAgtUdXRvcmh1YlxWMeICF1R1dG9yaHViXFYxXEdQQk1ldGFkYXRh6gIMVHV0b3JodWI6OlYxYgZwcm90bzM", [file_buf_validate_validate, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * Booking is one lesson.
@@ -154,6 +154,14 @@ export type Booking = Message<"tutorhub.v1.Booking"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 20;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * For the student of a booking awaiting payment only: the server takes test payments
+   * (PayBookingWithTestCard). Never true with a live Stripe key or in production.
+   *
+   * @generated from field: bool test_payments = 21;
+   */
+  testPayments: boolean;
 };
 
 /**
@@ -360,6 +368,48 @@ export const CancelBookingResponseSchema: GenMessage<CancelBookingResponse> = /*
   messageDesc(file_tutorhub_v1_booking, 8);
 
 /**
+ * PayBookingWithTestCardRequest names the booking.
+ *
+ * @generated from message tutorhub.v1.PayBookingWithTestCardRequest
+ */
+export type PayBookingWithTestCardRequest = Message<"tutorhub.v1.PayBookingWithTestCardRequest"> & {
+  /**
+   * The booking to pay, awaiting payment.
+   *
+   * @generated from field: string booking_id = 1;
+   */
+  bookingId: string;
+};
+
+/**
+ * Describes the message tutorhub.v1.PayBookingWithTestCardRequest.
+ * Use `create(PayBookingWithTestCardRequestSchema)` to create a new message.
+ */
+export const PayBookingWithTestCardRequestSchema: GenMessage<PayBookingWithTestCardRequest> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_booking, 9);
+
+/**
+ * PayBookingWithTestCardResponse carries the booking.
+ *
+ * @generated from message tutorhub.v1.PayBookingWithTestCardResponse
+ */
+export type PayBookingWithTestCardResponse = Message<"tutorhub.v1.PayBookingWithTestCardResponse"> & {
+  /**
+   * The booking as it stands: still awaiting payment until the payment's event is applied.
+   *
+   * @generated from field: tutorhub.v1.Booking booking = 1;
+   */
+  booking?: Booking | undefined;
+};
+
+/**
+ * Describes the message tutorhub.v1.PayBookingWithTestCardResponse.
+ * Use `create(PayBookingWithTestCardResponseSchema)` to create a new message.
+ */
+export const PayBookingWithTestCardResponseSchema: GenMessage<PayBookingWithTestCardResponse> = /*@__PURE__*/
+  messageDesc(file_tutorhub_v1_booking, 10);
+
+/**
  * GetBookingRequest names the booking.
  *
  * @generated from message tutorhub.v1.GetBookingRequest
@@ -378,7 +428,7 @@ export type GetBookingRequest = Message<"tutorhub.v1.GetBookingRequest"> & {
  * Use `create(GetBookingRequestSchema)` to create a new message.
  */
 export const GetBookingRequestSchema: GenMessage<GetBookingRequest> = /*@__PURE__*/
-  messageDesc(file_tutorhub_v1_booking, 9);
+  messageDesc(file_tutorhub_v1_booking, 11);
 
 /**
  * GetBookingResponse carries the booking.
@@ -399,7 +449,7 @@ export type GetBookingResponse = Message<"tutorhub.v1.GetBookingResponse"> & {
  * Use `create(GetBookingResponseSchema)` to create a new message.
  */
 export const GetBookingResponseSchema: GenMessage<GetBookingResponse> = /*@__PURE__*/
-  messageDesc(file_tutorhub_v1_booking, 10);
+  messageDesc(file_tutorhub_v1_booking, 12);
 
 /**
  * ListMyBookingsRequest asks for a page of the caller's bookings.
@@ -434,7 +484,7 @@ export type ListMyBookingsRequest = Message<"tutorhub.v1.ListMyBookingsRequest">
  * Use `create(ListMyBookingsRequestSchema)` to create a new message.
  */
 export const ListMyBookingsRequestSchema: GenMessage<ListMyBookingsRequest> = /*@__PURE__*/
-  messageDesc(file_tutorhub_v1_booking, 11);
+  messageDesc(file_tutorhub_v1_booking, 13);
 
 /**
  * ListMyBookingsResponse is one page.
@@ -462,7 +512,7 @@ export type ListMyBookingsResponse = Message<"tutorhub.v1.ListMyBookingsResponse
  * Use `create(ListMyBookingsResponseSchema)` to create a new message.
  */
 export const ListMyBookingsResponseSchema: GenMessage<ListMyBookingsResponse> = /*@__PURE__*/
-  messageDesc(file_tutorhub_v1_booking, 12);
+  messageDesc(file_tutorhub_v1_booking, 14);
 
 /**
  * Review is a student's rating of a completed lesson.
@@ -516,7 +566,7 @@ export type Review = Message<"tutorhub.v1.Review"> & {
  * Use `create(ReviewSchema)` to create a new message.
  */
 export const ReviewSchema: GenMessage<Review> = /*@__PURE__*/
-  messageDesc(file_tutorhub_v1_booking, 13);
+  messageDesc(file_tutorhub_v1_booking, 15);
 
 /**
  * CreateReviewRequest rates a booking.
@@ -551,7 +601,7 @@ export type CreateReviewRequest = Message<"tutorhub.v1.CreateReviewRequest"> & {
  * Use `create(CreateReviewRequestSchema)` to create a new message.
  */
 export const CreateReviewRequestSchema: GenMessage<CreateReviewRequest> = /*@__PURE__*/
-  messageDesc(file_tutorhub_v1_booking, 14);
+  messageDesc(file_tutorhub_v1_booking, 16);
 
 /**
  * CreateReviewResponse carries the review.
@@ -572,7 +622,7 @@ export type CreateReviewResponse = Message<"tutorhub.v1.CreateReviewResponse"> &
  * Use `create(CreateReviewResponseSchema)` to create a new message.
  */
 export const CreateReviewResponseSchema: GenMessage<CreateReviewResponse> = /*@__PURE__*/
-  messageDesc(file_tutorhub_v1_booking, 15);
+  messageDesc(file_tutorhub_v1_booking, 17);
 
 /**
  * ListTutorReviewsRequest asks for a page of a tutor's reviews.
@@ -607,7 +657,7 @@ export type ListTutorReviewsRequest = Message<"tutorhub.v1.ListTutorReviewsReque
  * Use `create(ListTutorReviewsRequestSchema)` to create a new message.
  */
 export const ListTutorReviewsRequestSchema: GenMessage<ListTutorReviewsRequest> = /*@__PURE__*/
-  messageDesc(file_tutorhub_v1_booking, 16);
+  messageDesc(file_tutorhub_v1_booking, 18);
 
 /**
  * ListTutorReviewsResponse is one page.
@@ -647,7 +697,7 @@ export type ListTutorReviewsResponse = Message<"tutorhub.v1.ListTutorReviewsResp
  * Use `create(ListTutorReviewsResponseSchema)` to create a new message.
  */
 export const ListTutorReviewsResponseSchema: GenMessage<ListTutorReviewsResponse> = /*@__PURE__*/
-  messageDesc(file_tutorhub_v1_booking, 17);
+  messageDesc(file_tutorhub_v1_booking, 19);
 
 /**
  * BookingState is where a booking is in its life.
@@ -861,6 +911,22 @@ export const BookingService: GenService<{
     methodKind: "unary";
     input: typeof CancelBookingRequestSchema;
     output: typeof CancelBookingResponseSchema;
+  },
+  /**
+   * PayBookingWithTestCard pays a booking awaiting payment with Stripe's test card
+   * (pm_card_visa), for development and tests only (docs/payments.md, "Test payments"). It is
+   * FAILED_PRECONDITION unless the server runs with TUTORHUB_PAYMENTS_TEST_MODE, which is
+   * refused with a live Stripe key and in production. Only the booking's student may call it
+   * (PERMISSION_DENIED for its tutor and admins). The provider's payment_intent.succeeded
+   * event then takes the path of a signed webhook, so the booking is confirmed
+   * asynchronously, as after a real payment: read it again until it is confirmed.
+   *
+   * @generated from rpc tutorhub.v1.BookingService.PayBookingWithTestCard
+   */
+  payBookingWithTestCard: {
+    methodKind: "unary";
+    input: typeof PayBookingWithTestCardRequestSchema;
+    output: typeof PayBookingWithTestCardResponseSchema;
   },
   /**
    * GetBooking returns one booking of the caller's.

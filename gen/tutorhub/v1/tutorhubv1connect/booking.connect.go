@@ -45,6 +45,9 @@ const (
 	// BookingServiceCancelBookingProcedure is the fully-qualified name of the BookingService's
 	// CancelBooking RPC.
 	BookingServiceCancelBookingProcedure = "/tutorhub.v1.BookingService/CancelBooking"
+	// BookingServicePayBookingWithTestCardProcedure is the fully-qualified name of the BookingService's
+	// PayBookingWithTestCard RPC.
+	BookingServicePayBookingWithTestCardProcedure = "/tutorhub.v1.BookingService/PayBookingWithTestCard"
 	// BookingServiceGetBookingProcedure is the fully-qualified name of the BookingService's GetBooking
 	// RPC.
 	BookingServiceGetBookingProcedure = "/tutorhub.v1.BookingService/GetBooking"
@@ -73,6 +76,14 @@ type BookingServiceClient interface {
 	// CancelBooking cancels a live booking (its student, its tutor or an admin) before the
 	// lesson starts; a paid booking is refunded as the cancellation policy says.
 	CancelBooking(context.Context, *v1.CancelBookingRequest) (*v1.CancelBookingResponse, error)
+	// PayBookingWithTestCard pays a booking awaiting payment with Stripe's test card
+	// (pm_card_visa), for development and tests only (docs/payments.md, "Test payments"). It is
+	// FAILED_PRECONDITION unless the server runs with TUTORHUB_PAYMENTS_TEST_MODE, which is
+	// refused with a live Stripe key and in production. Only the booking's student may call it
+	// (PERMISSION_DENIED for its tutor and admins). The provider's payment_intent.succeeded
+	// event then takes the path of a signed webhook, so the booking is confirmed
+	// asynchronously, as after a real payment: read it again until it is confirmed.
+	PayBookingWithTestCard(context.Context, *v1.PayBookingWithTestCardRequest) (*v1.PayBookingWithTestCardResponse, error)
 	// GetBooking returns one booking of the caller's.
 	GetBooking(context.Context, *v1.GetBookingRequest) (*v1.GetBookingResponse, error)
 	// ListMyBookings pages through the caller's bookings as a student or as a tutor, latest
@@ -119,6 +130,12 @@ func NewBookingServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(bookingServiceMethods.ByName("CancelBooking")),
 			connect.WithClientOptions(opts...),
 		),
+		payBookingWithTestCard: connect.NewClient[v1.PayBookingWithTestCardRequest, v1.PayBookingWithTestCardResponse](
+			httpClient,
+			baseURL+BookingServicePayBookingWithTestCardProcedure,
+			connect.WithSchema(bookingServiceMethods.ByName("PayBookingWithTestCard")),
+			connect.WithClientOptions(opts...),
+		),
 		getBooking: connect.NewClient[v1.GetBookingRequest, v1.GetBookingResponse](
 			httpClient,
 			baseURL+BookingServiceGetBookingProcedure,
@@ -151,14 +168,15 @@ func NewBookingServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 
 // bookingServiceClient implements BookingServiceClient.
 type bookingServiceClient struct {
-	requestBooking   *connect.Client[v1.RequestBookingRequest, v1.RequestBookingResponse]
-	acceptBooking    *connect.Client[v1.AcceptBookingRequest, v1.AcceptBookingResponse]
-	declineBooking   *connect.Client[v1.DeclineBookingRequest, v1.DeclineBookingResponse]
-	cancelBooking    *connect.Client[v1.CancelBookingRequest, v1.CancelBookingResponse]
-	getBooking       *connect.Client[v1.GetBookingRequest, v1.GetBookingResponse]
-	listMyBookings   *connect.Client[v1.ListMyBookingsRequest, v1.ListMyBookingsResponse]
-	createReview     *connect.Client[v1.CreateReviewRequest, v1.CreateReviewResponse]
-	listTutorReviews *connect.Client[v1.ListTutorReviewsRequest, v1.ListTutorReviewsResponse]
+	requestBooking         *connect.Client[v1.RequestBookingRequest, v1.RequestBookingResponse]
+	acceptBooking          *connect.Client[v1.AcceptBookingRequest, v1.AcceptBookingResponse]
+	declineBooking         *connect.Client[v1.DeclineBookingRequest, v1.DeclineBookingResponse]
+	cancelBooking          *connect.Client[v1.CancelBookingRequest, v1.CancelBookingResponse]
+	payBookingWithTestCard *connect.Client[v1.PayBookingWithTestCardRequest, v1.PayBookingWithTestCardResponse]
+	getBooking             *connect.Client[v1.GetBookingRequest, v1.GetBookingResponse]
+	listMyBookings         *connect.Client[v1.ListMyBookingsRequest, v1.ListMyBookingsResponse]
+	createReview           *connect.Client[v1.CreateReviewRequest, v1.CreateReviewResponse]
+	listTutorReviews       *connect.Client[v1.ListTutorReviewsRequest, v1.ListTutorReviewsResponse]
 }
 
 // RequestBooking calls tutorhub.v1.BookingService.RequestBooking.
@@ -191,6 +209,15 @@ func (c *bookingServiceClient) DeclineBooking(ctx context.Context, req *v1.Decli
 // CancelBooking calls tutorhub.v1.BookingService.CancelBooking.
 func (c *bookingServiceClient) CancelBooking(ctx context.Context, req *v1.CancelBookingRequest) (*v1.CancelBookingResponse, error) {
 	response, err := c.cancelBooking.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// PayBookingWithTestCard calls tutorhub.v1.BookingService.PayBookingWithTestCard.
+func (c *bookingServiceClient) PayBookingWithTestCard(ctx context.Context, req *v1.PayBookingWithTestCardRequest) (*v1.PayBookingWithTestCardResponse, error) {
+	response, err := c.payBookingWithTestCard.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -247,6 +274,14 @@ type BookingServiceHandler interface {
 	// CancelBooking cancels a live booking (its student, its tutor or an admin) before the
 	// lesson starts; a paid booking is refunded as the cancellation policy says.
 	CancelBooking(context.Context, *v1.CancelBookingRequest) (*v1.CancelBookingResponse, error)
+	// PayBookingWithTestCard pays a booking awaiting payment with Stripe's test card
+	// (pm_card_visa), for development and tests only (docs/payments.md, "Test payments"). It is
+	// FAILED_PRECONDITION unless the server runs with TUTORHUB_PAYMENTS_TEST_MODE, which is
+	// refused with a live Stripe key and in production. Only the booking's student may call it
+	// (PERMISSION_DENIED for its tutor and admins). The provider's payment_intent.succeeded
+	// event then takes the path of a signed webhook, so the booking is confirmed
+	// asynchronously, as after a real payment: read it again until it is confirmed.
+	PayBookingWithTestCard(context.Context, *v1.PayBookingWithTestCardRequest) (*v1.PayBookingWithTestCardResponse, error)
 	// GetBooking returns one booking of the caller's.
 	GetBooking(context.Context, *v1.GetBookingRequest) (*v1.GetBookingResponse, error)
 	// ListMyBookings pages through the caller's bookings as a student or as a tutor, latest
@@ -289,6 +324,12 @@ func NewBookingServiceHandler(svc BookingServiceHandler, opts ...connect.Handler
 		connect.WithSchema(bookingServiceMethods.ByName("CancelBooking")),
 		connect.WithHandlerOptions(opts...),
 	)
+	bookingServicePayBookingWithTestCardHandler := connect.NewUnaryHandlerSimple(
+		BookingServicePayBookingWithTestCardProcedure,
+		svc.PayBookingWithTestCard,
+		connect.WithSchema(bookingServiceMethods.ByName("PayBookingWithTestCard")),
+		connect.WithHandlerOptions(opts...),
+	)
 	bookingServiceGetBookingHandler := connect.NewUnaryHandlerSimple(
 		BookingServiceGetBookingProcedure,
 		svc.GetBooking,
@@ -326,6 +367,8 @@ func NewBookingServiceHandler(svc BookingServiceHandler, opts ...connect.Handler
 			bookingServiceDeclineBookingHandler.ServeHTTP(w, r)
 		case BookingServiceCancelBookingProcedure:
 			bookingServiceCancelBookingHandler.ServeHTTP(w, r)
+		case BookingServicePayBookingWithTestCardProcedure:
+			bookingServicePayBookingWithTestCardHandler.ServeHTTP(w, r)
 		case BookingServiceGetBookingProcedure:
 			bookingServiceGetBookingHandler.ServeHTTP(w, r)
 		case BookingServiceListMyBookingsProcedure:
@@ -357,6 +400,10 @@ func (UnimplementedBookingServiceHandler) DeclineBooking(context.Context, *v1.De
 
 func (UnimplementedBookingServiceHandler) CancelBooking(context.Context, *v1.CancelBookingRequest) (*v1.CancelBookingResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("tutorhub.v1.BookingService.CancelBooking is not implemented"))
+}
+
+func (UnimplementedBookingServiceHandler) PayBookingWithTestCard(context.Context, *v1.PayBookingWithTestCardRequest) (*v1.PayBookingWithTestCardResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("tutorhub.v1.BookingService.PayBookingWithTestCard is not implemented"))
 }
 
 func (UnimplementedBookingServiceHandler) GetBooking(context.Context, *v1.GetBookingRequest) (*v1.GetBookingResponse, error) {
