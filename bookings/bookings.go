@@ -196,6 +196,9 @@ type Options struct {
 	// Charger supplies the student's payment client secret for a booking awaiting payment;
 	// nil shows none.
 	Charger payments.Charger
+	// Reviewed is told of each review after it is stored (the tutor's cached profile, which
+	// carries the rating, is dropped); nil does nothing.
+	Reviewed func(ctx context.Context, tutorID uuid.UUID)
 }
 
 // Service is the bookings context over one database.

@@ -122,6 +122,9 @@ func (s *Service) CreateReview(ctx context.Context, a Actor, bookingID uuid.UUID
 	if err != nil {
 		return Review{}, fmt.Errorf("insert review of %s: %w", bookingID, err)
 	}
+	if s.o.Reviewed != nil {
+		s.o.Reviewed(ctx, r.TutorID)
+	}
 	return Review{BookingID: r.BookingID, TutorID: r.TutorID, StudentID: r.StudentID, Rating: int32(r.Rating), Body: r.Body, CreatedAt: r.CreatedAt}, nil
 }
 

@@ -8,10 +8,15 @@ VALUES (@user_id, @headline, @bio, CAST(sqlc.arg(subjects)::text AS jsonb), @hou
 RETURNING id;
 
 -- name: GetTutor :one
--- A live profile, published or not, with its owner's display name and avatar.
-SELECT sqlc.embed(t), u.display_name, u.avatar_upload_id
+-- A live profile, published or not, with its owner's display name and avatar, and its rating
+-- (review count and average, 0 without reviews) from the view tutor_ratings, so one cached
+-- read carries all GetTutor shows.
+SELECT sqlc.embed(t), u.display_name, u.avatar_upload_id,
+       coalesce(r.review_count, 0)::bigint AS review_count,
+       coalesce(r.average_rating, 0)::float8 AS average_rating
 FROM tutors t
 JOIN users u ON u.id = t.user_id
+LEFT JOIN tutor_ratings r ON r.tutor_id = t.id
 WHERE t.id = @id AND t.deleted_at IS NULL;
 
 -- name: LockTutor :one

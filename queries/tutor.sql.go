@@ -68,9 +68,12 @@ func (q *Queries) DeleteTutor(ctx context.Context, id uuid.UUID) (int64, error) 
 }
 
 const getTutor = `-- name: GetTutor :one
-SELECT t.id, t.user_id, t.headline, t.bio, t.subjects, t.hourly_rate_minor, t.currency, t.languages, t.lesson_modes, t.time_zone, t.availability, t.search_facets, t.published, t.version, t.created_at, t.updated_at, t.deleted_at, u.display_name, u.avatar_upload_id
+SELECT t.id, t.user_id, t.headline, t.bio, t.subjects, t.hourly_rate_minor, t.currency, t.languages, t.lesson_modes, t.time_zone, t.availability, t.search_facets, t.published, t.version, t.created_at, t.updated_at, t.deleted_at, u.display_name, u.avatar_upload_id,
+       coalesce(r.review_count, 0)::bigint AS review_count,
+       coalesce(r.average_rating, 0)::float8 AS average_rating
 FROM tutors t
 JOIN users u ON u.id = t.user_id
+LEFT JOIN tutor_ratings r ON r.tutor_id = t.id
 WHERE t.id = $1 AND t.deleted_at IS NULL
 `
 
@@ -78,9 +81,13 @@ type GetTutorRow struct {
 	Tutor          Tutor
 	DisplayName    string
 	AvatarUploadID uuid.NullUUID
+	ReviewCount    int64
+	AverageRating  float64
 }
 
-// A live profile, published or not, with its owner's display name and avatar.
+// A live profile, published or not, with its owner's display name and avatar, and its rating
+// (review count and average, 0 without reviews) from the view tutor_ratings, so one cached
+// read carries all GetTutor shows.
 func (q *Queries) GetTutor(ctx context.Context, id uuid.UUID) (GetTutorRow, error) {
 	row := q.db.QueryRow(ctx, getTutor, id)
 	var i GetTutorRow
@@ -104,6 +111,8 @@ func (q *Queries) GetTutor(ctx context.Context, id uuid.UUID) (GetTutorRow, erro
 		&i.Tutor.DeletedAt,
 		&i.DisplayName,
 		&i.AvatarUploadID,
+		&i.ReviewCount,
+		&i.AverageRating,
 	)
 	return i, err
 }

@@ -287,3 +287,38 @@ func TestBookingServiceFlowAndValidation(t *testing.T) {
 		t.Fatalf("REST reviews: %d %s", status, body)
 	}
 }
+
+// TestGetTutorShowsANewReviewAtOnce reads a tutor (filling the cache, which carries the
+// rating with the profile), reviews two completed lessons and reads again: the count and the
+// average are the new ones, not the cached copy's.
+func TestGetTutorShowsANewReviewAtOnce(t *testing.T) {
+	t.Parallel()
+	w := newBookingWorld(t)
+	ctx := context.Background()
+	tc := tutorhubv1connect.NewTutorServiceClient(http.DefaultClient, w.api.URL)
+	rating := func() (int64, float64) {
+		t.Helper()
+		res, err := tc.GetTutor(ctx, &tutorhubv1.GetTutorRequest{TutorId: w.tutorID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetTutor().GetReviewCount(), res.GetTutor().GetAverageRating()
+	}
+	if n, avg := rating(); n != 0 || avg != 0 {
+		t.Fatalf("before any review: %d reviews averaging %v", n, avg)
+	}
+	for _, stars := range []int32{4, 5} {
+		if _, err := w.client(w.student).CreateReview(ctx, &tutorhubv1.CreateReviewRequest{BookingId: w.completed(t).GetId(), Rating: stars, Text: "Clear"}); err != nil {
+			t.Fatal(err)
+		}
+		rating() // fills the cache again after each review
+	}
+	if n, avg := rating(); n != 2 || avg != 4.5 {
+		t.Fatalf("after reviews of 4 and 5: %d reviews averaging %v, want 2 averaging 4.5", n, avg)
+	}
+	// Another tutor's rating is untouched.
+	res, err := tc.GetTutor(ctx, &tutorhubv1.GetTutorRequest{TutorId: w.otherTutorID})
+	if err != nil || res.GetTutor().GetReviewCount() != 0 {
+		t.Fatalf("other tutor: %v, %v", res.GetTutor().GetReviewCount(), err)
+	}
+}

@@ -203,9 +203,8 @@ func NewHandlers(o Options) (Handlers, error) {
 		admin.payments = payments.New(o.DB, payments.Options{})
 	}
 	mount(tutorhubv1connect.NewAdminServiceHandler(admin, handlerOpts...))
-	bookingSvc := bookings.New(o.DB, bookings.Options{Charger: o.Bookings.Charger})
+	bookingSvc := bookings.New(o.DB, bookings.Options{Charger: o.Bookings.Charger, Reviewed: profiles.Invalidate})
 	tutorSrv := NewTutorServer(profiles, o.PageTokens)
-	tutorSrv.ratings = bookingSvc.TutorRating
 	mount(tutorhubv1connect.NewTutorServiceHandler(tutorSrv, handlerOpts...))
 	uploadSvc := uploads.New(o.DB, o.Uploads)
 	mount(tutorhubv1connect.NewUploadServiceHandler(NewUploadServer(uploadSvc), handlerOpts...))

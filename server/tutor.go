@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tutorhub/tutorhub"
-	"github.com/tutorhub/tutorhub/bookings"
 	tutorhubv1 "github.com/tutorhub/tutorhub/gen/tutorhub/v1"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/tutors"
@@ -19,8 +18,6 @@ import (
 type TutorServer struct {
 	tutors *tutors.Service
 	tokens *pagetoken.Codec
-	// ratings reads a tutor's review count and average for GetTutor; nil shows none.
-	ratings func(ctx context.Context, id uuid.UUID) (bookings.Rating, error)
 }
 
 // NewTutorServer returns the tutor profiles' handler over the tutors service.
@@ -70,14 +67,8 @@ func (s *TutorServer) GetTutor(ctx context.Context, req *tutorhubv1.GetTutorRequ
 		return nil, err
 	}
 	pb := tutorProto(t)
-	if s.ratings != nil {
-		// Read apart from the cached profile, so a new review shows at once.
-		r, err := s.ratings(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		pb.ReviewCount, pb.AverageRating = r.Count, r.Average
-	}
+	// The rating comes with the (cached) profile: a new review drops the cached copy.
+	pb.ReviewCount, pb.AverageRating = t.Rating.Count, t.Rating.Average
 	return &tutorhubv1.GetTutorResponse{Tutor: pb}, nil
 }
 

@@ -39,6 +39,15 @@ type Tutor struct {
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Rating summarises the tutor's reviews; set by Get (cached with the profile, and
+	// invalidated by Invalidate when a review arrives), zero in lists.
+	Rating Rating `json:"rating"`
+}
+
+// Rating is a tutor's review count and average rating (0 without reviews).
+type Rating struct {
+	Count   int64   `json:"count"`
+	Average float64 `json:"average"`
 }
 
 // Actor is who asks for a change or a read.
@@ -90,7 +99,7 @@ func New(db DB, o Options) *Service {
 }
 
 // CacheKey is the cache key of a tutor's stored profile.
-func CacheKey(id uuid.UUID) string { return "tutor:v3:" + id.String() }
+func CacheKey(id uuid.UUID) string { return "tutor:v4:" + id.String() }
 
 const (
 	uniqueViolation     = "23505"
@@ -255,7 +264,9 @@ func (s *Service) Get(ctx context.Context, a *Actor, id uuid.UUID) (Tutor, error
 		if err != nil {
 			return Tutor{}, fmt.Errorf("get tutor %s: %w", id, err)
 		}
-		return tutorOf(row.Tutor, row.DisplayName, row.AvatarUploadID)
+		t, err := tutorOf(row.Tutor, row.DisplayName, row.AvatarUploadID)
+		t.Rating = Rating{Count: row.ReviewCount, Average: row.AverageRating}
+		return t, err
 	}
 	var (
 		t   Tutor
@@ -346,6 +357,10 @@ func record(ctx context.Context, tx pgx.Tx, a Actor, event string, p EventPayloa
 		Details: map[string]string{"tutor_id": p.TutorID.String(), "version": strconv.FormatInt(p.Version, 10)},
 	})
 }
+
+// Invalidate drops the tutor's cached profile, for a change made outside this service that
+// Get shows (a new review changes the rating).
+func (s *Service) Invalidate(ctx context.Context, id uuid.UUID) { s.invalidate(ctx, id) }
 
 func (s *Service) invalidate(ctx context.Context, id uuid.UUID) {
 	if s.cache != nil {
