@@ -290,9 +290,8 @@ func (s *Service) RequestBooking(ctx context.Context, a Actor, r Request) (Booki
 	return out, err
 }
 
-// Get returns a booking the actor takes part in (any, for admins). For the student of a
-// booking awaiting payment it carries the charge's client secret from the Charger.
-func (s *Service) Get(ctx context.Context, a Actor, id uuid.UUID) (Booking, error) {
+// read returns a booking whoever asks; ENOTFOUND if there is none.
+func (s *Service) read(ctx context.Context, id uuid.UUID) (Booking, error) {
 	row, err := s.q.GetBooking(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Booking{}, NotFound(id)
@@ -300,7 +299,16 @@ func (s *Service) Get(ctx context.Context, a Actor, id uuid.UUID) (Booking, erro
 	if err != nil {
 		return Booking{}, fmt.Errorf("read booking %s: %w", id, err)
 	}
-	b := bookingOf(row)
+	return bookingOf(row), nil
+}
+
+// Get returns a booking the actor takes part in (any, for admins). For the student of a
+// booking awaiting payment it carries the charge's client secret from the Charger.
+func (s *Service) Get(ctx context.Context, a Actor, id uuid.UUID) (Booking, error) {
+	b, err := s.read(ctx, id)
+	if err != nil {
+		return Booking{}, err
+	}
 	p, ok := partyOf(a, b)
 	if !ok {
 		return Booking{}, NotFound(id)
@@ -319,14 +327,10 @@ func (s *Service) Get(ctx context.Context, a Actor, id uuid.UUID) (Booking, erro
 // payment, its hold not over. Its tutor and admins are EFORBIDDEN (paying is the student's),
 // anyone else ENOTFOUND, a booking in another state EPRECONDITION.
 func (s *Service) Payable(ctx context.Context, a Actor, id uuid.UUID) (Booking, error) {
-	row, err := s.q.GetBooking(ctx, id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Booking{}, NotFound(id)
-	}
+	b, err := s.read(ctx, id)
 	if err != nil {
-		return Booking{}, fmt.Errorf("read booking %s: %w", id, err)
+		return Booking{}, err
 	}
-	b := bookingOf(row)
 	p, ok := partyOf(a, b)
 	switch {
 	case !ok:

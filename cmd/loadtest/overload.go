@@ -114,24 +114,7 @@ func overload(out *overloadResult, bin, dbURL string, targets func(base string) 
 	out.Rate = out.Factor * out.Knee
 	out.RestKB, _, _ = rssKB(srv.Process.Pid)
 
-	stop := make(chan struct{})
-	sampled := make(chan int64, 1)
-	go func() {
-		top := out.RestKB
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				sampled <- top
-				return
-			case <-tick.C:
-				if rss, _, err := rssKB(srv.Process.Pid); err == nil && rss > top {
-					top = rss
-				}
-			}
-		}
-	}()
+	peak := samplePeakRSS(srv.Process.Pid, 50*time.Millisecond, out.RestKB)
 	logf("overload: %d requests/s (%d x %d) for %s", out.Rate, out.Factor, out.Knee, out.Window)
 	atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second), vegeta.MaxWorkers(4000))
 	var admitted, refused []time.Duration
@@ -152,8 +135,7 @@ func overload(out *overloadResult, bin, dbURL string, targets func(base string) 
 			other[fmt.Sprint(res.Code)]++
 		}
 	}
-	close(stop)
-	out.PeakKB = <-sampled
+	out.PeakKB = peak()
 	out.Admitted, out.Refused = len(admitted), len(refused)
 	out.AdmittedP50, out.AdmittedP99 = percentiles(admitted)
 	out.RefusedP50, out.RefusedP99 = percentiles(refused)

@@ -260,6 +260,33 @@ func frames(s *profile.Sample) []string {
 	return out
 }
 
+// samplePeakRSS samples the process's resident set size every interval from now on, starting
+// from floor, until the returned function is called; that returns the highest sample.
+func samplePeakRSS(pid int, every time.Duration, floor int64) (peak func() int64) {
+	stop := make(chan struct{})
+	sampled := make(chan int64, 1)
+	go func() {
+		top := floor
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				sampled <- top
+				return
+			case <-tick.C:
+				if rss, _, err := rssKB(pid); err == nil && rss > top {
+					top = rss
+				}
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		return <-sampled
+	}
+}
+
 // rssKB reads a process's resident set size (VmRSS) and its peak (VmHWM) from
 // /proc/PID/status, in KiB.
 func rssKB(pid int) (rss, hwm int64, err error) {
@@ -337,27 +364,9 @@ func measureMemory(m *memoryResult, base string, pid int, ids []string, d time.D
 	fn := func(ctx context.Context) error {
 		return restGet(ctx, c, base+"/api/v1/tutors/"+ids[int(next.Add(1))%len(ids)])
 	}
-	stop := make(chan struct{})
-	sampled := make(chan int64, 1)
-	go func() {
-		var top int64
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				sampled <- top
-				return
-			case <-tick.C:
-				if rss, _, err := rssKB(pid); err == nil && rss > top {
-					top = rss
-				}
-			}
-		}
-	}()
+	peak := samplePeakRSS(pid, 100*time.Millisecond, 0)
 	res, _ := drive("memory", fn, m.Connections, d, nil)
-	close(stop)
-	m.LoadKB = <-sampled
+	m.LoadKB = peak()
 	_, m.PeakKB, _ = rssKB(pid)
 	m.Requests, m.Errors, m.RPS, m.P99 = res.Requests, res.Errors, res.RPS, res.P99
 	t.CloseIdleConnections()

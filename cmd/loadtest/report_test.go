@@ -66,15 +66,7 @@ func TestReportDerivesProseFromTheRun(t *testing.T) {
 	rep.Relay = &relayResult{Events: 5000, Elapsed: 12500 * time.Millisecond, PerSecond: 400, BatchSize: 100}
 	rep.Lag = &lagResult{Rate: 20, Duration: 15 * time.Second, Writes: 300, Searchable: 299, P50: 85 * time.Millisecond,
 		P99: 410 * time.Millisecond, Max: 900 * time.Millisecond, PollInterval: 5 * time.Millisecond, Timeout: time.Minute}
-	out := filepath.Join(dir, "benchmarks.md")
-	if err := rep.write(out); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := string(raw)
+	page := render(t, rep)
 	for _, want := range []string{
 		"It took 74 µs per token, 1.7 % of the median ListSubjects request above (Connect, protobuf, 16 clients).",
 		"a login took 42.5 ms (median) and a refresh 8.5 ms, so about 34 ms (80 %) of a login",
@@ -112,15 +104,7 @@ func TestReportDerivesProseFromTheRun(t *testing.T) {
 // A run without the asynchronous scenarios says so instead of showing empty tables.
 func TestReportWithoutAsyncScenarios(t *testing.T) {
 	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize, LoadCommand: "go run ./cmd/loadtest"}
-	out := filepath.Join(t.TempDir(), "benchmarks.md")
-	if err := rep.write(out); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := string(raw)
+	page := render(t, rep)
 	for _, want := range []string{
 		"Relay throughput was not measured in this run (`-relay-events` of zero).",
 		"The write-to-searchable lag was not measured in this run (`-lag-rate` of zero, or no tutors).",
@@ -138,15 +122,8 @@ func TestReportWithoutAsyncScenarios(t *testing.T) {
 func TestReportLagWithNothingSearchable(t *testing.T) {
 	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize, LoadCommand: "go run ./cmd/loadtest"}
 	rep.Lag = &lagResult{Rate: 20, Duration: 15 * time.Second, Writes: 300, PollInterval: 5 * time.Millisecond, Timeout: time.Minute}
-	out := filepath.Join(t.TempDir(), "benchmarks.md")
-	if err := rep.write(out); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "| 20 | 300 | 0 | 300 | none searchable | – | – | 0 |"; !strings.Contains(string(raw), want) {
+	raw := render(t, rep)
+	if want := "| 20 | 300 | 0 | 300 | none searchable | – | – | 0 |"; !strings.Contains(raw, want) {
 		t.Errorf("page lacks %q:\n%s", want, raw)
 	}
 }
@@ -175,15 +152,7 @@ func TestReportShowsFaultsAndOverload(t *testing.T) {
 		P99Target: 100 * time.Millisecond, Requests: 12000, Admitted: 5000, AdmittedP50: 20 * time.Millisecond, AdmittedP99: 90 * time.Millisecond,
 		Refused: 6990, RefusedP50: 300 * time.Microsecond, RefusedP99: 2 * time.Millisecond, RetryAfter: 6990,
 		Other: []codeCount{{"504", 10}}, RestKB: 40 * 1024, PeakKB: 80 * 1024}
-	out := filepath.Join(t.TempDir(), "benchmarks.md")
-	if err := rep.write(out); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := string(raw)
+	page := render(t, rep)
 	for _, want := range []string{
 		"### Under faults\n",
 		"the instance's default (`TUTORHUB_REQUEST_TIMEOUT`, 1000.00 ms in this run)",
@@ -210,15 +179,7 @@ func TestReportShowsFaultsAndOverload(t *testing.T) {
 func TestReportFaultsNotMeasured(t *testing.T) {
 	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize}
 	rep.Faults = &faultsResult{Err: "toxiproxy-server is not at .bin/toxiproxy-server (build it with deploy/tools.sh toxiproxy-server)"}
-	out := filepath.Join(t.TempDir(), "benchmarks.md")
-	if err := rep.write(out); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := string(raw)
+	page := render(t, rep)
 	for _, want := range []string{
 		"Not measured in this run: toxiproxy-server is not at .bin/toxiproxy-server (build it with deploy/tools.sh toxiproxy-server).",
 		"### Overload at 3x\n\nNot measured in this run (`-overload=false`",
@@ -248,15 +209,7 @@ BenchmarkWebhookToConfirmed-2   	     100	  60000000 ns/op	        48.50 p50-ms	
 	if err := rep.readInputs(gobench, ""); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, "benchmarks.md")
-	if err := rep.write(out); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := string(raw)
+	page := render(t, rep)
 	for _, want := range []string{
 		"## Bookings and payments\n",
 		"| booking requests/s with contention on popular tutors | `BenchmarkRequestBooking` | 2500 requests/s, 92.3 % refused as taken |",
@@ -267,4 +220,18 @@ BenchmarkWebhookToConfirmed-2   	     100	  60000000 ns/op	        48.50 p50-ms	
 			t.Errorf("page lacks %q:\n%s", want, page)
 		}
 	}
+}
+
+// render writes the report as ./just bench does and returns the page.
+func render(t *testing.T, rep report) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "benchmarks.md")
+	if err := rep.write(out); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
 }

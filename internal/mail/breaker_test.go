@@ -2,12 +2,12 @@ package mail_test
 
 import (
 	"context"
-	"errors"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/tutorhub/tutorhub/internal/breaker"
+	"github.com/tutorhub/tutorhub/internal/breaker/breakertest"
 	"github.com/tutorhub/tutorhub/internal/mail"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 )
@@ -36,55 +36,19 @@ func TestBreakerGuardsTheRelay(t *testing.T) {
 			}
 			to := testenv.UniqueEmail("breaker")
 			ctx := context.Background()
-			send := func(subject string) (time.Duration, error) {
-				start := time.Now()
-				err := s.Send(ctx, to, subject, "body")
-				return time.Since(start), err
+			send := func(subject string) breakertest.Call {
+				return func() error { return s.Send(ctx, to, subject, "body") }
 			}
-			if _, err := send("before the fault"); err != nil {
+			if err := send("before the fault")(); err != nil {
 				t.Fatalf("send before the fault: %v", err)
 			}
 
 			tc.inject(fault)
-			for i := 0; b.State() != breaker.Open; i++ {
-				if i == 5 {
-					t.Fatalf("the breaker is %s after %d failed sends", b.State(), i)
-				}
-				took, err := send("during the fault")
-				if err == nil {
-					t.Fatalf("send %d during the fault succeeded", i)
-				}
-				if took > timeout+500*time.Millisecond {
-					t.Fatalf("send %d during the fault took %s, want within the timeout %s", i, took, timeout)
-				}
-			}
-			for i := range 5 {
-				took, err := send("while open")
-				if !errors.Is(err, breaker.ErrOpen) {
-					t.Fatalf("send %d with the breaker open: %v, want a refusal", i, err)
-				}
-				if took > 50*time.Millisecond {
-					t.Fatalf("send %d with the breaker open took %s: it dialled", i, took)
-				}
-			}
-
+			breakertest.Opens(t, b, "send", send("during the fault"), timeout+500*time.Millisecond, 50*time.Millisecond)
 			fault.Clear()
 			fault.Start()
 			seen := testenv.MailIDs(t, to)
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				_, err := send("after the fault")
-				if err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("no send succeeded within 10s after the fault: %v (breaker %s)", err, b.State())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			if st := b.State(); st != breaker.Closed {
-				t.Fatalf("breaker %s after a successful send, want closed", st)
-			}
+			breakertest.Recovers(t, b, "send", send("after the fault"), 10*time.Second)
 			testenv.NewMail(t, to, "after the fault", seen)
 		})
 	}

@@ -3,12 +3,12 @@ package objectstore_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/tutorhub/tutorhub/internal/breaker"
+	"github.com/tutorhub/tutorhub/internal/breaker/breakertest"
 	"github.com/tutorhub/tutorhub/internal/objectstore"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 )
@@ -46,57 +46,22 @@ func TestBreakerGuardsStorage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			head := func() (time.Duration, error) {
-				start := time.Now()
+			head := func() error {
 				info, err := store.Head(ctx, cfg.QuarantineBucket, "k")
 				if err == nil && info.Size != 5 {
 					t.Fatalf("head: size %d, want 5", info.Size)
 				}
-				return time.Since(start), err
+				return err
 			}
-			if _, err := head(); err != nil {
+			if err := head(); err != nil {
 				t.Fatalf("head before the fault: %v", err)
 			}
 
 			tc.inject(fault)
-			for i := 0; b.State() != breaker.Open; i++ {
-				if i == 5 {
-					t.Fatalf("the breaker is %s after %d failed calls", b.State(), i)
-				}
-				took, err := head()
-				if err == nil {
-					t.Fatalf("head %d during the fault succeeded", i)
-				}
-				if took > failBound {
-					t.Fatalf("head %d during the fault took %s, want within %s", i, took, failBound)
-				}
-			}
-			for i := range 5 {
-				took, err := head()
-				if !errors.Is(err, breaker.ErrOpen) {
-					t.Fatalf("head %d with the breaker open: %v, want a refusal", i, err)
-				}
-				if took > 100*time.Millisecond {
-					t.Fatalf("head %d with the breaker open took %s: it waited on storage", i, took)
-				}
-			}
-
+			breakertest.Opens(t, b, "head", head, failBound, 100*time.Millisecond)
 			fault.Clear()
 			fault.Start()
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				_, err := head()
-				if err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("storage not read again within 10s after the fault: %v (breaker %s)", err, b.State())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			if s := b.State(); s != breaker.Closed {
-				t.Fatalf("breaker %s after a successful call, want closed", s)
-			}
+			breakertest.Recovers(t, b, "head", head, 10*time.Second)
 		})
 	}
 }
