@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -99,8 +98,7 @@ func NewMeilisearch(ctx context.Context, o MeilisearchOptions) (*Meilisearch, er
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 5 * time.Second
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.DialContext = (&net.Dialer{Timeout: o.RequestTimeout, KeepAlive: 30 * time.Second}).DialContext
+	transport := breaker.NewHTTPTransport(o.RequestTimeout)
 	var rt http.RoundTripper = transport
 	if o.Breaker != nil {
 		rt = breaker.Transport(o.Breaker, transport)

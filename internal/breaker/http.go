@@ -3,8 +3,26 @@ package breaker
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"time"
 )
+
+// NewHTTPTransport is a transport of its own for a guarded client, with http.DefaultTransport's
+// settings and a dial bounded by dialTimeout. It is not a clone of http.DefaultTransport, which
+// a program may have replaced by a RoundTripper that is not an *http.Transport (a test's
+// recorder, a tracer).
+func NewHTTPTransport(dialTimeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
 
 // Transport puts b in front of every request of an HTTP client (Kratos, S3, the search
 // engine): while b is open a request fails at once with an *OpenError, without dialling.

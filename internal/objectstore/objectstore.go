@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -111,8 +110,7 @@ func New(cfg config.Storage, opts ...Option) (*Store, error) {
 // transport bounds the dial and the wait for an answer's headers by o.timeout, and puts
 // o.breaker, when set, in front of every request.
 func transport(o storeOptions) http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: o.timeout, KeepAlive: 30 * time.Second}).DialContext
+	t := breaker.NewHTTPTransport(o.timeout)
 	t.ResponseHeaderTimeout = o.timeout
 	t.MaxIdleConnsPerHost = 64
 	if o.breaker == nil {
