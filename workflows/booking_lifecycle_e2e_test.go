@@ -113,7 +113,15 @@ func newBookingE2E(t testing.TB, hold time.Duration) *bookingE2E {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	ctx := context.Background()
+	e.addParties(t)
+	return e
+}
+
+// addParties stores the booking's two sides: a student and a tutor whose published profile
+// (60.00 EUR an hour, UTC) is available all day every day.
+func (e *bookingE2E) addParties(t testing.TB) {
+	t.Helper()
+	ctx, db := context.Background(), e.db
 	user := func() uuid.UUID {
 		id := uuid.New()
 		if _, err := db.Exec(ctx, "INSERT INTO users (id, email) VALUES ($1, $2)", id, id.String()+"@example.com"); err != nil {
@@ -127,7 +135,6 @@ func newBookingE2E(t testing.TB, hold time.Duration) *bookingE2E {
 		FROM generate_series(1, 7) AS d RETURNING id`, e.tutor.UserID).Scan(&e.tutorID); err != nil {
 		t.Fatal(err)
 	}
-	return e
 }
 
 // request books the next free hour two days ahead and starts its lifecycle as the relay does
