@@ -576,14 +576,19 @@ start_replica() {
   reachable_by_postgres "$(dirname "$dir")"
   touch "$dir.log"
   own_for_postgres "$dir.log"
-  if [ ! -f "$dir/standby.signal" ]; then
-    log "replica: copying $PG_HOST:$PG_PORT into $dir (pg_basebackup)"
-    rm -rf "$dir"
-    mkdir -m 700 "$dir"
-    own_for_postgres "$dir"
-    run_as_postgres "$bindir/pg_basebackup" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -D "$dir" \
-      -X stream -R -c fast --no-sync >>"$dir.log" 2>&1 || fail_with_log replica "$dir.log" "base backup failed"
+  # A replica that is not running is copied again rather than restarted: the stack uses no
+  # replication slot (a slot keeps the primary's WAL without bound while its replica is
+  # stopped), so the primary may have recycled the WAL a restarted copy would need, and it
+  # would wait for it for ever ("requested WAL segment ... has already been removed").
+  if [ -f "$dir/postmaster.pid" ] && [ -f "$dir/standby.signal" ]; then
+    run_as_postgres "$bindir/pg_ctl" -D "$dir" -m fast stop >/dev/null 2>&1 || true
   fi
+  log "replica: copying $PG_HOST:$PG_PORT into $dir (pg_basebackup)"
+  rm -rf "$dir"
+  mkdir -m 700 "$dir"
+  own_for_postgres "$dir"
+  run_as_postgres "$bindir/pg_basebackup" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -D "$dir" \
+    -X stream -R -c fast --no-sync >>"$dir.log" 2>&1 || fail_with_log replica "$dir.log" "base backup failed"
   replica_config "$dir"
   own_for_postgres "$dir"
   rm -f "$dir/postmaster.pid"
