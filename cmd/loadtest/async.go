@@ -204,10 +204,16 @@ func noopIndexTutor(workflow.Context, workflows.IndexTutorInput) error { return 
 // it leaves no open run behind.
 func relayThroughput(ctx context.Context, pool *pgxpool.Pool, tc client.Client, n int) (relayResult, error) {
 	prefix := queuePrefix()
-	if p, err := pendingEvents(ctx, pool); err != nil || p != 0 {
-		return relayResult{}, errors.Join(err, fmt.Errorf("relay scenario: %d outbox events were pending before it", p))
+	// The scenarios before this one wrote (profile edits, sign-ins) into this run's own database,
+	// which no relay serves: their events are set aside, so the backlog is exactly n.
+	tag, err := pool.Exec(ctx, `UPDATE outbox SET processed_at = now() WHERE processed_at IS NULL AND parked_at IS NULL`)
+	if err != nil {
+		return relayResult{}, fmt.Errorf("relay scenario: set aside earlier events: %w", err)
 	}
-	_, err := pool.Exec(ctx, `
+	if tag.RowsAffected() > 0 {
+		logf("relay: set aside %d events the earlier scenarios' writes left in the outbox", tag.RowsAffected())
+	}
+	_, err = pool.Exec(ctx, `
 		WITH ids AS (SELECT gen_random_uuid() AS id FROM generate_series(1, $1::int))
 		INSERT INTO outbox (aggregate_type, aggregate_id, event_type, payload)
 		SELECT $2, id, $3, jsonb_build_object('schema', $4::int, 'tutor_id', id, 'user_id', gen_random_uuid(), 'version', 1, 'published', true)
