@@ -137,7 +137,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	go func() { defer close(hubDone); hub.Run(hubCtx) }()
 	defer func() { stopHub(); <-hubDone }()
 	// One payments service both charges bookings and applies Stripe's webhooks.
-	charger := newCharger(pool, cfg, log)
+	charger := newCharger(pool, cfg, log, nil)
 	var testCard *payments.TestCard
 	if cfg.Payments.TestMode {
 		// Configuration refuses test mode with a live key and in production.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -72,6 +73,7 @@ type workerDeps struct {
 	// bookings drives BookingLifecycle over the bookings service and the payment provider.
 	bookings *activities.BookingActivities
 	// payments needs the Temporal client (it signals bookings): set in workerCmd after the dial.
+	// It and bookings share one payments service.
 	payments *activities.PaymentActivities
 	// activitySlots caps the activities one SDK worker runs at once (0: the SDK's default).
 	activitySlots int
@@ -80,8 +82,9 @@ type workerDeps struct {
 // newWorkerDeps builds the clients of the queues served: the search queue indexes into the
 // configured engine (TUTORHUB_SEARCH_ENGINE), reading tutors from pool. breakers, when set,
 // guards the search engine, SMTP and S3 (an open breaker fails the activity at once, and
-// Temporal retries it later).
-func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, queues []string, breakers *breaker.Group) (*workerDeps, error) {
+// Temporal retries it later). pay is the payments service of the bookings and payments
+// queues (nil when neither is served).
+func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, queues []string, breakers *breaker.Group, pay *payments.Service) (*workerDeps, error) {
 	// An indexing activity holds one pooled connection (the tutor's indexing lock) while it
 	// takes a second one for the engine: with more activities at once than half the pool,
 	// they could all hold one and wait for another until their timeouts (a stall the fault
@@ -108,7 +111,7 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 		})}
 	}
 	if slices.Contains(queues, workflows.QueueBookings) {
-		d.bookings = &activities.BookingActivities{Bookings: bookings.New(pool, bookings.Options{}), Charger: newCharger(pool, cfg, nil)}
+		d.bookings = &activities.BookingActivities{Bookings: bookings.New(pool, bookings.Options{}), Charger: pay}
 	}
 	if slices.Contains(queues, workflows.QueueUploads) {
 		store, err := objectstore.New(cfg.Storage, objectstore.WithBreaker(guardOf(breakers, breakerS3)))
@@ -155,7 +158,7 @@ func newWorkerDeps(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, 
 		}
 	}
 	if slices.Contains(queues, workflows.QueuePayments) {
-		d.payments = &activities.PaymentActivities{Payments: payments.New(pool, paymentOptions(cfg, nil))}
+		d.payments = &activities.PaymentActivities{Payments: pay}
 	}
 	return d, nil
 }
@@ -246,17 +249,21 @@ func workerCmd(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	go func() { metricsErr <- metricsSrv.Serve(ln) }()
 	log.Info("serving worker metrics", "addr", ln.Addr().String(), "paths", "/metrics /health")
 
-	deps, err := newWorkerDeps(ctx, cfg, pool, queues, breakers)
+	var pay *payments.Service
+	if slices.Contains(queues, workflows.QueueBookings) || slices.Contains(queues, workflows.QueuePayments) {
+		var meter metric.Meter
+		if tel.Meter != nil {
+			meter = tel.Meter.Meter("github.com/tutorhub/tutorhub/payments")
+		}
+		pay = newCharger(pool, cfg, log, meter)
+	}
+	deps, err := newWorkerDeps(ctx, cfg, pool, queues, breakers, pay)
 	if err != nil {
 		_ = metricsSrv.Close()
 		return err
 	}
 	if deps.payments != nil {
-		o := paymentOptions(cfg, log)
-		if tel.Meter != nil {
-			o.Meter = tel.Meter.Meter("github.com/tutorhub/tutorhub/payments")
-		}
-		deps.payments.Payments, deps.payments.Temporal = payments.New(pool, o), tc
+		deps.payments.Temporal = tc
 	}
 	workers, err := startWorkers(tc, queues, *prefix, deps, log)
 	if err != nil {

@@ -108,7 +108,7 @@ func startSearchWorker(t *testing.T) (*pgxpool.Pool, client.Client, string, *wor
 		Cursor: config.Cursor{Secret: []byte("test-cursor-secret-0123456789abcdef")},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	deps, err := newWorkerDeps(ctx, cfg, pool, []string{workflows.QueueSearch}, nil)
+	deps, err := newWorkerDeps(ctx, cfg, pool, []string{workflows.QueueSearch}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
