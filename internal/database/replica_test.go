@@ -139,6 +139,7 @@ func TestRouterSendsReadsToThePrimaryWhileTheReplicaLagsBeyondTheBound(t *testin
 
 	f.replica.PauseReplay()
 	f.write(t, "v2")
+	written := f.primaryLSN(t)
 	f.waitFor(t, "the replica out of service for its lag", func() bool {
 		st := f.router.State()
 		return !st.Usable && strings.Contains(st.Reason, "lag")
@@ -151,11 +152,30 @@ func TestRouterSendsReadsToThePrimaryWhileTheReplicaLagsBeyondTheBound(t *testin
 		t.Errorf("anonymous read while the replica lags = %q, want the primary's v2", got)
 	}
 
+	// Within the bound the replica may serve reads that are up to 10 s old, so "caught up"
+	// means in service with v2's commit replayed, not merely in service.
 	f.replica.ResumeReplay()
-	f.waitFor(t, "the replica back in service", func() bool { return f.router.State().Usable })
+	f.waitFor(t, "the replica back in service with v2 replayed", func() bool {
+		st := f.router.State()
+		return st.Usable && st.ReplayLSN >= written
+	})
+	replicaBefore := f.router.Reads(database.TargetReplica)
 	if got := f.read(t, ctx); got != "v2" {
 		t.Errorf("read after catching up = %q, want v2", got)
 	}
+	if f.router.Reads(database.TargetReplica) == replicaBefore {
+		t.Error("the read after catching up was not answered by the replica")
+	}
+}
+
+// primaryLSN is the primary's WAL position now: every commit before this call is at or below it.
+func (f *replicaFixture) primaryLSN(t *testing.T) int64 {
+	t.Helper()
+	var lsn int64
+	if err := f.primary.QueryRow(context.Background(), "SELECT (pg_current_wal_lsn() - '0/0')::bigint").Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	return lsn
 }
 
 func TestRouterReadsFromThePrimaryWhenTheReplicaStops(t *testing.T) {
