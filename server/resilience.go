@@ -34,6 +34,12 @@ type Resilience struct {
 	// once (ResourceExhausted, or 503 on REST and plain HTTP, with Retry-After). Health,
 	// readiness, gRPC health and notification streams are not counted. 0 is no limit.
 	MaxInFlight int
+	// LatencyTarget, when set, makes the in-flight limit adaptive: it starts at MinInFlight,
+	// shrinks when more than 1 % of the admitted requests take longer than this, and grows
+	// while they are fast and the limit is what holds requests back, up to MaxInFlight.
+	LatencyTarget time.Duration
+	// MinInFlight is the adaptive limit's floor and starting point (default 8).
+	MinInFlight int
 }
 
 // boundDeadlines gives every unary RPC a deadline: the client's (connect-go has already
@@ -70,23 +76,32 @@ func breakerRetry(err error) int {
 	return max(1, int(math.Ceil(open.RetryAfter.Seconds())))
 }
 
-// shedder refuses requests beyond a fixed number in flight, at once and without queueing:
-// a queue would only add its wait to every request's latency while the instance is
-// saturated, and clients with Retry-After go elsewhere or come back.
+// shedder refuses requests beyond a number in flight, at once and without queueing: a queue
+// would only add its wait to every request's latency while the instance is saturated, and
+// clients with Retry-After go elsewhere or come back. The number is fixed (MaxInFlight), or,
+// with a latency target, adapted to what the instance sustains (see adaptiveLimit).
 type shedder struct {
-	slots   chan struct{}
-	errors  *connect.ErrorWriter
-	refused atomic.Int64
+	inFlight atomic.Int64
+	limit    atomic.Int64
+	errors   *connect.ErrorWriter
+	refused  atomic.Int64
+	adapt    *adaptiveLimit // nil: the limit is fixed
 }
 
 // shedRetryAfter is the Retry-After of a refusal: by then most requests in flight have ended.
 const shedRetryAfter = 1
 
-func newShedder(maxInFlight int) *shedder {
-	if maxInFlight <= 0 {
+func newShedder(r Resilience) *shedder {
+	if r.MaxInFlight <= 0 {
 		return nil
 	}
-	return &shedder{slots: make(chan struct{}, maxInFlight), errors: connect.NewErrorWriter()}
+	s := &shedder{errors: connect.NewErrorWriter()}
+	s.limit.Store(int64(r.MaxInFlight))
+	if r.LatencyTarget > 0 {
+		s.adapt = newAdaptiveLimit(r.LatencyTarget, r.MinInFlight, r.MaxInFlight, time.Now)
+		s.limit.Store(s.adapt.limit())
+	}
+	return s
 }
 
 // neverShed reports whether path is exempt: probes must see the instance's real state
@@ -108,15 +123,43 @@ func (s *shedder) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		select {
-		case s.slots <- struct{}{}:
-			defer func() { <-s.slots }()
-			next.ServeHTTP(w, r)
-		default:
+		n := s.inFlight.Add(1)
+		if n > s.limit.Load() {
+			s.inFlight.Add(-1)
 			s.refused.Add(1)
 			s.refuse(w, r)
+			return
 		}
+		if s.adapt == nil {
+			defer s.inFlight.Add(-1)
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		defer func() {
+			s.inFlight.Add(-1)
+			if l, changed := s.adapt.observe(time.Since(start), n); changed {
+				s.limit.Store(l)
+			}
+		}()
+		next.ServeHTTP(w, r)
 	})
+}
+
+// InFlight is the number of requests in flight now (those never shed excepted).
+func (s *shedder) InFlight() int64 {
+	if s == nil {
+		return 0
+	}
+	return s.inFlight.Load()
+}
+
+// Limit is the number of requests the instance admits at once now.
+func (s *shedder) Limit() int64 {
+	if s == nil {
+		return 0
+	}
+	return s.limit.Load()
 }
 
 // refuse answers a request the instance has no room for: ResourceExhausted with RetryInfo

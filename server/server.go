@@ -304,9 +304,15 @@ func NewHandlers(o Options) (Handlers, error) {
 	if o.Telemetry != nil {
 		e.tracer = o.Telemetry.Tracer.Tracer("github.com/tutorhub/tutorhub/server")
 	}
-	shed := newShedder(o.Resilience.MaxInFlight)
+	shed := newShedder(o.Resilience)
 	if o.Telemetry != nil && shed != nil {
 		if err := o.Telemetry.CountFunc("tutorhub.shed.refused", "Requests refused at once because the instance was at its in-flight limit.", shed.Refused); err != nil {
+			return Handlers{}, err
+		}
+		if err := o.Telemetry.GaugeFunc("tutorhub.shed.limit", "Requests the instance admits at once now (adaptive with TUTORHUB_LATENCY_TARGET).", shed.Limit); err != nil {
+			return Handlers{}, err
+		}
+		if err := o.Telemetry.GaugeFunc("tutorhub.shed.in_flight", "Requests in flight now, as the load shedder counts them.", shed.InFlight); err != nil {
 			return Handlers{}, err
 		}
 	}

@@ -100,7 +100,8 @@ func main() {
 	toxiBin := flag.String("toxiproxy", toxiproxyBin(), "toxiproxy-server binary for the fault scenarios")
 	overloadOn := flag.Bool("overload", true, "drive the open model's mix at three times its knee (needs -tutors)")
 	overloadWindow := flag.Duration("overload-window", 10*time.Second, "how long the overload lasts")
-	overloadInFlight := flag.Int("overload-in-flight", 4*loadMaxConns, "TUTORHUB_MAX_IN_FLIGHT of the overloaded instance (docs/resilience.md: a few times the pool)")
+	overloadInFlight := flag.Int("overload-in-flight", 4*loadMaxConns, "TUTORHUB_MAX_IN_FLIGHT of the overloaded instance, the adaptive limit's ceiling (docs/resilience.md: a few times the pool)")
+	overloadTarget := flag.Duration("overload-latency-target", OpenModelP99Target/2, "TUTORHUB_LATENCY_TARGET of the overloaded instance (0s: a fixed limit of -overload-in-flight)")
 	adminURL := flag.String("database", testenv.AdminDatabaseURL(), "maintenance database URL (default as the tests': TUTORHUB_TEST_DATABASE_URL, else TUTORHUB_PG_* and PGPASSWORD)")
 	flag.Parse()
 	rep := report{Concurrency: *concurrency, Duration: *duration, PageSize: pageSize}
@@ -112,12 +113,12 @@ func main() {
 		if *tutors == 0 {
 			*lagRate = 0 // the scenario writes seeded tutors
 		}
-		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s -fault-duration %s -fault-readers %d -overload-window %s -overload-in-flight %d",
-			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration, *faultDuration, *faultReaders, *overloadWindow, *overloadInFlight)
+		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s -fault-duration %s -fault-readers %d -overload-window %s -overload-in-flight %d -overload-latency-target %s",
+			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration, *faultDuration, *faultReaders, *overloadWindow, *overloadInFlight, *overloadTarget)
 		async := asyncOptions{relayEvents: *relayEvents, lagRate: *lagRate, lagDuration: *lagDuration}
 		opts := runOptions{keepAlive: *keepAlive, profiles: *profiles, openModel: *openModel,
 			faults: *faultsOn, faultDuration: *faultDuration, faultReaders: *faultReaders, toxiproxy: *toxiBin,
-			overload: *overloadOn, overloadWindow: *overloadWindow, overloadInFlight: *overloadInFlight}
+			overload: *overloadOn, overloadWindow: *overloadWindow, overloadInFlight: *overloadInFlight, overloadTarget: *overloadTarget}
 		if *only != "" {
 			re, err := regexp.Compile(*only)
 			if err != nil {
@@ -164,6 +165,7 @@ type runOptions struct {
 	overload         bool
 	overloadWindow   time.Duration
 	overloadInFlight int
+	overloadTarget   time.Duration
 }
 
 // selected reports whether the run includes the scenario (or section) of that name.
@@ -281,7 +283,7 @@ func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions,
 		targets := func(base string) (vegeta.Targeter, []mixEntry) {
 			return openModelTargets(base, subjectIDs, hotTutors, coldTutors, users)
 		}
-		rep.Overload = runOverload(bin, dbURL, knee, opts.overloadInFlight, opts.overloadWindow, targets, hotTutors)
+		rep.Overload = runOverload(bin, dbURL, knee, opts.overloadInFlight, opts.overloadTarget, opts.overloadWindow, targets, hotTutors)
 	}
 	if opts.keepAlive > 0 && tutors > 0 {
 		if err := measureMemory(rep.Memory, base, srv.Process.Pid, hotTutors, duration); err != nil {

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -19,6 +22,9 @@ import (
 
 // overloadFactor is the multiple of the knee the overload drives.
 const overloadFactor = 3
+
+// overloadMinInFlight is the overloaded instance's TUTORHUB_MIN_IN_FLIGHT: the default.
+const overloadMinInFlight = 8
 
 // overloadWarmUp is how long the fresh instance serves the mix before anything is measured.
 const overloadWarmUp = 3 * time.Second
@@ -36,6 +42,13 @@ type overloadResult struct {
 	Window   time.Duration
 	// MaxInFlight is the instance's TUTORHUB_MAX_IN_FLIGHT; MaxConns its pool's size.
 	MaxInFlight, MaxConns int
+	// LatencyTarget is the instance's TUTORHUB_LATENCY_TARGET (0: a fixed limit); MinInFlight
+	// its adaptive limit's floor.
+	LatencyTarget time.Duration
+	MinInFlight   int
+	// LimitLow, LimitHigh and LimitEnd are the in-flight limit the instance reported (its
+	// tutorhub_shed_limit gauge) during the window: lowest, highest, and at its end.
+	LimitLow, LimitHigh, LimitEnd int
 	P99Target             time.Duration
 	// Mix is the open model's mix, as it drives it.
 	Mix []mixEntry
@@ -62,8 +75,9 @@ func (o *overloadResult) AdmittedWithin() bool {
 
 // runOverload serves bin on dbURL with an in-flight limit of maxInFlight and drives the mix
 // at overloadFactor times knee (knee 0: found first on this instance) for window.
-func runOverload(bin, dbURL string, knee, maxInFlight int, window time.Duration, targets func(base string) (vegeta.Targeter, []mixEntry), hot []string) *overloadResult {
-	out := &overloadResult{Knee: knee, Factor: overloadFactor, Window: window, MaxInFlight: maxInFlight, MaxConns: loadMaxConns, P99Target: OpenModelP99Target}
+func runOverload(bin, dbURL string, knee, maxInFlight int, target, window time.Duration, targets func(base string) (vegeta.Targeter, []mixEntry), hot []string) *overloadResult {
+	out := &overloadResult{Knee: knee, Factor: overloadFactor, Window: window, MaxInFlight: maxInFlight, MaxConns: loadMaxConns,
+		LatencyTarget: target, MinInFlight: overloadMinInFlight, P99Target: OpenModelP99Target}
 	if err := overload(out, bin, dbURL, targets, hot); err != nil {
 		out.Err = err.Error()
 		logf("overload: %v", err)
@@ -72,9 +86,11 @@ func runOverload(bin, dbURL string, knee, maxInFlight int, window time.Duration,
 }
 
 func overload(out *overloadResult, bin, dbURL string, targets func(base string) (vegeta.Targeter, []mixEntry), hot []string) error {
-	logf("overload: serving a third instance, at most %d requests in flight", out.MaxInFlight)
-	srv, base, _, err := startServer(bin, dbURL,
+	logf("overload: serving a third instance, at most %d requests in flight (latency target %s)", out.MaxInFlight, out.LatencyTarget)
+	srv, base, internal, err := startServer(bin, dbURL,
 		fmt.Sprintf("TUTORHUB_MAX_IN_FLIGHT=%d", out.MaxInFlight),
+		"TUTORHUB_LATENCY_TARGET="+out.LatencyTarget.String(),
+		fmt.Sprintf("TUTORHUB_MIN_IN_FLIGHT=%d", out.MinInFlight),
 		"TUTORHUB_REDIS_KEY_PREFIX=loadtest-overload:",
 	)
 	if err != nil {
@@ -115,6 +131,7 @@ func overload(out *overloadResult, bin, dbURL string, targets func(base string) 
 	out.RestKB, _, _ = rssKB(srv.Process.Pid)
 
 	peak := samplePeakRSS(srv.Process.Pid, 50*time.Millisecond, out.RestKB)
+	limits := sampleGauge(c, internal, "tutorhub_shed_limit", 100*time.Millisecond)
 	logf("overload: %d requests/s (%d x %d) for %s", out.Rate, out.Factor, out.Knee, out.Window)
 	atk := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second), vegeta.MaxWorkers(4000))
 	var admitted, refused []time.Duration
@@ -136,6 +153,7 @@ func overload(out *overloadResult, bin, dbURL string, targets func(base string) 
 		}
 	}
 	out.PeakKB = peak()
+	out.LimitLow, out.LimitHigh, out.LimitEnd = limits()
 	out.Admitted, out.Refused = len(admitted), len(refused)
 	out.AdmittedP50, out.AdmittedP99 = percentiles(admitted)
 	out.RefusedP50, out.RefusedP99 = percentiles(refused)
@@ -143,6 +161,94 @@ func overload(out *overloadResult, bin, dbURL string, targets func(base string) 
 	logf("overload: %d requests, %d admitted (p99 %s), %d refused (p99 %s, %d with Retry-After), other %v; RSS %d KiB at rest, at most %d KiB",
 		out.Requests, out.Admitted, ms(out.AdmittedP99), out.Refused, ms(out.RefusedP99), out.RetryAfter, out.Other, out.RestKB, out.PeakKB)
 	return nil
+}
+
+// sampleGauge reads the gauge name from the instance's /metrics on its internal listener
+// every period until the returned function is called, which gives the lowest, highest and
+// last value read (zeros when none was).
+func sampleGauge(c *http.Client, internal, name string, every time.Duration) func() (low, high, last int) {
+	stop := make(chan struct{})
+	done := make(chan [3]int, 1)
+	go func() {
+		var got [3]int
+		seen := false
+		read := func() {
+			v, err := scrapeGauge(c, internal, name)
+			if err != nil {
+				return
+			}
+			if !seen || v < got[0] {
+				got[0] = v
+			}
+			if !seen || v > got[1] {
+				got[1] = v
+			}
+			got[2], seen = v, true
+		}
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				read()
+				done <- got
+				return
+			case <-tick.C:
+				read()
+			}
+		}
+	}()
+	return func() (int, int, int) {
+		close(stop)
+		g := <-done
+		return g[0], g[1], g[2]
+	}
+}
+
+// scrapeGauge reads one unlabelled gauge from a Prometheus text exposition at
+// http://internal/metrics.
+func scrapeGauge(c *http.Client, internal, name string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+internal+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))
+	if err != nil {
+		return 0, err
+	}
+	return gaugeValue(string(body), name)
+}
+
+// gaugeValue finds name's sample in a Prometheus text exposition (with or without labels).
+func gaugeValue(exposition, name string) (int, error) {
+	for _, line := range strings.Split(exposition, "\n") {
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		if strings.HasPrefix(rest, "{") {
+			end := strings.LastIndex(rest, "}")
+			if end < 0 {
+				continue
+			}
+			rest = rest[end+1:]
+		} else if !strings.HasPrefix(rest, " ") {
+			continue // another metric whose name starts with this one
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		return int(f), nil
+	}
+	return 0, fmt.Errorf("no %s in the exposition", name)
 }
 
 // percentiles returns the p50 and p99 of l (zeros when empty), sorting it.

@@ -151,7 +151,8 @@ func TestReportShowsFaultsAndOverload(t *testing.T) {
 	rep.Overload = &overloadResult{Knee: 400, Factor: 3, Rate: 1200, Window: 10 * time.Second, MaxInFlight: 64, MaxConns: 16,
 		P99Target: 100 * time.Millisecond, Requests: 12000, Admitted: 5000, AdmittedP50: 20 * time.Millisecond, AdmittedP99: 90 * time.Millisecond,
 		Refused: 6990, RefusedP50: 300 * time.Microsecond, RefusedP99: 2 * time.Millisecond, RetryAfter: 6990,
-		Other: []codeCount{{"504", 10}}, RestKB: 40 * 1024, PeakKB: 80 * 1024}
+		Other: []codeCount{{"504", 10}}, RestKB: 40 * 1024, PeakKB: 80 * 1024,
+		LatencyTarget: 50 * time.Millisecond, MinInFlight: 8, LimitLow: 8, LimitHigh: 21, LimitEnd: 12}
 	page := render(t, rep)
 	for _, want := range []string{
 		"### Under faults\n",
@@ -166,6 +167,8 @@ func TestReportShowsFaultsAndOverload(t *testing.T) {
 		"### Overload at 3x\n",
 		"the open model's knee (400 requests/s)",
 		"`TUTORHUB_MAX_IN_FLIGHT=64`",
+		"`TUTORHUB_LATENCY_TARGET=50.00 ms`",
+		"ranged from 8 to 21, and was 12 at its end.",
 		"| 1200 | 12000 | 5000 | 20.00 ms | 90.00 ms | 6990 | 0.30 ms | 2.00 ms | 6990 | 504 10 | 40.0 MiB | 80.0 MiB |",
 		"Admitted requests within the open model's p99 target of 100.00 ms: **yes**.",
 	} {

@@ -186,6 +186,8 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 			RequestTimeout:    cfg.Resilience.RequestTimeout,
 			RequestTimeoutMax: cfg.Resilience.RequestTimeoutMax,
 			MaxInFlight:       cfg.Resilience.MaxInFlight,
+			LatencyTarget:     cfg.Resilience.LatencyTarget,
+			MinInFlight:       cfg.Resilience.MinInFlight,
 		},
 	})
 	if err != nil {

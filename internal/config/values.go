@@ -450,6 +450,21 @@ func durationBetween(lo, hi time.Duration) func(string) (time.Duration, error) {
 	}
 }
 
+// durationZeroOrBetween accepts 0 (off) or a duration from lo to hi.
+func durationZeroOrBetween(lo, hi time.Duration) func(string) (time.Duration, error) {
+	between := durationBetween(lo, hi)
+	return func(s string) (time.Duration, error) {
+		d, err := parseDuration(s)
+		if err == nil && d == 0 {
+			return 0, nil
+		}
+		if _, err := between(s); err != nil {
+			return 0, fmt.Errorf("must be 0s (off) or from %s to %s", formatDuration(lo), formatDuration(hi))
+		}
+		return d, nil
+	}
+}
+
 // parseBucketName accepts an S3 bucket name as every S3 service does: 3 to 63 lower-case
 // letters, digits, '-' and '.', starting and ending with a letter or digit, no "..".
 func parseBucketName(s string) (string, error) {

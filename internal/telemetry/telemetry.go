@@ -104,6 +104,21 @@ func (t *Telemetry) CountFunc(name, description string, read func() int64) error
 	return nil
 }
 
+// GaugeFunc exports read, a value that goes up and down (such as a limit), as the gauge
+// name. read is called at each collection and must be safe for concurrent use.
+func (t *Telemetry) GaugeFunc(name, description string, read func() int64) error {
+	_, err := t.Meter.Meter("github.com/tutorhub/tutorhub").Int64ObservableGauge(name,
+		metric.WithDescription(description),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(read())
+			return nil
+		}))
+	if err != nil {
+		return fmt.Errorf("gauge %s: %w", name, err)
+	}
+	return nil
+}
+
 // Shutdown flushes and stops the exporters.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	var errs []error
