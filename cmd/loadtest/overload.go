@@ -49,7 +49,7 @@ type overloadResult struct {
 	// LimitLow, LimitHigh and LimitEnd are the in-flight limit the instance reported (its
 	// tutorhub_shed_limit gauge) during the window: lowest, highest, and at its end.
 	LimitLow, LimitHigh, LimitEnd int
-	P99Target             time.Duration
+	P99Target                     time.Duration
 	// Mix is the open model's mix, as it drives it.
 	Mix []mixEntry
 
