@@ -168,16 +168,19 @@ func bound(l result, goalRPS float64) string {
 }
 
 // baselineCost is what one request of a baseline (pgbench, redis-benchmark) cost the
-// machine's cores, for the targets judged against it.
-func baselineCost(name string, u *cpuUsage) string {
+// processes that serve it, its client included, for the targets judged against it; others
+// busy meanwhile (PostgreSQL's checkpointer during redis-benchmark) are left to the table.
+func baselineCost(name string, u *cpuUsage, serving ...string) string {
 	if u == nil || u.Requests == 0 {
 		return ""
 	}
+	only := &cpuUsage{Requests: u.Requests}
 	var all time.Duration
 	for _, g := range u.Groups {
-		if g.Name != cpuOther {
+		if slices.Contains(serving, g.Name) || g.Name == cpuLoad {
+			only.Groups = append(only.Groups, g)
 			all += g.CPU
 		}
 	}
-	return fmt.Sprintf("; for scale, each request of %s cost %s of CPU in all (%s)", name, perRequest(u.PerRequest(all)), u.costs(false))
+	return fmt.Sprintf("; for scale, each request of %s cost %s of CPU in all (%s)", name, perRequest(u.PerRequest(all)), only.costs(false))
 }
