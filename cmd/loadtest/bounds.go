@@ -110,6 +110,16 @@ func (u *cpuUsage) costs(withOther bool) string {
 	return strings.Join(parts, ", ")
 }
 
+// otherWork names the cores busy with work of no named process (other builds and tests on
+// a shared machine), which no request costs: "" when under a twentieth of a core.
+func (u *cpuUsage) otherWork() string {
+	c := u.CoresUsed(u.Of(cpuOther))
+	if c < 0.05 {
+		return ""
+	}
+	return fmt.Sprintf(", %.2f of them by other work", c)
+}
+
 // serving are the groups that serve a request: all but the load generator and other.
 func (u *cpuUsage) serving() []string {
 	var out []string
@@ -136,7 +146,7 @@ func bound(l result, goalRPS float64) string {
 	var b strings.Builder
 	busy := u.CoresUsed(u.Busy)
 	if u.Saturated() {
-		fmt.Fprintf(&b, "machine saturated (%.2f of %d cores busy): %s", busy, u.Cores, u.costs(true))
+		fmt.Fprintf(&b, "machine saturated (%.2f of %d cores busy%s): %s", busy, u.Cores, u.otherWork(), u.costs(false))
 		withLoad := u.MaxRPS(append(u.serving(), cpuLoad)...)
 		alone := u.MaxRPS(u.serving()...)
 		fmt.Fprintf(&b, "; at these costs %d cores serve at most %.0f req/s, %.0f req/s without the load generator on them", u.Cores, withLoad, alone)
@@ -158,12 +168,12 @@ func bound(l result, goalRPS float64) string {
 	if l.RPS > 0 {
 		mean = time.Duration(float64(l.Clients) / l.RPS * float64(time.Second))
 	}
-	fmt.Fprintf(&b, "not the machine's CPU (%.2f of %d cores busy, %.2f idle", busy, u.Cores, u.CoresUsed(u.Idle))
+	fmt.Fprintf(&b, "not the machine's CPU (%.2f of %d cores busy%s, %.2f idle", busy, u.Cores, u.otherWork(), u.CoresUsed(u.Idle))
 	if io := u.CoresUsed(u.IOWait); io >= 0.05 {
 		fmt.Fprintf(&b, ", %.2f of it waiting on disk", io)
 	}
 	fmt.Fprintf(&b, "): %d clients at %.0f req/s wait %s for each answer, of which %s is CPU in any process (%s); the rest is waiting",
-		l.Clients, l.RPS, ms(mean), perRequest(u.PerRequest(all)), u.costs(true))
+		l.Clients, l.RPS, ms(mean), perRequest(u.PerRequest(all)), u.costs(false))
 	return b.String()
 }
 
