@@ -69,6 +69,8 @@ type result struct {
 	Errors        int64
 	RPS           float64
 	P50, P95, P99 time.Duration
+	// CPU is how the machine's cores were spent while it ran (nil: not measured).
+	CPU *cpuUsage
 }
 
 // pageSize is the page every list scenario asks for.
@@ -262,7 +264,7 @@ func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions,
 				return sampleDuring(ctx, prof, sc.name, duration, done)
 			}
 		}
-		res, pr := drive(sc.name, sc.setup(base), n, duration, sampler)
+		res, pr := drive(sc.name, sc.setup(base), n, duration, sampler, srv.Process.Pid)
 		rep.Load = append(rep.Load, res)
 		if pr != nil {
 			rep.Profiles = append(rep.Profiles, *pr)
@@ -297,8 +299,8 @@ func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions,
 			return err
 		}
 	}
-	rep.PGBenchCommand, rep.PGBench = pgbench(ctx, adminURL, concurrency, duration)
-	rep.RedisBenchCommand, rep.RedisBench = redisBenchmark(concurrency)
+	rep.PGBenchCommand, rep.PGBench, rep.PGBenchCPU = pgbench(ctx, adminURL, concurrency, duration)
+	rep.RedisBenchCommand, rep.RedisBench, rep.RedisBenchCPU = redisBenchmark(concurrency)
 	return nil
 }
 
@@ -585,7 +587,9 @@ var hotTutors, coldTutors, subjectIDs []string
 
 // drive runs fn from n workers for d and summarises the latencies; with sampler, it profiles
 // the server meanwhile (sampler starts with the measurement and its result is waited for).
-func drive(name string, fn func(context.Context) error, n int, d time.Duration, sampler func(done *atomic.Int64) func() *profileResult) (result, *profileResult) {
+// With the server's pid (0: none), it measures the CPU each process spent over the
+// measurement.
+func drive(name string, fn func(context.Context) error, n int, d time.Duration, sampler func(done *atomic.Int64) func() *profileResult, server int) (result, *profileResult) {
 	// Warm up connections and caches outside the measurement.
 	for i := 0; i < n; i++ {
 		_ = fn(context.Background())
@@ -595,6 +599,10 @@ func drive(name string, fn func(context.Context) error, n int, d time.Duration, 
 	var errs, done atomic.Int64
 	lat := make([][]time.Duration, n)
 	var wg sync.WaitGroup
+	var cpu *cpuMeter
+	if server > 0 {
+		cpu = startCPU(server)
+	}
 	start := time.Now()
 	var profiled func() *profileResult
 	if sampler != nil {
@@ -618,6 +626,10 @@ func drive(name string, fn func(context.Context) error, n int, d time.Duration, 
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	var used *cpuUsage
+	if cpu != nil {
+		used = cpu.stop(done.Load() + errs.Load())
+	}
 	var pr *profileResult
 	if profiled != nil {
 		pr = profiled()
@@ -636,7 +648,7 @@ func drive(name string, fn func(context.Context) error, n int, d time.Duration, 
 	return result{
 		Name: name, Clients: n, Requests: int64(len(all)), Errors: errs.Load(),
 		RPS: float64(len(all)) / elapsed.Seconds(),
-		P50: pct(0.50), P95: pct(0.95), P99: pct(0.99),
+		P50: pct(0.50), P95: pct(0.95), P99: pct(0.99), CPU: used,
 	}, pr
 }
 
@@ -647,44 +659,48 @@ const (
 )
 
 // pgbench measures PostgreSQL's own select-only throughput on this machine; it returns the
-// command it ran and a summary of the result.
-func pgbench(ctx context.Context, adminURL string, clients int, d time.Duration) (string, string) {
+// command it ran, a summary of the result and the CPU each process spent meanwhile.
+func pgbench(ctx context.Context, adminURL string, clients int, d time.Duration) (string, string, *cpuUsage) {
 	args := []string{"-S", "-c", fmt.Sprint(clients), "-j", fmt.Sprint(pgbenchJobs), "-T", fmt.Sprint(int(d.Seconds()))}
 	shown := "pgbench " + strings.Join(args, " ")
 	if _, err := exec.LookPath("pgbench"); err != nil {
-		return shown, "pgbench not installed (Debian package postgresql-contrib)"
+		return shown, "pgbench not installed (Debian package postgresql-contrib)", nil
 	}
 	name := fmt.Sprintf("tutorhub_pgbench_%d", os.Getpid())
 	dbURL, drop, err := createDatabase(ctx, adminURL, name)
 	if err != nil {
-		return shown, "pgbench: " + err.Error()
+		return shown, "pgbench: " + err.Error(), nil
 	}
 	defer drop()
 	logf("pgbench -S: %d clients for %s", clients, d)
 	if out, err := exec.Command("pgbench", "-i", "-q", "-s", fmt.Sprint(pgbenchScale), dbURL).CombinedOutput(); err != nil {
-		return shown, "pgbench -i failed: " + string(out)
+		return shown, "pgbench -i failed: " + string(out), nil
 	}
+	cpu := startCPU(0)
 	out, err := exec.Command("pgbench", append(args, dbURL)...).CombinedOutput()
 	if err != nil {
-		return shown, "pgbench failed: " + string(out)
+		return shown, "pgbench failed: " + string(out), nil
 	}
-	return shown, summarise(string(out), `tps = ([0-9.]+)`, `latency average = ([0-9.]+ ms)`, "tps %s, latency average %s")
+	// -S: one SELECT a transaction.
+	n, _ := firstFloat(string(out), `transactions actually processed: ([0-9]+)`)
+	return shown, summarise(string(out), `tps = ([0-9.]+)`, `latency average = ([0-9.]+ ms)`, "tps %s, latency average %s"), cpu.stop(int64(n))
 }
 
 // redisBenchmark measures Redis's own GET throughput on this machine; it returns the command
-// it ran and a summary of the result.
-func redisBenchmark(clients int) (string, string) {
+// it ran, a summary of the result and the CPU each process spent meanwhile.
+func redisBenchmark(clients int) (string, string, *cpuUsage) {
 	args := []string{"-t", "get", "-n", fmt.Sprint(redisRequests), "-c", fmt.Sprint(clients)}
 	shown := "redis-benchmark " + strings.Join(args, " ")
 	if _, err := exec.LookPath("redis-benchmark"); err != nil {
-		return shown, "redis-benchmark not installed (Debian package redis-tools)"
+		return shown, "redis-benchmark not installed (Debian package redis-tools)", nil
 	}
 	logf("redis-benchmark GET: %d clients", clients)
+	cpu := startCPU(0)
 	out, err := exec.Command("redis-benchmark", append(args, "-q")...).CombinedOutput()
 	if err != nil {
-		return shown, "redis-benchmark failed: " + string(out)
+		return shown, "redis-benchmark failed: " + string(out), nil
 	}
-	return shown, summarise(string(out), `([0-9.]+) requests per second`, `p50=([0-9.]+ msec)`, "%s requests/s, p50 %s")
+	return shown, summarise(string(out), `([0-9.]+) requests per second`, `p50=([0-9.]+ msec)`, "%s requests/s, p50 %s"), cpu.stop(redisRequests)
 }
 
 func summarise(out, first, second, format string) string {

@@ -365,7 +365,7 @@ func measureMemory(m *memoryResult, base string, pid int, ids []string, d time.D
 		return restGet(ctx, c, base+"/api/v1/tutors/"+ids[int(next.Add(1))%len(ids)])
 	}
 	peak := samplePeakRSS(pid, 100*time.Millisecond, 0)
-	res, _ := drive("memory", fn, m.Connections, d, nil)
+	res, _ := drive("memory", fn, m.Connections, d, nil, 0)
 	m.LoadKB = peak()
 	_, m.PeakKB, _ = rssKB(pid)
 	m.Requests, m.Errors, m.RPS, m.P99 = res.Requests, res.Errors, res.RPS, res.P99

@@ -48,6 +48,9 @@ type report struct {
 	PGBenchCommand, PGBench       string
 	PGBenchScale                  int
 	RedisBenchCommand, RedisBench string
+	// PGBenchCPU and RedisBenchCPU are the CPU each process spent while they ran (nil: not
+	// measured).
+	PGBenchCPU, RedisBenchCPU *cpuUsage
 
 	// GoBench is the kept lines of `go test -bench` output; AuthCalls the calls each auth
 	// sub-benchmark made.
@@ -100,6 +103,9 @@ func (r *report) write(path string) error {
 	r.Targets = r.judge()
 	for _, t := range r.Targets {
 		fmt.Fprintf(os.Stderr, "[loadtest] target: %s: %s (%s)\n", t.Name, t.Verdict(), t.Measured)
+		if t.Bound != "" {
+			fmt.Fprintf(os.Stderr, "[loadtest]   bounded by: %s\n", t.Bound)
+		}
 	}
 	tmpl, err := template.New("benchmarks.md").Funcs(template.FuncMap{"ms": ms, "secs": secs, "missed": missed, "us": us, "pct": pctOf, "mib": mib, "codes": codes}).Parse(pageTemplate)
 	if err != nil {
@@ -270,6 +276,8 @@ func cpuModel() string {
 // target is one goal of the hot read path and whether this run met it.
 type target struct {
 	Name, Goal, Measured string
+	// Bound says what held an unmet target back, from the CPU by process of its scenario.
+	Bound string
 	// Known is false when a figure the target needs was not measured in this run.
 	Known, Met bool
 }
@@ -293,21 +301,30 @@ func (r *report) judge() []target {
 	redisRPS, redisOK := firstFloat(r.RedisBench, `([0-9.]+) requests/s`)
 	pgTPS, pgOK := firstFloat(r.PGBench, `tps ([0-9.]+)`)
 	var out []target
-	ratio := func(name, scenario string, base float64, baseOK bool, baseName string, share float64) {
+	// baseCPU is the baseline's CPU by process, serving the groups that serve it.
+	ratio := func(name, scenario string, base float64, baseOK bool, baseName string, baseCPU *cpuUsage, serving []string, share float64) {
 		t := target{Name: name, Goal: fmt.Sprintf(">= %.0f %% of %s", 100*share, baseName)}
 		l, ok := r.loadResult(scenario)
 		if ok && baseOK && base > 0 {
 			t.Known = true
 			t.Met = l.RPS >= share*base
 			t.Measured = fmt.Sprintf("%.0f req/s = %.1f %% of %.0f", l.RPS, 100*l.RPS/base, base)
+			if !t.Met {
+				t.Bound = bound(l, share*base) + baselineCost(baseName, baseCPU, serving...)
+			}
 		}
 		out = append(out, t)
 	}
-	ratio("cached GetTutor, REST", "GetTutor, cache warm (1,000 hot tutors), REST", redisRPS, redisOK, "redis-benchmark GET", 0.25)
-	ratio("cached GetTutor, Connect", "GetTutor, cache warm (1,000 hot tutors)", redisRPS, redisOK, "redis-benchmark GET", 0.25)
-	ratio("uncached GetTutor, Connect", "GetTutor, cache cold", pgTPS, pgOK, "pgbench -S", 0.50)
+	redis, pg := []string{cpuRedis}, []string{cpuPostgreSQL}
+	ratio("cached GetTutor, REST", "GetTutor, cache warm (1,000 hot tutors), REST", redisRPS, redisOK, "redis-benchmark GET", r.RedisBenchCPU, redis, 0.25)
+	ratio("cached GetTutor, Connect", "GetTutor, cache warm (1,000 hot tutors)", redisRPS, redisOK, "redis-benchmark GET", r.RedisBenchCPU, redis, 0.25)
+	ratio("uncached GetTutor, Connect", "GetTutor, cache cold", pgTPS, pgOK, "pgbench -S", r.PGBenchCPU, pg, 0.50)
 	warm, okWarm := r.loadResult("GetTutor, cache warm (1,000 hot tutors)")
-	ratio("ListSubjects, Connect", "ListSubjects, Connect (protobuf)", warm.RPS, okWarm, "cached GetTutor (Connect)", 1)
+	var serving []string
+	if warm.CPU != nil {
+		serving = warm.CPU.serving()
+	}
+	ratio("ListSubjects, Connect", "ListSubjects, Connect (protobuf)", warm.RPS, okWarm, "cached GetTutor (Connect)", warm.CPU, serving, 1)
 	for _, l := range r.Load {
 		if !strings.HasPrefix(l.Name, "ListTutors") {
 			continue
@@ -315,6 +332,12 @@ func (r *report) judge() []target {
 		t := target{Name: l.Name, Goal: "p99 < " + ms(ListTutorsP99Target), Known: l.Requests > 0}
 		t.Met = t.Known && l.P99 < ListTutorsP99Target && l.Errors == 0
 		t.Measured = fmt.Sprintf("p99 %s at %d clients", ms(l.P99), l.Clients)
+		if t.Known && !t.Met {
+			t.Bound = bound(l, 0)
+			if l.Errors > 0 {
+				t.Bound = fmt.Sprintf("%d errors; %s", l.Errors, t.Bound)
+			}
+		}
 		out = append(out, t)
 	}
 	return out
