@@ -206,11 +206,11 @@ func sampleGauge(c *http.Client, internal, name string, every time.Duration) fun
 }
 
 // scrapeGauge reads one unlabelled gauge from a Prometheus text exposition at
-// http://internal/metrics.
+// internal (http://host:port) + /metrics.
 func scrapeGauge(c *http.Client, internal, name string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+internal+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, internal+"/metrics", nil)
 	if err != nil {
 		return 0, err
 	}
