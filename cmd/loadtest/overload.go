@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,8 +24,9 @@ import (
 // overloadFactor is the multiple of the knee the overload drives.
 const overloadFactor = 3
 
-// overloadMinInFlight is the overloaded instance's TUTORHUB_MIN_IN_FLIGHT: the default.
-const overloadMinInFlight = 8
+// overloadMinInFlight is the overloaded instance's TUTORHUB_MIN_IN_FLIGHT: one request per
+// core, the least that keeps every core busy (docs/resilience.md).
+var overloadMinInFlight = runtime.NumCPU()
 
 // overloadWarmUp is how long the fresh instance serves the mix before anything is measured.
 const overloadWarmUp = 3 * time.Second
