@@ -93,11 +93,7 @@ func (t *Telemetry) MetricsHandler() http.Handler {
 // must be safe for concurrent use.
 func (t *Telemetry) CountFunc(name, description string, read func() int64) error {
 	_, err := t.Meter.Meter("github.com/tutorhub/tutorhub").Int64ObservableCounter(name,
-		metric.WithDescription(description),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(read())
-			return nil
-		}))
+		metric.WithDescription(description), observe(read))
 	if err != nil {
 		return fmt.Errorf("counter %s: %w", name, err)
 	}
@@ -108,15 +104,19 @@ func (t *Telemetry) CountFunc(name, description string, read func() int64) error
 // name. read is called at each collection and must be safe for concurrent use.
 func (t *Telemetry) GaugeFunc(name, description string, read func() int64) error {
 	_, err := t.Meter.Meter("github.com/tutorhub/tutorhub").Int64ObservableGauge(name,
-		metric.WithDescription(description),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(read())
-			return nil
-		}))
+		metric.WithDescription(description), observe(read))
 	if err != nil {
 		return fmt.Errorf("gauge %s: %w", name, err)
 	}
 	return nil
+}
+
+// observe is the callback option that reports read() at each collection.
+func observe(read func() int64) metric.Int64ObservableOption {
+	return metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+		o.Observe(read())
+		return nil
+	})
 }
 
 // Shutdown flushes and stops the exporters.
