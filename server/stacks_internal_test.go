@@ -93,3 +93,21 @@ func TestRequestStacksRaisesAbortOnTheConnection(t *testing.T) {
 		t.Errorf("after an abort the server answered %q, want ok", body)
 	}
 }
+
+// BenchmarkRequestStacks is what running a request on a goroutine of its own adds to one
+// that needs a request-sized stack (compare the two sub-benchmarks).
+func BenchmarkRequestStacks(b *testing.B) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(int(200 + deepStack(16)%1)) })
+	for _, bc := range []struct {
+		name string
+		h    http.Handler
+	}{{"connection goroutine", h}, {"own goroutine", requestStacks(h)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+		})
+	}
+}
