@@ -20,6 +20,12 @@
 //	    [-accounts 32] [-relay-events 5000] [-lag-rate 20] [-lag-duration 15s]
 //	    [-gobench FILE] [-websize FILE] [-faults=false] [-fault-duration 5s] [-fault-readers 8]
 //	    [-toxiproxy .bin/toxiproxy-server] [-overload=false] [-overload-window 10s] [-overload-in-flight 64]
+//	    [-keepalive 1000] [-keepalive-every 1s]
+//
+// The memory scenario alone, quickly (-only matches no other scenario; it needs tutors):
+//
+//	go run ./cmd/loadtest -only '^memory$' -tutors 3000 -accounts 0 -relay-events 0 -lag-rate 0 \
+//	    -open-model=false -faults=false -overload=false -out /tmp/mem.md -capacity ''
 package main
 
 import (
