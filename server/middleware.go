@@ -283,3 +283,37 @@ func routeName(path string) string {
 	}
 	return "/" + strings.Join(parts, "/")
 }
+
+// requestStacks serves each HTTP/1 request on a goroutine of its own, which ends with the
+// request. net/http otherwise runs the handler on the connection's goroutine, whose stack
+// grows to what the whole chain needs (tens of KiB: edge, transcoder, interceptors, the
+// handler, its clients) and stays that size while the keep-alive connection waits for its
+// next request, until collections shrink it. With a thousand idle connections that was most
+// of the process's stacks; now an idle connection holds net/http's own small stack, and
+// request-sized stacks exist only for the requests in flight. HTTP/2 already serves each
+// stream on a goroutine of its own. A panic the chain lets through (http.ErrAbortHandler)
+// is raised again on the connection's goroutine, where net/http handles it.
+func requestStacks(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		done := make(chan any, 1)
+		go func() {
+			panicked := true
+			defer func() {
+				if !panicked {
+					done <- nil
+					return
+				}
+				done <- recover()
+			}()
+			next.ServeHTTP(w, r)
+			panicked = false
+		}()
+		if p := <-done; p != nil {
+			panic(p)
+		}
+	})
+}

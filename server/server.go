@@ -316,7 +316,7 @@ func NewHandlers(o Options) (Handlers, error) {
 			return Handlers{}, err
 		}
 	}
-	h := Handlers{Public: e.wrap(withCORS(o.CORSOrigins, shed.wrap(mux)))}
+	h := Handlers{Public: requestStacks(e.wrap(withCORS(o.CORSOrigins, shed.wrap(mux))))}
 	if internal != nil {
 		h.Internal = e.wrap(internal)
 	}

@@ -20,6 +20,12 @@
 //	    [-accounts 32] [-relay-events 5000] [-lag-rate 20] [-lag-duration 15s]
 //	    [-gobench FILE] [-websize FILE] [-faults=false] [-fault-duration 5s] [-fault-readers 8]
 //	    [-toxiproxy .bin/toxiproxy-server] [-overload=false] [-overload-window 10s] [-overload-in-flight 64]
+//	    [-keepalive 1000] [-keepalive-every 1s]
+//
+// The memory scenario alone, quickly (-only matches no other scenario; it needs tutors):
+//
+//	go run ./cmd/loadtest -only '^memory$' -tutors 3000 -accounts 0 -relay-events 0 -lag-rate 0 \
+//	    -open-model=false -faults=false -overload=false -out /tmp/mem.md -capacity ''
 package main
 
 import (
@@ -95,6 +101,7 @@ func main() {
 	only := flag.String("only", "", "run only the scenarios whose name matches this regular expression (for a targeted measurement; the page then shows only those)")
 	profiles := flag.String("profiles", "", "directory to keep the raw CPU and allocation profiles in, for go tool pprof")
 	keepAlive := flag.Int("keepalive", 1000, "keep-alive connections the memory scenario holds (0 skips it)")
+	keepAliveEvery := flag.Duration("keepalive-every", time.Second, "how often each of the memory scenario's clients sends a request (its connection idles between)")
 	openModel := flag.Bool("open-model", true, "step a constant arrival rate of a realistic mix up to its knee (needs -tutors)")
 	faultsOn := flag.Bool("faults", true, "measure the mix of reads and sign-ins under each dependency fault, through a private Toxiproxy (needs -tutors)")
 	faultDuration := flag.Duration("fault-duration", 5*time.Second, "how long each fault's load runs")
@@ -115,10 +122,10 @@ func main() {
 		if *tutors == 0 {
 			*lagRate = 0 // the scenario writes seeded tutors
 		}
-		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s -fault-duration %s -fault-readers %d -overload-window %s -overload-in-flight %d -overload-latency-target %s",
-			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration, *faultDuration, *faultReaders, *overloadWindow, *overloadInFlight, *overloadTarget)
+		rep.LoadCommand = fmt.Sprintf("go run ./cmd/loadtest -duration %s -concurrency %d -tutors %d -accounts %d -relay-events %d -lag-rate %d -lag-duration %s -fault-duration %s -fault-readers %d -overload-window %s -overload-in-flight %d -overload-latency-target %s -keepalive %d -keepalive-every %s",
+			*duration, *concurrency, *tutors, *accounts, *relayEvents, *lagRate, *lagDuration, *faultDuration, *faultReaders, *overloadWindow, *overloadInFlight, *overloadTarget, *keepAlive, *keepAliveEvery)
 		async := asyncOptions{relayEvents: *relayEvents, lagRate: *lagRate, lagDuration: *lagDuration}
-		opts := runOptions{keepAlive: *keepAlive, profiles: *profiles, openModel: *openModel,
+		opts := runOptions{keepAlive: *keepAlive, keepAliveEvery: *keepAliveEvery, profiles: *profiles, openModel: *openModel,
 			faults: *faultsOn, faultDuration: *faultDuration, faultReaders: *faultReaders, toxiproxy: *toxiBin,
 			overload: *overloadOn, overloadWindow: *overloadWindow, overloadInFlight: *overloadInFlight, overloadTarget: *overloadTarget}
 		if *only != "" {
@@ -154,10 +161,11 @@ type asyncOptions struct {
 
 // runOptions are the load test's knobs beyond the scenarios' sizes.
 type runOptions struct {
-	only      *regexp.Regexp // nil: every scenario
-	keepAlive int
-	profiles  string
-	openModel bool
+	only           *regexp.Regexp // nil: every scenario
+	keepAlive      int
+	keepAliveEvery time.Duration
+	profiles       string
+	openModel      bool
 
 	faults        bool
 	faultDuration time.Duration
@@ -247,7 +255,7 @@ func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions,
 		}
 		all = append(all, authScenarios(users, concurrency)...)
 	}
-	rep.Memory = &memoryResult{Connections: opts.keepAlive, TargetKB: 150 * 1024}
+	rep.Memory = &memoryResult{Connections: opts.keepAlive, Every: opts.keepAliveEvery, TargetKB: 150 * 1024}
 	rep.Memory.BaselineKB, _, _ = rssKB(srv.Process.Pid)
 	for _, sc := range all {
 		if opts.only != nil && !opts.only.MatchString(sc.name) {

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -336,45 +338,126 @@ func sampleDuring(ctx context.Context, p profiler, name string, d time.Duration,
 // at its peak while Connections keep-alive clients read through it, and at rest again.
 type memoryResult struct {
 	Connections int
+	// Every is how often each client sends a request; its connection idles in between, as a
+	// browser's does, so the load is a sustained rate (Connections / Every) the instance can
+	// serve rather than a closed loop that only measures its in-flight limit.
+	Every time.Duration
 	// TargetKB is the most the server may hold under the load.
 	TargetKB int64
 	// BaselineKB is before the scenarios; LoadKB the highest VmRSS sampled under the load,
-	// PeakKB the process's high-water mark (VmHWM) by then; RestKB after the clients closed
-	// their connections and the server was idle for RestAfter.
-	BaselineKB, LoadKB, PeakKB, RestKB int64
-	RestAfter                          time.Duration
-	Requests, Errors                   int64
-	RPS                                float64
-	P99                                time.Duration
+	// PeakKB the process's high-water mark (VmHWM) by then; FileKB the part of VmRSS at the
+	// end of the load that is file-backed (RssFile: the binary's own text and read-only
+	// data, which no setting of the runtime bounds); RestKB after the clients closed their
+	// connections and the server was idle for RestAfter.
+	BaselineKB, LoadKB, PeakKB, FileKB, RestKB int64
+	RestAfter                                  time.Duration
+	// Requests were answered 200; Shed were refused with Retry-After (503 from the in-flight
+	// limit, 429 from the database pool's acquire timeout); Errors are every other failure.
+	Requests, Shed, Errors int64
+	RPS                    float64
+	P99                    time.Duration
 }
 
-// measureMemory holds m.Connections keep-alive connections, each a client reading warm
-// tutors over REST in a loop for d, sampling the server's RSS meanwhile, then closes them and
-// reads it again once the server has been idle a while.
+// measureMemory holds m.Connections keep-alive connections, each a client reading a warm
+// tutor over REST every m.Every for d (their first requests spread over one period, so the
+// rate is even), sampling the server's RSS meanwhile, then closes them and reads it again
+// once the server has been idle a while.
 func measureMemory(m *memoryResult, base string, pid int, ids []string, d time.Duration) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("memory scenario: no tutors")
 	}
-	logf("memory: %d keep-alive connections for %s", m.Connections, d)
+	if m.Every <= 0 {
+		return fmt.Errorf("memory scenario: -keepalive-every must be positive")
+	}
+	logf("memory: %d keep-alive connections for %s, each sending a request every %s", m.Connections, d, m.Every)
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = m.Connections
 	t.MaxIdleConns = m.Connections
 	c := &http.Client{Transport: t, Timeout: 30 * time.Second}
-	var next atomic.Int64
-	fn := func(ctx context.Context) error {
-		return restGet(ctx, c, base+"/api/v1/tutors/"+ids[int(next.Add(1))%len(ids)])
+	// Warm the tutors' cache entries outside the measurement, as the other warm scenarios do.
+	for _, id := range ids {
+		_ = restGet(context.Background(), c, base+"/api/v1/tutors/"+id)
 	}
 	peak := samplePeakRSS(pid, 100*time.Millisecond, 0)
-	res, _ := drive("memory", fn, m.Connections, d, nil, 0)
+	var shed, errs, next atomic.Int64
+	lat := make([][]time.Duration, m.Connections)
+	start := time.Now()
+	end := start.Add(d)
+	var wg sync.WaitGroup
+	for w := range m.Connections {
+		wg.Go(func() {
+			at := start.Add(m.Every * time.Duration(w) / time.Duration(m.Connections))
+			for {
+				time.Sleep(time.Until(at))
+				if time.Now().After(end) {
+					return
+				}
+				t0 := time.Now()
+				switch code, err := restStatus(c, base+"/api/v1/tutors/"+ids[int(next.Add(1))%len(ids)]); {
+				case err != nil:
+					errs.Add(1)
+				case code == http.StatusOK:
+					lat[w] = append(lat[w], time.Since(t0))
+				case code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests:
+					shed.Add(1)
+				default:
+					errs.Add(1)
+				}
+				// A client that fell behind does not burst to catch up.
+				if at = at.Add(m.Every); at.Before(time.Now()) {
+					at = time.Now()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
 	m.LoadKB = peak()
 	_, m.PeakKB, _ = rssKB(pid)
-	m.Requests, m.Errors, m.RPS, m.P99 = res.Requests, res.Errors, res.RPS, res.P99
+	m.FileKB, _ = rssFileKB(pid)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	m.Requests, m.Shed, m.Errors = int64(len(all)), shed.Load(), errs.Load()
+	m.RPS = float64(len(all)) / elapsed.Seconds()
+	if len(all) > 0 {
+		m.P99 = all[int(float64(len(all)-1)*0.99)]
+	}
 	t.CloseIdleConnections()
 	// The runtime hands freed memory back to the OS in the background; give it a while.
 	m.RestAfter = 10 * time.Second
 	time.Sleep(m.RestAfter)
 	m.RestKB, _, _ = rssKB(pid)
-	logf("memory: RSS %d KiB at rest, at most %d KiB under %d connections (high-water mark %d KiB), %d KiB at rest after %s; %d requests, %d errors",
-		m.BaselineKB, m.LoadKB, m.Connections, m.PeakKB, m.RestKB, m.RestAfter, m.Requests, m.Errors)
+	logf("memory: RSS %d KiB at rest, at most %d KiB under %d connections (high-water mark %d KiB, %d KiB file-backed), %d KiB at rest after %s; %d answered (%.0f/s, p99 %s), %d shed, %d errors",
+		m.BaselineKB, m.LoadKB, m.Connections, m.PeakKB, m.FileKB, m.RestKB, m.RestAfter, m.Requests, m.RPS, m.P99, m.Shed, m.Errors)
 	return nil
+}
+
+// restStatus GETs url with a background context and returns the status, having read the
+// body so the connection is kept.
+func restStatus(c *http.Client, url string) (int, error) {
+	res, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
+// rssFileKB reads the file-backed part of a process's resident set (RssFile) from
+// /proc/PID/status, in KiB.
+func rssFileKB(pid int) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "RssFile:" {
+			return strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no RssFile in /proc/%d/status", pid)
 }

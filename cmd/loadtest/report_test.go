@@ -118,6 +118,28 @@ func TestReportWithoutAsyncScenarios(t *testing.T) {
 	}
 }
 
+// The memory section states the load's pacing and keeps answers shed with Retry-After apart
+// from errors, and splits off the binary's file-backed pages.
+func TestReportMemorySeparatesShedFromErrors(t *testing.T) {
+	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize, LoadCommand: "go run ./cmd/loadtest"}
+	rep.Load = []result{{Name: "GetTutor", Clients: 16, Requests: 100, RPS: 10}}
+	rep.Memory = &memoryResult{Connections: 1000, Every: time.Second, TargetKB: 150 * 1024,
+		BaselineKB: 60 * 1024, LoadKB: 151 * 1024, PeakKB: 152 * 1024, FileKB: 50 * 1024, RestKB: 70 * 1024, RestAfter: 10 * time.Second,
+		Requests: 9000, Shed: 12, Errors: 3, RPS: 900, P99: 40 * time.Millisecond}
+	page := strings.Join(strings.Fields(render(t, rep)), " ")
+	for _, want := range []string{
+		"each client one request every 1.0 s",
+		"900 answers/s, p99 40.00 ms; 12 requests shed with `Retry-After`",
+		"3 other errors",
+		"50.0 MiB is the binary's own text",
+		"under that load: **not met**",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("memory section lacks %q", want)
+		}
+	}
+}
+
 // A lag run in which no write became searchable shows no latency rather than zeros.
 func TestReportLagWithNothingSearchable(t *testing.T) {
 	rep := report{Concurrency: 16, Duration: 10 * time.Second, PageSize: pageSize, LoadCommand: "go run ./cmd/loadtest"}
