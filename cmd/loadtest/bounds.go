@@ -145,17 +145,26 @@ func bound(l result, goalRPS float64) string {
 	}
 	var b strings.Builder
 	busy := u.CoresUsed(u.Busy)
-	if u.Saturated() {
-		fmt.Fprintf(&b, "machine saturated (%.2f of %d cores busy%s): %s", busy, u.Cores, u.otherWork(), u.costs(false))
+	// ceiling is the rate the machine's cores allow at the costs measured: the bound on
+	// throughput whatever else the clients waited on.
+	ceiling := func() {
 		withLoad := u.MaxRPS(append(u.serving(), cpuLoad)...)
 		alone := u.MaxRPS(u.serving()...)
 		fmt.Fprintf(&b, "; at these costs %d cores serve at most %.0f req/s, %.0f req/s without the load generator on them", u.Cores, withLoad, alone)
 		if goalRPS > 0 {
-			fmt.Fprintf(&b, " (the goal: %.0f req/s)", goalRPS)
+			fmt.Fprintf(&b, " (the goal: %.0f req/s", goalRPS)
+			if goalRPS > alone && alone > 0 {
+				fmt.Fprintf(&b, ", which needs each request to cost the serving processes at most %s of CPU", perRequest(time.Duration(float64(u.Cores)/goalRPS*float64(time.Second))))
+			}
+			b.WriteString(")")
 		} else if alone > 0 {
 			// Little's law: a closed model's clients each wait clients/throughput on average.
 			fmt.Fprintf(&b, ", where %d clients would still wait %s each on average", l.Clients, ms(time.Duration(float64(l.Clients)/alone*float64(time.Second))))
 		}
+	}
+	if u.Saturated() {
+		fmt.Fprintf(&b, "machine saturated (%.2f of %d cores busy%s): %s", busy, u.Cores, u.otherWork(), u.costs(false))
+		ceiling()
 		return b.String()
 	}
 	var all time.Duration
@@ -168,12 +177,18 @@ func bound(l result, goalRPS float64) string {
 	if l.RPS > 0 {
 		mean = time.Duration(float64(l.Clients) / l.RPS * float64(time.Second))
 	}
-	fmt.Fprintf(&b, "not the machine's CPU (%.2f of %d cores busy%s, %.2f idle", busy, u.Cores, u.otherWork(), u.CoresUsed(u.Idle))
+	state := "cores not saturated"
+	if busy >= 0.8*float64(u.Cores) {
+		// Several processes take turns on few cores: a request's next step often waits for one.
+		state = "cores nearly saturated"
+	}
+	fmt.Fprintf(&b, "%s (%.2f of %d cores busy%s, %.2f idle", state, busy, u.Cores, u.otherWork(), u.CoresUsed(u.Idle))
 	if io := u.CoresUsed(u.IOWait); io >= 0.05 {
 		fmt.Fprintf(&b, ", %.2f of it waiting on disk", io)
 	}
-	fmt.Fprintf(&b, "): %d clients at %.0f req/s wait %s for each answer, of which %s is CPU in any process (%s); the rest is waiting",
+	fmt.Fprintf(&b, "): %d clients at %.0f req/s wait %s for each answer, of which %s is CPU in any process (%s); the rest is waiting for a core or for another process's answer",
 		l.Clients, l.RPS, ms(mean), perRequest(u.PerRequest(all)), u.costs(false))
+	ceiling()
 	return b.String()
 }
 
