@@ -256,7 +256,9 @@ func run(rep *report, tutors, accounts int, async asyncOptions, opts runOptions,
 		all = append(all, authScenarios(users, concurrency)...)
 	}
 	rep.Memory = &memoryResult{Connections: opts.keepAlive, Every: opts.keepAliveEvery, TargetKB: 150 * 1024}
-	rep.Memory.BaselineKB, _, _ = rssKB(srv.Process.Pid)
+	if mem, err := readMem(srv.Process.Pid); err == nil {
+		rep.Memory.BaselineKB = mem.RSS
+	}
 	for _, sc := range all {
 		if opts.only != nil && !opts.only.MatchString(sc.name) {
 			continue
@@ -576,17 +578,23 @@ func tutorScenarios(ctx context.Context, dbURL string, tutors int) ([]scenario, 
 
 // restGet is one GET that must answer 200, its body read whole.
 func restGet(ctx context.Context, c *http.Client, url string) error {
+	code, err := restStatus(ctx, c, url)
+	if err == nil && code != 200 {
+		err = fmt.Errorf("status %d", code)
+	}
+	return err
+}
+
+// restStatus GETs url and returns the status, having read the body so the connection is kept.
+func restStatus(ctx context.Context, c *http.Client, url string) (int, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	res, err := c.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
-	if res.StatusCode != 200 {
-		return fmt.Errorf("status %d", res.StatusCode)
-	}
-	return nil
+	return res.StatusCode, nil
 }
 
 // hotTutors are the ids of the warm-cache scenarios, coldTutors of the rest, and

@@ -130,7 +130,9 @@ func overload(out *overloadResult, bin, dbURL string, targets func(base string) 
 		return fmt.Errorf("the open model found no rate that kept the p99 within %s: nothing to multiply", ms(OpenModelP99Target))
 	}
 	out.Rate = out.Factor * out.Knee
-	out.RestKB, _, _ = rssKB(srv.Process.Pid)
+	if mem, err := readMem(srv.Process.Pid); err == nil {
+		out.RestKB = mem.RSS
+	}
 
 	peak := samplePeakRSS(srv.Process.Pid, 50*time.Millisecond, out.RestKB)
 	limits := sampleGauge(c, internal, "tutorhub_shed_limit", 100*time.Millisecond)
@@ -169,41 +171,26 @@ func overload(out *overloadResult, bin, dbURL string, targets func(base string) 
 // every period until the returned function is called, which gives the lowest, highest and
 // last value read (zeros when none was).
 func sampleGauge(c *http.Client, internal, name string, every time.Duration) func() (low, high, last int) {
-	stop := make(chan struct{})
-	done := make(chan [3]int, 1)
-	go func() {
-		var got [3]int
-		seen := false
-		read := func() {
-			v, err := scrapeGauge(c, internal, name)
-			if err != nil {
-				return
-			}
-			if !seen || v < got[0] {
-				got[0] = v
-			}
-			if !seen || v > got[1] {
-				got[1] = v
-			}
-			got[2], seen = v, true
+	var low, high, last int
+	seen := false
+	read := func() {
+		v, err := scrapeGauge(c, internal, name)
+		if err != nil {
+			return
 		}
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				read()
-				done <- got
-				return
-			case <-tick.C:
-				read()
-			}
+		if !seen || v < low {
+			low = v
 		}
-	}()
+		if !seen || v > high {
+			high = v
+		}
+		last, seen = v, true
+	}
+	stop := sampleEvery(every, read)
 	return func() (int, int, int) {
-		close(stop)
-		g := <-done
-		return g[0], g[1], g[2]
+		stop()
+		read()
+		return low, high, last
 	}
 }
 

@@ -265,37 +265,57 @@ func frames(s *profile.Sample) []string {
 // samplePeakRSS samples the process's resident set size every interval from now on, starting
 // from floor, until the returned function is called; that returns the highest sample.
 func samplePeakRSS(pid int, every time.Duration, floor int64) (peak func() int64) {
-	stop := make(chan struct{})
-	sampled := make(chan int64, 1)
+	top := floor
+	stop := sampleEvery(every, func() {
+		if m, err := readMem(pid); err == nil && m.RSS > top {
+			top = m.RSS
+		}
+	})
+	return func() int64 {
+		stop()
+		return top
+	}
+}
+
+// sampleEvery calls read every period, on a goroutine of its own, until the returned
+// function is called; that returns once the goroutine has ended, so the caller may then use
+// what read wrote without a lock.
+func sampleEvery(every time.Duration, read func()) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
-		top := floor
+		defer close(done)
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
-			case <-stop:
-				sampled <- top
+			case <-quit:
 				return
 			case <-tick.C:
-				if rss, _, err := rssKB(pid); err == nil && rss > top {
-					top = rss
-				}
+				read()
 			}
 		}
 	}()
-	return func() int64 {
-		close(stop)
-		return <-sampled
+	return func() {
+		close(quit)
+		<-done
 	}
 }
 
-// rssKB reads a process's resident set size (VmRSS) and its peak (VmHWM) from
-// /proc/PID/status, in KiB.
-func rssKB(pid int) (rss, hwm int64, err error) {
+// procMem is a process's memory from /proc/PID/status, in KiB: its resident set (VmRSS),
+// that set's high-water mark (VmHWM), and the file-backed part of it (RssFile: the binary's
+// own text and read-only data, which no setting of the runtime bounds).
+type procMem struct {
+	RSS, HWM, File int64
+}
+
+// readMem reads a process's procMem.
+func readMem(pid int) (procMem, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return procMem{}, err
 	}
+	var m procMem
 	for _, line := range strings.Split(string(raw), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
@@ -303,12 +323,14 @@ func rssKB(pid int) (rss, hwm int64, err error) {
 		}
 		switch f[0] {
 		case "VmRSS:":
-			rss, _ = strconv.ParseInt(f[1], 10, 64)
+			m.RSS, _ = strconv.ParseInt(f[1], 10, 64)
 		case "VmHWM:":
-			hwm, _ = strconv.ParseInt(f[1], 10, 64)
+			m.HWM, _ = strconv.ParseInt(f[1], 10, 64)
+		case "RssFile:":
+			m.File, _ = strconv.ParseInt(f[1], 10, 64)
 		}
 	}
-	return rss, hwm, nil
+	return m, nil
 }
 
 // sampleDuring starts sampling the server's profiles for the scenario's duration (less a
@@ -393,7 +415,7 @@ func measureMemory(m *memoryResult, base string, pid int, ids []string, d time.D
 					return
 				}
 				t0 := time.Now()
-				switch code, err := restStatus(c, base+"/api/v1/tutors/"+ids[int(next.Add(1))%len(ids)]); {
+				switch code, err := restStatus(context.Background(), c, base+"/api/v1/tutors/"+ids[int(next.Add(1))%len(ids)]); {
 				case err != nil:
 					errs.Add(1)
 				case code == http.StatusOK:
@@ -413,8 +435,9 @@ func measureMemory(m *memoryResult, base string, pid int, ids []string, d time.D
 	wg.Wait()
 	elapsed := time.Since(start)
 	m.LoadKB = peak()
-	_, m.PeakKB, _ = rssKB(pid)
-	m.FileKB, _ = rssFileKB(pid)
+	if mem, err := readMem(pid); err == nil {
+		m.PeakKB, m.FileKB = mem.HWM, mem.File
+	}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
@@ -429,35 +452,9 @@ func measureMemory(m *memoryResult, base string, pid int, ids []string, d time.D
 	// The runtime hands freed memory back to the OS in the background; give it a while.
 	m.RestAfter = 10 * time.Second
 	time.Sleep(m.RestAfter)
-	m.RestKB, _, _ = rssKB(pid)
+	rest, _ := readMem(pid)
+	m.RestKB = rest.RSS
 	logf("memory: RSS %d KiB at rest, at most %d KiB under %d connections (high-water mark %d KiB, %d KiB file-backed), %d KiB at rest after %s; %d answered (%.0f/s, p99 %s), %d shed, %d errors",
 		m.BaselineKB, m.LoadKB, m.Connections, m.PeakKB, m.FileKB, m.RestKB, m.RestAfter, m.Requests, m.RPS, m.P99, m.Shed, m.Errors)
 	return nil
-}
-
-// restStatus GETs url with a background context and returns the status, having read the
-// body so the connection is kept.
-func restStatus(c *http.Client, url string) (int, error) {
-	res, err := c.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode, nil
-}
-
-// rssFileKB reads the file-backed part of a process's resident set (RssFile) from
-// /proc/PID/status, in KiB.
-func rssFileKB(pid int) (int64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "RssFile:" {
-			return strconv.ParseInt(f[1], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no RssFile in /proc/%d/status", pid)
 }
