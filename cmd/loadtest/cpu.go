@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -122,7 +123,8 @@ func parseMachineStat(raw string) (machineStat, error) {
 // clockTicks is USER_HZ, the unit of /proc's CPU times: the kernel's AT_CLKTCK in this
 // process's auxiliary vector (what sysconf(_SC_CLK_TCK) returns), else Linux's 100 (as
 // `getconf CLK_TCK` prints on the development machine).
-func clockTicks() uint64 {
+// It is read once: the value cannot change while the process runs.
+var clockTicks = sync.OnceValue(func() uint64 {
 	const atClkTck = 17
 	if raw, err := os.ReadFile("/proc/self/auxv"); err == nil && strconv.IntSize == 64 {
 		for i := 0; i+16 <= len(raw); i += 16 {
@@ -133,7 +135,7 @@ func clockTicks() uint64 {
 		}
 	}
 	return 100
-}
+})
 
 // cpuGroup names the group a process's CPU counts towards ("" for none): the served
 // binary by its pid, the load tool itself and the client tools it runs, and the services

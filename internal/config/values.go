@@ -452,13 +452,9 @@ func durationBetween(lo, hi time.Duration) func(string) (time.Duration, error) {
 
 // durationZeroOrBetween accepts 0 (off) or a duration from lo to hi.
 func durationZeroOrBetween(lo, hi time.Duration) func(string) (time.Duration, error) {
-	between := durationBetween(lo, hi)
 	return func(s string) (time.Duration, error) {
 		d, err := parseDuration(s)
-		if err == nil && d == 0 {
-			return 0, nil
-		}
-		if _, err := between(s); err != nil {
+		if err != nil || d != 0 && (d < lo || d > hi) {
 			return 0, fmt.Errorf("must be 0s (off) or from %s to %s", formatDuration(lo), formatDuration(hi))
 		}
 		return d, nil
