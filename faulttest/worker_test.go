@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 )
 
@@ -147,22 +147,9 @@ func (p *workerProcess) metric(name string) float64 {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	var sum float64
-	for line := range strings.SplitSeq(string(body), "\n") {
-		// "name{labels} value": label values may hold spaces, the value does not.
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 || strings.HasPrefix(line, "#") {
-			continue
-		}
-		metric, value := line[:i], line[i+1:]
-		if metric != name && !strings.HasPrefix(metric, name+"{") {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			p.t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
+	sum, _, err := telemetry.SampleSum(string(body), name)
+	if err != nil {
+		p.t.Fatalf("worker %s: %v", p.name, err)
 	}
 	return sum
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -339,12 +338,8 @@ func TestCredentialRPCsFailClosedWithoutRedis(t *testing.T) {
 
 // metricValue is the value of the Prometheus sample named name in a /metrics page, or -1.
 func metricValue(page, name string) float64 {
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{[^}]*\})? (\S+)$`).FindStringSubmatch(page)
-	if m == nil {
-		return -1
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
+	v, found, err := telemetry.SampleSum(page, name)
+	if err != nil || !found {
 		return -1
 	}
 	return v

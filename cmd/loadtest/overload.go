@@ -8,11 +8,11 @@ import (
 	"os"
 	"runtime"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/tutorhub/tutorhub/internal/telemetry"
 )
 
 // Overload: the open model's mix arriving at three times the highest rate the instance
@@ -217,27 +217,11 @@ func scrapeGauge(c *http.Client, internal, name string) (int, error) {
 
 // gaugeValue finds name's sample in a Prometheus text exposition (with or without labels).
 func gaugeValue(exposition, name string) (int, error) {
-	for _, line := range strings.Split(exposition, "\n") {
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		rest := line[len(name):]
-		if strings.HasPrefix(rest, "{") {
-			end := strings.LastIndex(rest, "}")
-			if end < 0 {
-				continue
-			}
-			rest = rest[end+1:]
-		} else if !strings.HasPrefix(rest, " ") {
-			continue // another metric whose name starts with this one
-		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", name, err)
-		}
-		return int(f), nil
+	v, found, err := telemetry.SampleSum(exposition, name)
+	if err == nil && !found {
+		err = fmt.Errorf("no %s in the exposition", name)
 	}
-	return 0, fmt.Errorf("no %s in the exposition", name)
+	return int(v), err
 }
 
 // percentiles returns the p50 and p99 of l (zeros when empty), sorting it.
