@@ -66,6 +66,12 @@ running() {
   [ -f "$f" ] || return 1
   pid=$(<"$f")
   [ -n "$pid" ] || return 1
+  # As root, PgBouncer runs under runuser (detached_as_postgres), which stays its parent: the
+  # pid recorded is runuser's, and the service is its child.
+  if [[ $(ps -o comm= -p "$pid" 2>/dev/null) == runuser ]]; then
+    pid=$(pgrep -P "$pid" | head -n 1)
+    [ -n "$pid" ] || return 1
+  fi
   [[ $(ps -o comm= -p "$pid" 2>/dev/null) == "$1"* ]] || return 1
   echo "$pid"
 }
