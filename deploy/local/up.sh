@@ -51,13 +51,22 @@ wait_ready() {
   local name=$1 logfile=$2 deadline=$((SECONDS + READY_TIMEOUT))
   shift 2
   until "$@"; do
-    if [ -f "$(pidfile "$name")" ] && ! running "$name" >/dev/null; then
+    if [ -f "$(pidfile "$name")" ] && ! alive "$(<"$(pidfile "$name")")"; then
       fail_with_log "$name" "$logfile" "exited during startup"
     fi
     [ "$SECONDS" -lt "$deadline" ] || fail_with_log "$name" "$logfile" "not ready after ${READY_TIMEOUT}s"
     sleep 0.2
   done
   log "$name ready"
+}
+
+# alive PID: the process is there and not a zombie. wait_ready asks this rather than
+# `running`, whose name check fails while the process spawn started is still on its way to
+# becoming the service (a shell, then setsid, then the program: slow on a loaded machine).
+alive() {
+  local stat
+  stat=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ $stat != Z* ]]
 }
 
 # spawn NAME LOG CMD...: runs CMD (a command or a function that ends in `detached`) in the
