@@ -29,6 +29,7 @@ const (
 	DriftProviderAmount  = "provider_amount"     // the PaymentIntent's amount or currency differ
 	DriftProviderStatus  = "provider_status"     // the PaymentIntent's status disagrees with the charge's
 	DriftProviderUnknown = "provider_unknown_id" // the PaymentIntent names a charge with another PaymentIntent
+	DriftProviderRefund  = "provider_refund"     // the provider refunded another total than the charge's
 )
 
 // AuditReconcileDrift is the audit action of a Reconcile run that found drift.
@@ -73,6 +74,8 @@ type ProviderRecord struct {
 	Amount   int64
 	Currency string
 	Status   string
+	// Refunded is what the provider refunded of its latest charge (0 when it has none).
+	Refunded int64
 }
 
 // CompareLedger finds the charges whose journals disagree with their state.
@@ -89,6 +92,10 @@ func CompareLedger(charges []reconcileCharge) []Drift {
 
 // CompareProvider finds the provider records of tutorhub's charges that disagree with them.
 // Records of charges outside the window, and records that are not tutorhub's, are skipped.
+// A record yields at most one drift, the first that applies of: another PaymentIntent
+// (provider_unknown_id), another amount or currency (provider_amount), another paid status
+// (provider_status), another refunded total (provider_refund). Each later comparison means
+// something only when the earlier ones agree.
 func CompareProvider(charges []reconcileCharge, records []ProviderRecord) (checked int, out []Drift) {
 	byID := make(map[uuid.UUID]reconcileCharge, len(charges))
 	for _, c := range charges {
@@ -116,6 +123,13 @@ func CompareProvider(charges []reconcileCharge, records []ProviderRecord) (check
 			// the next run no longer reports it.
 			out = append(out, Drift{Kind: DriftProviderStatus, ChargeID: c.ID,
 				Detail: fmt.Sprintf("PaymentIntent %s is %s; the charge is %s", r.ID, r.Status, c.Status)})
+		case r.Refunded != c.RefundedMinor:
+			// Likewise a refund in flight (created at the provider, its result or its
+			// charge.refunded webhook not recorded yet) shows here until it lands. A refund
+			// that failed after the ledger recorded it stays: the ledger never lowers a
+			// refunded total, so it needs a person.
+			out = append(out, Drift{Kind: DriftProviderRefund, ChargeID: c.ID,
+				Detail: fmt.Sprintf("PaymentIntent %s refunded %d %s; the charge %d %s", r.ID, r.Refunded, r.Currency, c.RefundedMinor, c.Currency)})
 		}
 	}
 	return checked, out
@@ -140,7 +154,7 @@ func newReconcileMetrics(m metric.Meter) reconcileMetrics {
 
 // Reconcile compares the charges created in [from, to) with their ledger journals, every
 // currency's entries with zero, and the provider's PaymentIntents of the window with the
-// charges they name, then records the report. Drift is exported as a metric and recorded in
+// charges they name (amount, currency, paid status, refunded total), then records the report. Drift is exported as a metric and recorded in
 // the audit log.
 func (s *Service) Reconcile(ctx context.Context, from, to time.Time) (Report, error) {
 	charges, err := s.q.ListChargesCreatedBetween(ctx, queries.ListChargesCreatedBetweenParams{FromTime: from, ToTime: to, PageLimit: maxReconcileCharges})
@@ -209,20 +223,31 @@ func (s *Service) Reconcile(ctx context.Context, from, to time.Time) (Report, er
 	return rep, nil
 }
 
-// providerRecords lists the provider's PaymentIntents created in [from, to).
+// providerRecords lists the provider's PaymentIntents created in [from, to), each with what
+// its latest charge refunded.
 func (s *Service) providerRecords(ctx context.Context, from, to time.Time) ([]ProviderRecord, error) {
 	params := &stripe.PaymentIntentListParams{CreatedRange: &stripe.RangeQueryParams{
 		GreaterThanOrEqual: from.Unix(), LesserThan: to.Unix(),
 	}}
 	params.Limit = stripe.Int64(100)
+	params.AddExpand("data.latest_charge")
 	var out []ProviderRecord
 	for pi, err := range s.stripe.V1PaymentIntents.List(ctx, params).All(ctx) {
 		if err != nil {
 			return nil, providerError("list PaymentIntents", err)
 		}
-		out = append(out, ProviderRecord{
+		r := ProviderRecord{
 			ID: pi.ID, ChargeID: pi.Metadata[MetadataChargeID], Amount: pi.Amount, Currency: string(pi.Currency), Status: string(pi.Status),
-		})
+		}
+		if ch := pi.LatestCharge; ch != nil {
+			// An unexpanded charge is its id alone and would read as nothing refunded,
+			// reporting every refunded charge as drift.
+			if ch.Object == "" {
+				return nil, fmt.Errorf("list PaymentIntents: PaymentIntent %s: latest charge %s not expanded", pi.ID, ch.ID)
+			}
+			r.Refunded = ch.AmountRefunded
+		}
+		out = append(out, r)
 		if len(out) == maxReconcileProvider {
 			break
 		}
