@@ -154,8 +154,8 @@ func newReconcileMetrics(m metric.Meter) reconcileMetrics {
 
 // Reconcile compares the charges created in [from, to) with their ledger journals, every
 // currency's entries with zero, and the provider's PaymentIntents of the window with the
-// charges they name (amount, currency, paid status, refunded total), then records the report. Drift is exported as a metric and recorded in
-// the audit log.
+// charges they name (amount, currency, paid status, refunded total), then records the
+// report. Drift is exported as a metric and recorded in the audit log.
 func (s *Service) Reconcile(ctx context.Context, from, to time.Time) (Report, error) {
 	charges, err := s.q.ListChargesCreatedBetween(ctx, queries.ListChargesCreatedBetweenParams{FromTime: from, ToTime: to, PageLimit: maxReconcileCharges})
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/tutorhub/tutorhub/internal/logging"
 	"github.com/tutorhub/tutorhub/internal/pagetoken"
 	"github.com/tutorhub/tutorhub/internal/ratelimit"
+	"github.com/tutorhub/tutorhub/internal/telemetry"
 	"github.com/tutorhub/tutorhub/internal/testenv"
 	"github.com/tutorhub/tutorhub/server"
 )
@@ -53,6 +54,11 @@ type setup struct {
 	kratosTimeout  time.Duration
 	maxInFlight    int
 	requestTimeout time.Duration
+	// latencyTarget makes the in-flight limit adaptive, from minInFlight up to maxInFlight.
+	latencyTarget time.Duration
+	minInFlight   int
+	// metrics serves /metrics on the API's URL.
+	metrics bool
 	// noCache reads PostgreSQL every time.
 	noCache bool
 	// poolSize (default 8) and acquireTimeout (default none) size the API's pool.
@@ -128,8 +134,16 @@ func newAPI(t *testing.T, s setup) *api {
 	if s.kratosTimeout > 0 {
 		kratosTimeout = s.kratosTimeout
 	}
+	var tel *telemetry.Telemetry
+	if s.metrics {
+		if tel, err = telemetry.Setup(ctx, "tutorhub-resiliencetest", "test"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	}
 	h, err := server.New(server.Options{
 		Logger:     log,
+		Telemetry:  tel,
 		DB:         pool,
 		Health:     health,
 		Limiter:    ratelimit.New(rdb, prefix, true, log),
@@ -152,6 +166,8 @@ func newAPI(t *testing.T, s setup) *api {
 			RequestTimeout:    s.requestTimeout,
 			RequestTimeoutMax: time.Minute,
 			MaxInFlight:       s.maxInFlight,
+			LatencyTarget:     s.latencyTarget,
+			MinInFlight:       s.minInFlight,
 		},
 	})
 	if err != nil {
