@@ -253,6 +253,16 @@ async function waitForCode(address, seenIds) {
   throw new Error(`no new mail to ${address} within 30s`);
 }
 
+/** Waits for a mail to address with this subject. */
+async function waitForMail(address, subject, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await mailTo(address)).some((m) => m.Subject === subject)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no mail "${subject}" to ${address} within ${timeoutMs / 1000}s`);
+}
+
 async function seenMail(address) {
   return (await mailTo(address)).map((m) => m.ID);
 }
@@ -752,6 +762,7 @@ step("the tutor declines a second request with a reason; both see it declined an
   await mine.getByText(/^Declined · /).waitFor();
   await mine.getByText(`Reason: ${reason}`).waitFor();
   assert.equal(await mine.getByRole("button", { name: "Cancel booking" }).count(), 0, "a declined booking cannot be cancelled");
+  await waitForMail(visitorEmail, "Your lesson request was declined");
   // The paid lesson before it is untouched.
   await studentBookings.locator("li.booking").getByText(/^Confirmed · .* · Paid$/).waitFor();
 
@@ -801,6 +812,10 @@ step("the student cancels the paid lesson in the free window: cancelled and refu
   await theirs.getByText(`Reason: ${reason}`).waitFor();
   await waitForCount(theirs.getByRole("button"), 0);
   await closePages("tutor-bookings", "visitor-bookings");
+  // Both sides are told by mail (and so the tutor's booking mails are in before the recovery
+  // step below looks for the newest one).
+  await waitForMail(email, "Lesson cancelled");
+  await waitForMail(visitorEmail, "Lesson cancelled");
 });
 
 step("after the tutor unpublishes, the second user no longer sees it", async () => {
