@@ -253,6 +253,16 @@ async function waitForCode(address, seenIds) {
   throw new Error(`no new mail to ${address} within 30s`);
 }
 
+/** Waits for a mail to address with this subject. */
+async function waitForMail(address, subject, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await mailTo(address)).some((m) => m.Subject === subject)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no mail "${subject}" to ${address} within ${timeoutMs / 1000}s`);
+}
+
 async function seenMail(address) {
   return (await mailTo(address)).map((m) => m.ID);
 }
@@ -625,14 +635,23 @@ function nextTuesdayFiveInBerlin() {
   throw new Error("no Tuesday 17:00 in Europe/Berlin within two weeks");
 }
 
-step("the second user books a lesson, the tutor accepts, the test card pays, both see it confirmed", async () => {
-  // The form takes the start in the visitor's own time: the browser's zone says what that is.
-  const start = nextTuesdayFiveInBerlin();
-  const [date, time] = await visitor.evaluate((ms) => {
+/** An instant as the date and time a person types on page: in the browser's own zone. */
+function localDateAndTime(page, at) {
+  return page.evaluate((ms) => {
     const d = new Date(ms);
     const two = (n) => String(n).padStart(2, "0");
     return [`${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`, `${two(d.getHours())}:${two(d.getMinutes())}`];
-  }, start.getTime());
+  }, at.getTime());
+}
+
+/** The start of the lesson the second user books and pays (a Tuesday 17:00 in Berlin). */
+let lessonStart;
+
+step("the second user books a lesson, the tutor accepts, the test card pays, both see it confirmed", async () => {
+  // The form takes the start in the visitor's own time: the browser's zone says what that is.
+  const start = nextTuesdayFiveInBerlin();
+  lessonStart = start;
+  const [date, time] = await localDateAndTime(visitor, start);
   const book = visitor.getByRole("region", { name: "Book a lesson" });
   await book.getByLabel("Date (YYYY-MM-DD)").fill(date);
   await book.getByLabel("Start time").fill(time);
@@ -668,6 +687,135 @@ step("the second user books a lesson, the tutor accepts, the test card pays, bot
     await page.close();
     pages.delete(name);
   }
+});
+
+/** Opens /bookings in a new tab of page's browser context, on the tab of role ("As student" or "As tutor"). */
+async function openBookings(name, page, role) {
+  const opened = await openPage(name, page.context());
+  await opened.goto(`${base}/bookings`);
+  await opened.getByRole("heading", { name: "My bookings" }).waitFor();
+  await opened.getByRole("tab", { name: role }).click();
+  await opened.getByRole("tab", { name: role }).and(opened.locator('[aria-selected="true"]')).waitFor();
+  return opened;
+}
+
+function closePages(...names) {
+  return Promise.all(
+    names.map(async (name) => {
+      await pages.get(name)?.page.close();
+      pages.delete(name);
+    }),
+  );
+}
+
+/**
+ * Reloads page (a person pressing F5) until locator shows, failing after the deadline; item
+ * is the booking's list entry, present once the list has loaded.
+ */
+async function reloadUntil(page, item, locator, what, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await item.waitFor();
+    if (await locator.isVisible()) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not shown within ${timeoutMs / 1000}s; the entry reads "${await item.innerText()}"`);
+    await new Promise((r) => setTimeout(r, 1000));
+    await page.reload();
+  }
+}
+
+/** Requests a lesson of an hour at the instant at on the tutor's public page open in visitor. */
+async function requestLesson(at) {
+  const [date, time] = await localDateAndTime(visitor, at);
+  const book = visitor.getByRole("region", { name: "Book a lesson" });
+  await book.getByLabel("Date (YYYY-MM-DD)").fill(date);
+  await book.getByLabel("Start time").fill(time);
+  await book.getByLabel("Length in minutes").fill("60");
+  // The notice of an earlier request is still in view: the answer tells this one apart.
+  const answered = visitor.waitForResponse((res) => res.url().endsWith("/tutorhub.v1.BookingService/RequestBooking"));
+  await book.getByRole("button", { name: "Request lesson" }).click();
+  assert.equal((await answered).status(), 200, "the lesson request is accepted");
+  await book.getByText(/^Requested: /).waitFor();
+}
+
+step("the tutor declines a second request with a reason; both see it declined and the slot is free again", async () => {
+  // The hour after the paid lesson, on the same Tuesday (18:00-19:00 in Berlin, inside 17:00-19:30).
+  const second = new Date(lessonStart.getTime() + 3_600_000);
+  await requestLesson(second);
+
+  const tutorBookings = await openBookings("tutor-bookings", tutor, "As tutor");
+  const requested = tutorBookings.locator("li.booking").filter({ has: tutorBookings.getByText(/^Requested: waiting for the tutor · /) });
+  await waitForCount(requested, 1);
+  const id = await requested.getAttribute("data-booking");
+  assert.ok(id, "the requested booking names its id");
+  const asTutor = tutorBookings.locator(`li.booking[data-booking="${id}"]`);
+  await asTutor.getByText(/35[.,]50/).waitFor();
+  const reason = `Away that evening (${runId})`;
+  await asTutor.getByLabel("Reason (optional)").fill(reason);
+  await asTutor.getByRole("button", { name: "Decline" }).click();
+  await asTutor.getByText(/^Declined · /).waitFor();
+  await asTutor.getByText(`Reason: ${reason}`).waitFor();
+  // Nothing left to decide: neither Accept nor Decline.
+  await waitForCount(asTutor.getByRole("button"), 0);
+
+  const studentBookings = await openBookings("visitor-bookings", visitor, "As student");
+  const mine = studentBookings.locator(`li.booking[data-booking="${id}"]`);
+  await mine.getByText(/^Declined · /).waitFor();
+  await mine.getByText(`Reason: ${reason}`).waitFor();
+  assert.equal(await mine.getByRole("button", { name: "Cancel booking" }).count(), 0, "a declined booking cannot be cancelled");
+  await waitForMail(visitorEmail, "Your lesson request was declined");
+  // The paid lesson before it is untouched.
+  await studentBookings.locator("li.booking").getByText(/^Confirmed · .* · Paid$/).waitFor();
+
+  // The declined request released the hour: the same slot can be requested again (a slot
+  // still held would be refused as already booked), and the new request waits for the tutor.
+  await requestLesson(second);
+  await studentBookings.reload();
+  const again = studentBookings.locator("li.booking").filter({ has: studentBookings.getByText(/^Requested: waiting for the tutor · /) });
+  await waitForCount(again, 1);
+  assert.notEqual(await again.getAttribute("data-booking"), id, "a new booking, not the declined one");
+  await mine.getByText(/^Declined · /).waitFor();
+  await closePages("tutor-bookings", "visitor-bookings");
+});
+
+step("the student cancels the paid lesson in the free window: cancelled and refunded in full on both sides", async () => {
+  const studentBookings = await openBookings("visitor-bookings", visitor, "As student");
+  const confirmed = studentBookings.locator("li.booking").filter({ has: studentBookings.getByText(/^Confirmed · .* · Paid$/) });
+  await waitForCount(confirmed, 1);
+  const id = await confirmed.getAttribute("data-booking");
+  assert.ok(id, "the confirmed booking names its id");
+  const mine = studentBookings.locator(`li.booking[data-booking="${id}"]`);
+  // The lesson is at least two days ahead: inside the free window, which the page states.
+  await mine.getByText("Free until 24 hours before the lesson, half refunded until 2 hours before, then nothing.").waitFor();
+  const reason = `Something came up (${runId})`;
+  await mine.getByLabel("Reason (optional)").fill(reason);
+  await mine.getByRole("button", { name: "Cancel booking" }).click();
+  // At once: cancelled, with the policy's refund; the charge still reads paid until the
+  // booking's workflow has refunded it through payments (stripe-mock).
+  await mine.getByText(/^Cancelled · .* · (Paid|Refunded) · refund /).waitFor();
+  await mine.getByText(`Reason: ${reason}`).waitFor();
+  await waitForCount(mine.getByRole("button"), 0);
+
+  const refunded = mine.getByText(/^Cancelled · .* · Refunded · refund /);
+  await reloadUntil(studentBookings, mine, refunded, "the refund");
+  const fullRefund = async (line) => {
+    const [, price, refund] = /^Cancelled · (.+) · Refunded · refund (.+)$/.exec((await line.innerText()).trim()) ?? [];
+    assert.match(price ?? "", /35[.,]50/, "the price");
+    assert.equal(refund, price, "the refund is the whole price");
+  };
+  await fullRefund(refunded);
+
+  const tutorBookings = await openBookings("tutor-bookings", tutor, "As tutor");
+  const theirs = tutorBookings.locator(`li.booking[data-booking="${id}"]`);
+  const theirsRefunded = theirs.getByText(/^Cancelled · .* · Refunded · refund /);
+  await theirsRefunded.waitFor();
+  await fullRefund(theirsRefunded);
+  await theirs.getByText(`Reason: ${reason}`).waitFor();
+  await waitForCount(theirs.getByRole("button"), 0);
+  await closePages("tutor-bookings", "visitor-bookings");
+  // Both sides are told by mail (and so the tutor's booking mails are in before the recovery
+  // step below looks for the newest one).
+  await waitForMail(email, "Lesson cancelled");
+  await waitForMail(visitorEmail, "Lesson cancelled");
 });
 
 step("after the tutor unpublishes, the second user no longer sees it", async () => {
