@@ -130,27 +130,33 @@ type Booking struct {
 	PriceMinor   int64
 	Currency     string
 	ChargeStatus payments.ChargeStatus
-	RefundMinor  int64
-	CancelledBy  Party
-	Reason       string
-	DecideBy     time.Time
-	HoldUntil    time.Time // zero unless accepted
-	Reminders    []string
-	Version      int64
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// RefundMinor is what the cancellation policy owes the student back (cancelled bookings).
+	RefundMinor int64
+	// RefundedMinor is what the provider has refunded of the booking's charge so far, read
+	// from payments' charge with the booking (0 without a charge): the refund has landed once
+	// it reaches RefundMinor.
+	RefundedMinor int64
+	CancelledBy   Party
+	Reason        string
+	DecideBy      time.Time
+	HoldUntil     time.Time // zero unless accepted
+	Reminders     []string
+	Version       int64
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 	// ClientSecret lets the student's browser pay; set by Get for the student of a booking
 	// awaiting payment only, never stored or logged.
 	ClientSecret string
 }
 
-func bookingOf(r queries.Booking) Booking {
+// bookingOf is a booking row with what its charge has refunded so far.
+func bookingOf(r queries.Booking, refundedMinor int64) Booking {
 	b := Booking{
 		ID: r.ID, TutorID: r.TutorID, TutorUserID: r.TutorUserID, StudentID: r.StudentID, State: State(r.State),
 		StartsAt: r.StartsAt, EndsAt: r.EndsAt, TimeZone: r.TimeZone, PriceMinor: r.PriceMinor, Currency: r.Currency,
 		ChargeStatus: payments.ChargeStatus(r.ChargeStatus), RefundMinor: r.RefundMinor, CancelledBy: Party(r.CancelledBy),
 		Reason: r.Reason, DecideBy: r.DecideBy, Reminders: r.RemindersSent, Version: r.Version,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, RefundedMinor: refundedMinor,
 	}
 	if r.HoldUntil.Valid {
 		b.HoldUntil = r.HoldUntil.Time
@@ -284,7 +290,7 @@ func (s *Service) RequestBooking(ctx context.Context, a Actor, r Request) (Booki
 		if err != nil {
 			return fmt.Errorf("insert booking: %w", err)
 		}
-		out = bookingOf(row)
+		out = bookingOf(row, 0) // a new booking has no charge
 		return record(ctx, tx, a.UserID.String(), EventRequested, out, "")
 	})
 	return out, err
@@ -299,7 +305,7 @@ func (s *Service) read(ctx context.Context, id uuid.UUID) (Booking, error) {
 	if err != nil {
 		return Booking{}, fmt.Errorf("read booking %s: %w", id, err)
 	}
-	return bookingOf(row), nil
+	return bookingOf(row.Booking, row.RefundedMinor), nil
 }
 
 // Get returns a booking the actor takes part in (any, for admins). For the student of a
@@ -444,13 +450,13 @@ func (s *Service) change(ctx context.Context, actor string, id uuid.UUID, now ti
 		if err != nil {
 			return fmt.Errorf("lock booking %s: %w", id, err)
 		}
-		b := bookingOf(row)
+		b := bookingOf(row.Booking, row.RefundedMinor)
 		event, err := fn(&b, now)
 		if err != nil || event == "" {
 			out = b
 			return err
 		}
-		row, err = q.UpdateBookingState(ctx, queries.UpdateBookingStateParams{
+		updated, err := q.UpdateBookingState(ctx, queries.UpdateBookingStateParams{
 			ID: id, State: string(b.State), ChargeStatus: string(b.ChargeStatus), RefundMinor: b.RefundMinor,
 			CancelledBy: string(b.CancelledBy), Reason: b.Reason,
 			HoldUntil:     pgtype.Timestamptz{Time: b.HoldUntil, Valid: !b.HoldUntil.IsZero()},
@@ -459,7 +465,8 @@ func (s *Service) change(ctx context.Context, actor string, id uuid.UUID, now ti
 		if err != nil {
 			return fmt.Errorf("update booking %s: %w", id, err)
 		}
-		out = bookingOf(row)
+		// The charge is payments': what it has refunded is as the lock read it.
+		out = bookingOf(updated, b.RefundedMinor)
 		reminder := ""
 		if event == EventReminder {
 			reminder = b.Reminders[len(b.Reminders)-1]

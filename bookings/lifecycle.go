@@ -30,7 +30,7 @@ func (s *Service) Load(ctx context.Context, id uuid.UUID) (Booking, error) {
 	if err != nil {
 		return Booking{}, fmt.Errorf("read booking %s: %w", id, err)
 	}
-	return bookingOf(row), nil
+	return bookingOf(row.Booking, row.RefundedMinor), nil
 }
 
 // SetChargeStatus mirrors the status of the booking's charge, as payments reports it.

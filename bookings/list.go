@@ -39,22 +39,26 @@ func (s *Service) List(ctx context.Context, f ListFilter) ([]Booking, error) {
 		before = pgtype.Timestamptz{Time: f.After.Time, Valid: true}
 		beforeID = uuid.NullUUID{UUID: f.After.ID, Valid: true}
 	}
-	var rows []queries.Booking
-	var err error
+	out := make([]Booking, 0, max(f.Limit, 0))
 	switch f.As {
 	case PartyStudent:
-		rows, err = s.q.ListBookingsOfStudent(ctx, queries.ListBookingsOfStudentParams{UserID: f.UserID, BeforeStart: before, BeforeID: beforeID, PageLimit: f.Limit})
+		rows, err := s.q.ListBookingsOfStudent(ctx, queries.ListBookingsOfStudentParams{UserID: f.UserID, BeforeStart: before, BeforeID: beforeID, PageLimit: f.Limit})
+		if err != nil {
+			return nil, fmt.Errorf("list bookings of %s: %w", f.UserID, err)
+		}
+		for _, r := range rows {
+			out = append(out, bookingOf(r.Booking, r.RefundedMinor))
+		}
 	case PartyTutor:
-		rows, err = s.q.ListBookingsOfTutor(ctx, queries.ListBookingsOfTutorParams{UserID: f.UserID, BeforeStart: before, BeforeID: beforeID, PageLimit: f.Limit})
+		rows, err := s.q.ListBookingsOfTutor(ctx, queries.ListBookingsOfTutorParams{UserID: f.UserID, BeforeStart: before, BeforeID: beforeID, PageLimit: f.Limit})
+		if err != nil {
+			return nil, fmt.Errorf("list bookings of %s: %w", f.UserID, err)
+		}
+		for _, r := range rows {
+			out = append(out, bookingOf(r.Booking, r.RefundedMinor))
+		}
 	default:
 		return nil, tutorhub.Invalid("role", "role.defined", "list as student or as tutor")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list bookings of %s: %w", f.UserID, err)
-	}
-	out := make([]Booking, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, bookingOf(r))
 	}
 	return out, nil
 }
@@ -100,7 +104,8 @@ func (s *Service) CreateReview(ctx context.Context, a Actor, bookingID uuid.UUID
 	if err := ValidateReview(rating, body); err != nil {
 		return Review{}, err
 	}
-	row, err := s.q.GetBooking(ctx, bookingID)
+	got, err := s.q.GetBooking(ctx, bookingID)
+	row := got.Booking
 	if err != nil || (row.StudentID != a.UserID && row.TutorUserID != a.UserID && !a.Admin) {
 		if err == nil || errors.Is(err, pgx.ErrNoRows) {
 			return Review{}, NotFound(bookingID)

@@ -14,11 +14,20 @@ VALUES (@id, @tutor_id, @tutor_user_id, @student_id, @starts_at, @ends_at, @time
 RETURNING *;
 
 -- name: GetBooking :one
-SELECT * FROM bookings WHERE id = @id;
+-- A booking with what its charge has refunded so far (0 without a charge).
+SELECT sqlc.embed(b), coalesce(c.refunded_minor, 0)::bigint AS refunded_minor
+FROM bookings b
+LEFT JOIN payment_charges c ON c.booking_id = b.id
+WHERE b.id = @id;
 
 -- name: LockBooking :one
--- A booking, locked until the transaction ends: the read of a read-check-write.
-SELECT * FROM bookings WHERE id = @id FOR UPDATE;
+-- A booking, locked until the transaction ends: the read of a read-check-write. Its charge is
+-- read, not locked (payments locks it on its own).
+SELECT sqlc.embed(b), coalesce(c.refunded_minor, 0)::bigint AS refunded_minor
+FROM bookings b
+LEFT JOIN payment_charges c ON c.booking_id = b.id
+WHERE b.id = @id
+FOR UPDATE OF b;
 
 -- name: UpdateBookingState :one
 -- Writes a transition decided by the domain on the row LockBooking returned.
@@ -31,22 +40,28 @@ RETURNING *;
 
 -- name: ListBookingsOfStudent :many
 -- One page of a student's bookings, latest lesson first, after the keyset (before_start,
--- before_id) when given. Served by bookings_student_idx.
-SELECT * FROM bookings
-WHERE student_id = @user_id
+-- before_id) when given, each with what its charge has refunded so far. Served by
+-- bookings_student_idx, the charge by its unique booking_id.
+SELECT sqlc.embed(b), coalesce(c.refunded_minor, 0)::bigint AS refunded_minor
+FROM bookings b
+LEFT JOIN payment_charges c ON c.booking_id = b.id
+WHERE b.student_id = @user_id
   AND (sqlc.narg(before_start)::timestamptz IS NULL
-       OR (starts_at, id) < (sqlc.narg(before_start)::timestamptz, sqlc.narg(before_id)::uuid))
-ORDER BY starts_at DESC, id DESC
+       OR (b.starts_at, b.id) < (sqlc.narg(before_start)::timestamptz, sqlc.narg(before_id)::uuid))
+ORDER BY b.starts_at DESC, b.id DESC
 LIMIT sqlc.arg(page_limit)::int;
 
 -- name: ListBookingsOfTutor :many
--- One page of a tutor's bookings (by the tutor's user id), latest lesson first. Served by
--- bookings_tutor_user_idx.
-SELECT * FROM bookings
-WHERE tutor_user_id = @user_id
+-- One page of a tutor's bookings (by the tutor's user id), latest lesson first, each with what
+-- its charge has refunded so far. Served by bookings_tutor_user_idx, the charge by its unique
+-- booking_id.
+SELECT sqlc.embed(b), coalesce(c.refunded_minor, 0)::bigint AS refunded_minor
+FROM bookings b
+LEFT JOIN payment_charges c ON c.booking_id = b.id
+WHERE b.tutor_user_id = @user_id
   AND (sqlc.narg(before_start)::timestamptz IS NULL
-       OR (starts_at, id) < (sqlc.narg(before_start)::timestamptz, sqlc.narg(before_id)::uuid))
-ORDER BY starts_at DESC, id DESC
+       OR (b.starts_at, b.id) < (sqlc.narg(before_start)::timestamptz, sqlc.narg(before_id)::uuid))
+ORDER BY b.starts_at DESC, b.id DESC
 LIMIT sqlc.arg(page_limit)::int;
 
 -- name: InsertReview :one

@@ -46,34 +46,44 @@ func (q *Queries) GetBookableTutor(ctx context.Context, id uuid.UUID) (GetBookab
 }
 
 const getBooking = `-- name: GetBooking :one
-SELECT id, tutor_id, tutor_user_id, student_id, state, starts_at, ends_at, during, time_zone, price_minor, currency, charge_status, refund_minor, cancelled_by, reason, decide_by, hold_until, reminders_sent, version, created_at, updated_at FROM bookings WHERE id = $1
+SELECT b.id, b.tutor_id, b.tutor_user_id, b.student_id, b.state, b.starts_at, b.ends_at, b.during, b.time_zone, b.price_minor, b.currency, b.charge_status, b.refund_minor, b.cancelled_by, b.reason, b.decide_by, b.hold_until, b.reminders_sent, b.version, b.created_at, b.updated_at, coalesce(c.refunded_minor, 0)::bigint AS refunded_minor
+FROM bookings b
+LEFT JOIN payment_charges c ON c.booking_id = b.id
+WHERE b.id = $1
 `
 
-func (q *Queries) GetBooking(ctx context.Context, id uuid.UUID) (Booking, error) {
+type GetBookingRow struct {
+	Booking       Booking
+	RefundedMinor int64
+}
+
+// A booking with what its charge has refunded so far (0 without a charge).
+func (q *Queries) GetBooking(ctx context.Context, id uuid.UUID) (GetBookingRow, error) {
 	row := q.db.QueryRow(ctx, getBooking, id)
-	var i Booking
+	var i GetBookingRow
 	err := row.Scan(
-		&i.ID,
-		&i.TutorID,
-		&i.TutorUserID,
-		&i.StudentID,
-		&i.State,
-		&i.StartsAt,
-		&i.EndsAt,
-		&i.During,
-		&i.TimeZone,
-		&i.PriceMinor,
-		&i.Currency,
-		&i.ChargeStatus,
-		&i.RefundMinor,
-		&i.CancelledBy,
-		&i.Reason,
-		&i.DecideBy,
-		&i.HoldUntil,
-		&i.RemindersSent,
-		&i.Version,
-		&i.CreatedAt,
-		&i.UpdatedAt,
+		&i.Booking.ID,
+		&i.Booking.TutorID,
+		&i.Booking.TutorUserID,
+		&i.Booking.StudentID,
+		&i.Booking.State,
+		&i.Booking.StartsAt,
+		&i.Booking.EndsAt,
+		&i.Booking.During,
+		&i.Booking.TimeZone,
+		&i.Booking.PriceMinor,
+		&i.Booking.Currency,
+		&i.Booking.ChargeStatus,
+		&i.Booking.RefundMinor,
+		&i.Booking.CancelledBy,
+		&i.Booking.Reason,
+		&i.Booking.DecideBy,
+		&i.Booking.HoldUntil,
+		&i.Booking.RemindersSent,
+		&i.Booking.Version,
+		&i.Booking.CreatedAt,
+		&i.Booking.UpdatedAt,
+		&i.RefundedMinor,
 	)
 	return i, err
 }
@@ -194,11 +204,13 @@ func (q *Queries) InsertReview(ctx context.Context, arg InsertReviewParams) (Rev
 }
 
 const listBookingsOfStudent = `-- name: ListBookingsOfStudent :many
-SELECT id, tutor_id, tutor_user_id, student_id, state, starts_at, ends_at, during, time_zone, price_minor, currency, charge_status, refund_minor, cancelled_by, reason, decide_by, hold_until, reminders_sent, version, created_at, updated_at FROM bookings
-WHERE student_id = $1
+SELECT b.id, b.tutor_id, b.tutor_user_id, b.student_id, b.state, b.starts_at, b.ends_at, b.during, b.time_zone, b.price_minor, b.currency, b.charge_status, b.refund_minor, b.cancelled_by, b.reason, b.decide_by, b.hold_until, b.reminders_sent, b.version, b.created_at, b.updated_at, coalesce(c.refunded_minor, 0)::bigint AS refunded_minor
+FROM bookings b
+LEFT JOIN payment_charges c ON c.booking_id = b.id
+WHERE b.student_id = $1
   AND ($2::timestamptz IS NULL
-       OR (starts_at, id) < ($2::timestamptz, $3::uuid))
-ORDER BY starts_at DESC, id DESC
+       OR (b.starts_at, b.id) < ($2::timestamptz, $3::uuid))
+ORDER BY b.starts_at DESC, b.id DESC
 LIMIT $4::int
 `
 
@@ -209,9 +221,15 @@ type ListBookingsOfStudentParams struct {
 	PageLimit   int32
 }
 
+type ListBookingsOfStudentRow struct {
+	Booking       Booking
+	RefundedMinor int64
+}
+
 // One page of a student's bookings, latest lesson first, after the keyset (before_start,
-// before_id) when given. Served by bookings_student_idx.
-func (q *Queries) ListBookingsOfStudent(ctx context.Context, arg ListBookingsOfStudentParams) ([]Booking, error) {
+// before_id) when given, each with what its charge has refunded so far. Served by
+// bookings_student_idx, the charge by its unique booking_id.
+func (q *Queries) ListBookingsOfStudent(ctx context.Context, arg ListBookingsOfStudentParams) ([]ListBookingsOfStudentRow, error) {
 	rows, err := q.db.Query(ctx, listBookingsOfStudent,
 		arg.UserID,
 		arg.BeforeStart,
@@ -222,31 +240,32 @@ func (q *Queries) ListBookingsOfStudent(ctx context.Context, arg ListBookingsOfS
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Booking{}
+	items := []ListBookingsOfStudentRow{}
 	for rows.Next() {
-		var i Booking
+		var i ListBookingsOfStudentRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.TutorID,
-			&i.TutorUserID,
-			&i.StudentID,
-			&i.State,
-			&i.StartsAt,
-			&i.EndsAt,
-			&i.During,
-			&i.TimeZone,
-			&i.PriceMinor,
-			&i.Currency,
-			&i.ChargeStatus,
-			&i.RefundMinor,
-			&i.CancelledBy,
-			&i.Reason,
-			&i.DecideBy,
-			&i.HoldUntil,
-			&i.RemindersSent,
-			&i.Version,
-			&i.CreatedAt,
-			&i.UpdatedAt,
+			&i.Booking.ID,
+			&i.Booking.TutorID,
+			&i.Booking.TutorUserID,
+			&i.Booking.StudentID,
+			&i.Booking.State,
+			&i.Booking.StartsAt,
+			&i.Booking.EndsAt,
+			&i.Booking.During,
+			&i.Booking.TimeZone,
+			&i.Booking.PriceMinor,
+			&i.Booking.Currency,
+			&i.Booking.ChargeStatus,
+			&i.Booking.RefundMinor,
+			&i.Booking.CancelledBy,
+			&i.Booking.Reason,
+			&i.Booking.DecideBy,
+			&i.Booking.HoldUntil,
+			&i.Booking.RemindersSent,
+			&i.Booking.Version,
+			&i.Booking.CreatedAt,
+			&i.Booking.UpdatedAt,
+			&i.RefundedMinor,
 		); err != nil {
 			return nil, err
 		}
@@ -259,11 +278,13 @@ func (q *Queries) ListBookingsOfStudent(ctx context.Context, arg ListBookingsOfS
 }
 
 const listBookingsOfTutor = `-- name: ListBookingsOfTutor :many
-SELECT id, tutor_id, tutor_user_id, student_id, state, starts_at, ends_at, during, time_zone, price_minor, currency, charge_status, refund_minor, cancelled_by, reason, decide_by, hold_until, reminders_sent, version, created_at, updated_at FROM bookings
-WHERE tutor_user_id = $1
+SELECT b.id, b.tutor_id, b.tutor_user_id, b.student_id, b.state, b.starts_at, b.ends_at, b.during, b.time_zone, b.price_minor, b.currency, b.charge_status, b.refund_minor, b.cancelled_by, b.reason, b.decide_by, b.hold_until, b.reminders_sent, b.version, b.created_at, b.updated_at, coalesce(c.refunded_minor, 0)::bigint AS refunded_minor
+FROM bookings b
+LEFT JOIN payment_charges c ON c.booking_id = b.id
+WHERE b.tutor_user_id = $1
   AND ($2::timestamptz IS NULL
-       OR (starts_at, id) < ($2::timestamptz, $3::uuid))
-ORDER BY starts_at DESC, id DESC
+       OR (b.starts_at, b.id) < ($2::timestamptz, $3::uuid))
+ORDER BY b.starts_at DESC, b.id DESC
 LIMIT $4::int
 `
 
@@ -274,9 +295,15 @@ type ListBookingsOfTutorParams struct {
 	PageLimit   int32
 }
 
-// One page of a tutor's bookings (by the tutor's user id), latest lesson first. Served by
-// bookings_tutor_user_idx.
-func (q *Queries) ListBookingsOfTutor(ctx context.Context, arg ListBookingsOfTutorParams) ([]Booking, error) {
+type ListBookingsOfTutorRow struct {
+	Booking       Booking
+	RefundedMinor int64
+}
+
+// One page of a tutor's bookings (by the tutor's user id), latest lesson first, each with what
+// its charge has refunded so far. Served by bookings_tutor_user_idx, the charge by its unique
+// booking_id.
+func (q *Queries) ListBookingsOfTutor(ctx context.Context, arg ListBookingsOfTutorParams) ([]ListBookingsOfTutorRow, error) {
 	rows, err := q.db.Query(ctx, listBookingsOfTutor,
 		arg.UserID,
 		arg.BeforeStart,
@@ -287,31 +314,32 @@ func (q *Queries) ListBookingsOfTutor(ctx context.Context, arg ListBookingsOfTut
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Booking{}
+	items := []ListBookingsOfTutorRow{}
 	for rows.Next() {
-		var i Booking
+		var i ListBookingsOfTutorRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.TutorID,
-			&i.TutorUserID,
-			&i.StudentID,
-			&i.State,
-			&i.StartsAt,
-			&i.EndsAt,
-			&i.During,
-			&i.TimeZone,
-			&i.PriceMinor,
-			&i.Currency,
-			&i.ChargeStatus,
-			&i.RefundMinor,
-			&i.CancelledBy,
-			&i.Reason,
-			&i.DecideBy,
-			&i.HoldUntil,
-			&i.RemindersSent,
-			&i.Version,
-			&i.CreatedAt,
-			&i.UpdatedAt,
+			&i.Booking.ID,
+			&i.Booking.TutorID,
+			&i.Booking.TutorUserID,
+			&i.Booking.StudentID,
+			&i.Booking.State,
+			&i.Booking.StartsAt,
+			&i.Booking.EndsAt,
+			&i.Booking.During,
+			&i.Booking.TimeZone,
+			&i.Booking.PriceMinor,
+			&i.Booking.Currency,
+			&i.Booking.ChargeStatus,
+			&i.Booking.RefundMinor,
+			&i.Booking.CancelledBy,
+			&i.Booking.Reason,
+			&i.Booking.DecideBy,
+			&i.Booking.HoldUntil,
+			&i.Booking.RemindersSent,
+			&i.Booking.Version,
+			&i.Booking.CreatedAt,
+			&i.Booking.UpdatedAt,
+			&i.RefundedMinor,
 		); err != nil {
 			return nil, err
 		}
@@ -387,35 +415,46 @@ func (q *Queries) ListTutorReviews(ctx context.Context, arg ListTutorReviewsPara
 }
 
 const lockBooking = `-- name: LockBooking :one
-SELECT id, tutor_id, tutor_user_id, student_id, state, starts_at, ends_at, during, time_zone, price_minor, currency, charge_status, refund_minor, cancelled_by, reason, decide_by, hold_until, reminders_sent, version, created_at, updated_at FROM bookings WHERE id = $1 FOR UPDATE
+SELECT b.id, b.tutor_id, b.tutor_user_id, b.student_id, b.state, b.starts_at, b.ends_at, b.during, b.time_zone, b.price_minor, b.currency, b.charge_status, b.refund_minor, b.cancelled_by, b.reason, b.decide_by, b.hold_until, b.reminders_sent, b.version, b.created_at, b.updated_at, coalesce(c.refunded_minor, 0)::bigint AS refunded_minor
+FROM bookings b
+LEFT JOIN payment_charges c ON c.booking_id = b.id
+WHERE b.id = $1
+FOR UPDATE OF b
 `
 
-// A booking, locked until the transaction ends: the read of a read-check-write.
-func (q *Queries) LockBooking(ctx context.Context, id uuid.UUID) (Booking, error) {
+type LockBookingRow struct {
+	Booking       Booking
+	RefundedMinor int64
+}
+
+// A booking, locked until the transaction ends: the read of a read-check-write. Its charge is
+// read, not locked (payments locks it on its own).
+func (q *Queries) LockBooking(ctx context.Context, id uuid.UUID) (LockBookingRow, error) {
 	row := q.db.QueryRow(ctx, lockBooking, id)
-	var i Booking
+	var i LockBookingRow
 	err := row.Scan(
-		&i.ID,
-		&i.TutorID,
-		&i.TutorUserID,
-		&i.StudentID,
-		&i.State,
-		&i.StartsAt,
-		&i.EndsAt,
-		&i.During,
-		&i.TimeZone,
-		&i.PriceMinor,
-		&i.Currency,
-		&i.ChargeStatus,
-		&i.RefundMinor,
-		&i.CancelledBy,
-		&i.Reason,
-		&i.DecideBy,
-		&i.HoldUntil,
-		&i.RemindersSent,
-		&i.Version,
-		&i.CreatedAt,
-		&i.UpdatedAt,
+		&i.Booking.ID,
+		&i.Booking.TutorID,
+		&i.Booking.TutorUserID,
+		&i.Booking.StudentID,
+		&i.Booking.State,
+		&i.Booking.StartsAt,
+		&i.Booking.EndsAt,
+		&i.Booking.During,
+		&i.Booking.TimeZone,
+		&i.Booking.PriceMinor,
+		&i.Booking.Currency,
+		&i.Booking.ChargeStatus,
+		&i.Booking.RefundMinor,
+		&i.Booking.CancelledBy,
+		&i.Booking.Reason,
+		&i.Booking.DecideBy,
+		&i.Booking.HoldUntil,
+		&i.Booking.RemindersSent,
+		&i.Booking.Version,
+		&i.Booking.CreatedAt,
+		&i.Booking.UpdatedAt,
+		&i.RefundedMinor,
 	)
 	return i, err
 }

@@ -12,14 +12,15 @@ import (
 	"github.com/tutorhub/tutorhub/internal/testenv"
 )
 
-// TestBookingQueriesUseIndexes: a student's and a tutor's bookings pages (first and next), a
-// tutor's reviews page and its rating read through their indexes, not whole tables.
+// TestBookingQueriesUseIndexes: a student's and a tutor's bookings pages (first and next) with
+// their charges, a tutor's reviews page and its rating read through their indexes, not whole
+// tables.
 func TestBookingQueriesUseIndexes(t *testing.T) {
 	t.Parallel()
 	db := testenv.Postgres(t)
 	ctx := context.Background()
-	// 200 users, 100 of them tutors; 20,000 bookings spread over them, a review for every
-	// completed one.
+	// 200 users, 100 of them tutors; 20,000 bookings spread over them, a charge and a review
+	// for every completed one.
 	if _, err := db.Exec(ctx, `
 		INSERT INTO users (id, email)
 		SELECT ('00000000-0000-4000-8000-' || lpad(u::text, 12, '0'))::uuid, u || '@explain.test'
@@ -35,7 +36,9 @@ func TestBookingQueriesUseIndexes(t *testing.T) {
 		FROM generate_series(1, 20000) AS i;
 		INSERT INTO reviews (booking_id, tutor_id, student_id, rating, body)
 		SELECT id, tutor_id, student_id, 4, 'fine' FROM bookings;
-		ANALYZE users; ANALYZE tutors; ANALYZE bookings; ANALYZE reviews`); err != nil {
+		INSERT INTO payment_charges (booking_id, student_id, tutor_id, amount_minor, currency, fee_minor, status)
+		SELECT id, student_id, tutor_id, 1000, 'eur', 100, 'succeeded' FROM bookings;
+		ANALYZE users; ANALYZE tutors; ANALYZE bookings; ANALYZE reviews; ANALYZE payment_charges`); err != nil {
 		t.Fatal(err)
 	}
 	user := uuid.MustParse("00000000-0000-4000-8000-000000000107")
@@ -66,7 +69,7 @@ func TestBookingQueriesUseIndexes(t *testing.T) {
 			t.Fatal(err)
 		}
 		plans[0].Plan.walk(func(n planNode) {
-			if (n.Relation == "bookings" || n.Relation == "reviews") && n.NodeType == "Seq Scan" {
+			if (n.Relation == "bookings" || n.Relation == "reviews" || n.Relation == "payment_charges") && n.NodeType == "Seq Scan" {
 				t.Errorf("%s: Seq Scan on %s\n%s", name, n.Relation, raw)
 			}
 		})

@@ -255,7 +255,7 @@ func bookingProto(b bookings.Booking) *tutorhubv1.Booking {
 		Id: b.ID.String(), TutorId: b.TutorID.String(), TutorUserId: b.TutorUserID.String(), StudentId: b.StudentID.String(),
 		State: bookingStateProto[b.State], StartTime: timestamppb.New(b.StartsAt), EndTime: timestamppb.New(b.EndsAt),
 		TimeZone: b.TimeZone, PriceMinor: b.PriceMinor, Currency: b.Currency, ChargeStatus: chargeStatusProto[b.ChargeStatus],
-		PaymentClientSecret: b.ClientSecret, RefundMinor: b.RefundMinor, CancelledBy: string(b.CancelledBy), Reason: b.Reason,
+		PaymentClientSecret: b.ClientSecret, RefundMinor: b.RefundMinor, RefundedMinor: b.RefundedMinor, CancelledBy: string(b.CancelledBy), Reason: b.Reason,
 		DecideBy: optionalTime(b.DecideBy), HoldUntil: optionalTime(b.HoldUntil), Version: b.Version,
 		CreateTime: timestamppb.New(b.CreatedAt), UpdateTime: timestamppb.New(b.UpdatedAt),
 	}

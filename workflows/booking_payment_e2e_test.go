@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,7 +24,8 @@ import (
 // stripe-mock: request -> accept -> the charge's PaymentIntent -> a payment_intent.succeeded
 // event signed the way Stripe signs it, verified and stored as POST /webhooks/stripe does ->
 // PaymentWebhook -> the booking confirmed -> a balanced ledger; then the student cancels
-// inside the free window and the full refund is recorded once; Reconcile reports no drift.
+// inside the free window and the full refund is recorded once, and shown on the booking once it
+// landed (refunded_minor); Reconcile reports no drift.
 func TestBookingPaidThroughStripeEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -34,12 +36,20 @@ func TestBookingPaidThroughStripeEndToEnd(t *testing.T) {
 		t.Fatalf("tutor balance %d (%v), want the price less the 10%% fee", bal, err)
 	}
 
-	if _, err := e.svc.Cancel(ctx, e.student, b.ID, "plans changed"); err != nil {
+	e.assertRefunded(t, b.ID, 0)
+	cancelled, err := e.svc.Cancel(ctx, e.student, b.ID, "plans changed")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if cancelled.RefundMinor != b.PriceMinor || cancelled.RefundedMinor != 0 {
+		t.Fatalf("Cancel: refund %d due, %d refunded; want %d due, none refunded yet", cancelled.RefundMinor, cancelled.RefundedMinor, b.PriceMinor)
 	}
 	e.changed(t, b.ID)
 	if got := e.result(t, b.ID); got != bookings.StateCancelled {
 		t.Fatalf("final state %s", got)
+	}
+	if got := e.assertRefunded(t, b.ID, b.PriceMinor); got.ChargeStatus != payments.ChargeRefunded {
+		t.Fatalf("charge status %q after the full refund, want refunded", got.ChargeStatus)
 	}
 	var refunds int
 	var refunded int64
@@ -58,6 +68,7 @@ func TestBookingPaidThroughStripeEndToEnd(t *testing.T) {
 // before the lesson gets half back, recorded once (one refund, one refund journal whose
 // lines split the refund between the tutor and the platform's fee); the student who cancels
 // an hour before gets nothing (no refund, no refund journal, the charge stays paid). The
+// booking's refunded amount is 0 when Cancel returns and what was refunded once it landed. The
 // policy reads the clock of the bookings service the cancellation goes through (Options.Now),
 // as the API's would at that moment. Reconcile reports no drift.
 func TestBookingCancelledLateThroughStripeEndToEnd(t *testing.T) {
@@ -79,13 +90,14 @@ func TestBookingCancelledLateThroughStripeEndToEnd(t *testing.T) {
 			want := tc.refund(b.PriceMinor)
 			late := bookings.New(e.db, bookings.Options{Now: func() time.Time { return b.StartsAt.Add(-tc.before) }})
 			got, err := late.Cancel(ctx, e.student, b.ID, "plans changed")
-			if err != nil || got.RefundMinor != want {
-				t.Fatalf("Cancel: refund %d (%v), want %d", got.RefundMinor, err, want)
+			if err != nil || got.RefundMinor != want || got.RefundedMinor != 0 {
+				t.Fatalf("Cancel: refund %d due, %d refunded (%v); want %d due, none refunded yet", got.RefundMinor, got.RefundedMinor, err, want)
 			}
 			e.changed(t, b.ID)
 			if st := e.result(t, b.ID); st != bookings.StateCancelled {
 				t.Fatalf("final state %s", st)
 			}
+			e.assertRefunded(t, b.ID, want)
 
 			var refunds int
 			var refunded int64
@@ -182,6 +194,32 @@ func newStripeE2E(t *testing.T) (*bookingE2E, *payments.Service) {
 	t.Cleanup(w.Stop)
 	e.tc, e.queue = tc, queue
 	return e, pay
+}
+
+// assertRefunded checks that every read of the booking (Get as its student, the student's and
+// the tutor's lists) says its charge has refunded minor units refunded, and returns the
+// student's view.
+func (e *bookingE2E) assertRefunded(t *testing.T, id uuid.UUID, refunded int64) bookings.Booking {
+	t.Helper()
+	ctx := context.Background()
+	got, err := e.svc.Get(ctx, e.student, id)
+	if err != nil || got.RefundedMinor != refunded {
+		t.Fatalf("Get: refunded %d (%v), want %d", got.RefundedMinor, err, refunded)
+	}
+	for _, as := range []struct {
+		party bookings.Party
+		actor bookings.Actor
+	}{{bookings.PartyStudent, e.student}, {bookings.PartyTutor, e.tutor}} {
+		list, err := e.svc.List(ctx, bookings.ListFilter{UserID: as.actor.UserID, As: as.party, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(list, func(b bookings.Booking) bool { return b.ID == id })
+		if i < 0 || list[i].RefundedMinor != refunded {
+			t.Fatalf("the %s's list: booking at %d of %d, want it with %d refunded", as.party, i, len(list), refunded)
+		}
+	}
+	return got
 }
 
 // payThroughStripe takes a requested booking to confirmed the way production does: the tutor

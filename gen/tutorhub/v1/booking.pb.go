@@ -241,7 +241,8 @@ type Booking struct {
 	// For the student of a booking awaiting payment only: the secret the browser confirms the
 	// payment with. Never shown to anyone else.
 	PaymentClientSecret string `protobuf:"bytes,12,opt,name=payment_client_secret,json=paymentClientSecret,proto3" json:"payment_client_secret,omitempty"`
-	// What the cancellation refunds, in minor units (cancelled bookings).
+	// What the cancellation policy owes the student back, in minor units (cancelled bookings):
+	// the refund due, not what has reached the student yet (refunded_minor).
 	RefundMinor int64 `protobuf:"varint,13,opt,name=refund_minor,json=refundMinor,proto3" json:"refund_minor,omitempty"`
 	// Who cancelled: "student", "tutor" or "admin" (cancelled bookings).
 	CancelledBy string `protobuf:"bytes,14,opt,name=cancelled_by,json=cancelledBy,proto3" json:"cancelled_by,omitempty"`
@@ -257,7 +258,13 @@ type Booking struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// For the student of a booking awaiting payment only: the server takes test payments
 	// (PayBookingWithTestCard). Never true with a live Stripe key or in production.
-	TestPayments  bool `protobuf:"varint,21,opt,name=test_payments,json=testPayments,proto3" json:"test_payments,omitempty"`
+	TestPayments bool `protobuf:"varint,21,opt,name=test_payments,json=testPayments,proto3" json:"test_payments,omitempty"`
+	// What the payment provider has actually refunded of the charge so far, in minor units of
+	// currency (0 without a charge or before any refund). A cancellation's refund runs
+	// asynchronously after CancelBooking returns: while refunded_minor < refund_minor the refund
+	// is still due; read the booking again until they are equal. A refund made outside tutorhub
+	// (the provider's dashboard) counts too.
+	RefundedMinor int64 `protobuf:"varint,22,opt,name=refunded_minor,json=refundedMinor,proto3" json:"refunded_minor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -437,6 +444,13 @@ func (x *Booking) GetTestPayments() bool {
 		return x.TestPayments
 	}
 	return false
+}
+
+func (x *Booking) GetRefundedMinor() int64 {
+	if x != nil {
+		return x.RefundedMinor
+	}
+	return 0
 }
 
 // RequestBookingRequest picks a slot.
@@ -1486,7 +1500,7 @@ var File_tutorhub_v1_booking_proto protoreflect.FileDescriptor
 
 const file_tutorhub_v1_booking_proto_rawDesc = "" +
 	"\n" +
-	"\x19tutorhub/v1/booking.proto\x12\vtutorhub.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x06\n" +
+	"\x19tutorhub/v1/booking.proto\x12\vtutorhub.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\a\n" +
 	"\aBooking\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\btutor_id\x18\x02 \x01(\tR\atutorId\x12\"\n" +
@@ -1515,7 +1529,8 @@ const file_tutorhub_v1_booking_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12#\n" +
-	"\rtest_payments\x18\x15 \x01(\bR\ftestPayments\"\xb6\x01\n" +
+	"\rtest_payments\x18\x15 \x01(\bR\ftestPayments\x12%\n" +
+	"\x0erefunded_minor\x18\x16 \x01(\x03R\rrefundedMinor\"\xb6\x01\n" +
 	"\x15RequestBookingRequest\x12#\n" +
 	"\btutor_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\atutorId\x12A\n" +
 	"\n" +

@@ -30,6 +30,15 @@ const chargeLabels: Record<number, string> = {
   [ChargeStatus.REFUNDED]: "Refunded",
 };
 
+/**
+ * Where the booking's payment is. A charge refunded in full reads "Refunded" as soon as the
+ * refunded amount says so: the booking's own status mirrors the charge a moment later.
+ */
+function chargeLabel(b: Booking): string {
+  if (b.refundedMinor > 0n && b.refundedMinor >= b.priceMinor) return chargeLabels[ChargeStatus.REFUNDED];
+  return chargeLabels[b.chargeStatus] ?? "";
+}
+
 /** A lesson's time in the tutor's zone (the zone it was booked in) and the viewer's own. */
 export function lessonTime(b: Booking): string {
   const start = b.startTime ? timestampDate(b.startTime) : new Date(0);
@@ -76,27 +85,75 @@ export function BookingsPage() {
   );
 }
 
-/** How long the page waits for a test payment to confirm the booking before it says so. */
-const confirmWithinMs = 60_000;
+/**
+ * How long the page reads a booking again after a change that completes asynchronously (a
+ * test payment's confirmation, a cancellation's refund) before it says the change is slow.
+ */
+const settleWithinMs = 60_000;
 
-/** What a payment made here has come to: sent and waiting for the booking to be confirmed, confirmed, or still waiting after confirmWithinMs. */
+/** Reads booking id every second until done holds of it (and returns it), or undefined after settleWithinMs. */
+async function readUntil(id: string, done: (b: Booking) => boolean): Promise<Booking | undefined> {
+  const deadline = Date.now() + settleWithinMs;
+  for (;;) {
+    const now = (await bookingClient.getBooking({ bookingId: id })).booking;
+    if (now && done(now)) return now;
+    if (Date.now() > deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** What a payment made here has come to: sent and waiting for the booking to be confirmed, confirmed, or still waiting after settleWithinMs. */
 type PayProgress = "none" | "waiting" | "confirmed" | "slow";
 
+/** What the refund of a cancellation made here has come to: due and waiting for the provider, landed, or still due after settleWithinMs. */
+type RefundProgress = "none" | "waiting" | "landed" | "slow";
+
+/**
+ * The booking's refund: what the cancellation policy owes (refundMinor) against what the
+ * provider has refunded so far (refundedMinor); empty when there is neither.
+ */
+function refundText(b: Booking): string {
+  const owed = b.refundMinor;
+  const done = b.refundedMinor;
+  if (done > 0n && done >= owed) return `refunded ${formatMoney(done, b.currency)}`;
+  if (done > 0n) return `refunded ${formatMoney(done, b.currency)} of ${formatMoney(owed, b.currency)} due`;
+  if (owed > 0n) return `refund ${formatMoney(owed, b.currency)} due`;
+  return "";
+}
+
 function BookingItem({ booking: listed, asTutor, changed }: { booking: Booking; asTutor: boolean; changed: () => void }) {
-  // The booking as last read here (after a payment), so the confirmation stays in view; a
-  // reload of the whole list would start the item afresh.
+  // The booking as last read here (after a payment or a cancellation with a refund), so the
+  // outcome stays in view; a reload of the whole list would start the item afresh.
   const [fresh, setFresh] = useState<Booking | undefined>(undefined);
   const b = fresh ?? listed;
   const [reason, setReason] = useState("");
   const [secret, setSecret] = useState<string | undefined>(undefined);
   const [progress, setProgress] = useState<PayProgress>("none");
+  const [refund, setRefund] = useState<RefundProgress>("none");
   const act = (fn: () => Promise<unknown>) => async () => {
     await fn();
     changed();
   };
   const accept = useSubmit(act(() => bookingClient.acceptBooking({ bookingId: b.id })));
   const decline = useSubmit(act(() => bookingClient.declineBooking({ bookingId: b.id, reason })));
-  const cancel = useSubmit(act(() => bookingClient.cancelBooking({ bookingId: b.id, reason })));
+  const cancel = useSubmit(async () => {
+    const cancelled = (await bookingClient.cancelBooking({ bookingId: b.id, reason })).booking;
+    if (!cancelled || cancelled.refundedMinor >= cancelled.refundMinor) {
+      changed();
+      return;
+    }
+    // A paid booking's refund runs after the cancellation (the booking's workflow asks the
+    // payment provider), so read the booking until the refund has landed.
+    setFresh(cancelled);
+    setRefund("waiting");
+    try {
+      const landed = await readUntil(b.id, (now) => now.refundedMinor >= now.refundMinor);
+      if (landed) setFresh(landed);
+      setRefund(landed ? "landed" : "slow");
+    } catch {
+      setRefund("slow"); // the cancellation stands; a reload reads the refund again
+    }
+  });
   const pay = useSubmit(async () => {
     if (!b.testPayments) {
       const res = await bookingClient.getBooking({ bookingId: b.id });
@@ -107,20 +164,13 @@ function BookingItem({ booking: listed, asTutor, changed }: { booking: Booking; 
     // payment's event has been applied (as Stripe's webhook would be), so read it until then.
     await bookingClient.payBookingWithTestCard({ bookingId: b.id });
     setProgress("waiting");
-    const deadline = Date.now() + confirmWithinMs;
-    for (;;) {
-      const now = (await bookingClient.getBooking({ bookingId: b.id })).booking;
-      if (now && now.state !== BookingState.AWAITING_PAYMENT) {
-        setFresh(now);
-        setProgress(now.state === BookingState.CONFIRMED ? "confirmed" : "none");
-        return;
-      }
-      if (Date.now() > deadline) {
-        setProgress("slow");
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 1000));
+    const now = await readUntil(b.id, (now) => now.state !== BookingState.AWAITING_PAYMENT);
+    if (!now) {
+      setProgress("slow");
+      return;
     }
+    setFresh(now);
+    setProgress(now.state === BookingState.CONFIRMED ? "confirmed" : "none");
   });
   const live = b.state === BookingState.REQUESTED || b.state === BookingState.AWAITING_PAYMENT || b.state === BookingState.CONFIRMED;
   return (
@@ -129,10 +179,21 @@ function BookingItem({ booking: listed, asTutor, changed }: { booking: Booking; 
         <strong>{lessonTime(b)}</strong>
       </p>
       <p>
-        {stateLabels[b.state] ?? "Unknown"} · {formatMoney(b.priceMinor, b.currency)} · {chargeLabels[b.chargeStatus] ?? ""}
-        {b.refundMinor > 0n && <> · refund {formatMoney(b.refundMinor, b.currency)}</>}
+        {stateLabels[b.state] ?? "Unknown"} · {formatMoney(b.priceMinor, b.currency)} · {chargeLabel(b)}
+        {refundText(b) && <> · {refundText(b)}</>}
       </p>
       {b.reason && <p class="muted">Reason: {b.reason}</p>}
+      {refund === "waiting" && <p role="status">Cancelled; waiting for the refund of {formatMoney(b.refundMinor, b.currency)} to go through…</p>}
+      {refund === "landed" && (
+        <Notice kind="success">
+          <p>The refund of {formatMoney(b.refundedMinor, b.currency)} has gone through.</p>
+        </Notice>
+      )}
+      {refund === "slow" && (
+        <Notice kind="info">
+          <p>The booking is cancelled, but the refund has not gone through yet. Reload this page in a minute.</p>
+        </Notice>
+      )}
       {progress === "confirmed" && (
         <Notice kind="success">
           <p>Payment received: your lesson is confirmed.</p>
